@@ -1,0 +1,87 @@
+"""Typed model configuration.
+
+`ModelConfig` is the one description of a model's shape: the model, growth,
+sharding and cost accounting all read it. It is frozen (hashable, so it can be
+a static argument of `jax.jit`) and checks itself on construction: an invalid
+value raises one `ValueError` that names the field and the value.
+
+Experiment files (ml_collections ConfigDicts) are validated separately, in
+`growjax.experiment`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+POSITIONS = ("xpos", "rope")
+DTYPES = ("float32", "bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Shape and numerics of a decoder-only transformer.
+
+  Shape letters used across growjax: B batch, T time, D d_model, F d_ff,
+  H n_heads, K head_dim, L n_layers, V vocab_size.
+  """
+
+  vocab_size: int  # V, tokens in the vocabulary (> 1)
+  d_model: int  # D, width of the residual stream
+  n_layers: int  # L, transformer blocks
+  n_heads: int  # H, attention heads
+  head_dim: int  # K, width of one head (even: rotary positions pair channels)
+  d_ff: int  # F, hidden units of the MLP
+  max_len: int  # training context length in tokens
+  pos: str = "xpos"  # "xpos" or "rope"
+  xpos_scale_base: float = 512.0  # positions per factor zeta of xPos decay
+  xpos_gamma: float = 0.4  # xPos zeta_i = (2i/K + gamma) / (1 + gamma)
+  tie_embeddings: bool = False  # unembed with the embedding's transpose
+  dtype: str = "float32"  # compute dtype; parameters always stay float32
+  init_std: float = 0.02  # std of the normal init of every matrix
+
+  def __post_init__(self):
+    for name in ("vocab_size", "d_model", "n_layers", "n_heads", "head_dim",
+                 "d_ff", "max_len"):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"ModelConfig.{name}: {value!r} is not a positive integer")
+    if self.vocab_size < 2:
+      raise ValueError(
+          f"ModelConfig.vocab_size: {self.vocab_size} < 2, a vocabulary "
+          "needs at least two tokens")
+    if self.head_dim % 2:
+      raise ValueError(
+          f"ModelConfig.head_dim: {self.head_dim} is odd; rotary positions "
+          "rotate channel pairs, so head_dim must be even")
+    if self.pos not in POSITIONS:
+      raise ValueError(
+          f"ModelConfig.pos: {self.pos!r} is not one of {POSITIONS}")
+    if self.dtype not in DTYPES:
+      raise ValueError(
+          f"ModelConfig.dtype: {self.dtype!r} is not one of {DTYPES}")
+    if not isinstance(self.tie_embeddings, bool):
+      raise ValueError(
+          f"ModelConfig.tie_embeddings: {self.tie_embeddings!r} is not a bool")
+    for name in ("xpos_scale_base", "init_std"):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+          not value > 0):
+        raise ValueError(
+            f"ModelConfig.{name}: {value!r} is not a positive number")
+    gamma = self.xpos_gamma
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or (
+        not gamma > 0):
+      raise ValueError(
+          f"ModelConfig.xpos_gamma: {gamma!r} is not a positive number")
+
+  def replace(self, **changes) -> "ModelConfig":
+    """A copy with `changes` applied (and validated)."""
+    return dataclasses.replace(self, **changes)
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def fields(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))

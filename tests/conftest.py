@@ -1,0 +1,43 @@
+"""Shared test setup.
+
+Eight simulated CPU devices (set before jax is imported) so mesh tests run on
+one machine, and two hypothesis profiles: `ci` (default, few examples, few
+compiles) and `dev` (run with `--hypothesis-profile=dev` for a deeper search).
+"""
+
+import os
+import pathlib
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import hypothesis  # noqa: E402
+import pytest  # noqa: E402
+
+hypothesis.settings.register_profile(
+    "ci", max_examples=8, deadline=None, derandomize=True,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.register_profile(
+    "dev", max_examples=200, deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
+
+
+@pytest.fixture(scope="session")
+def shakespeare_path():
+  """Path of a real text: tinyshakespeare beside the clone, else None.
+
+  Tests that get None fall back to the embedded corpus (a user's machine has
+  no ../shared).
+  """
+  return SHAKESPEARE if SHAKESPEARE.exists() else None
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+  """One data cache for the whole session, so corpora and tokenizers are
+  prepared once."""
+  return tmp_path_factory.mktemp("growjax_data")
