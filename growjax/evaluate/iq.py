@@ -308,7 +308,10 @@ def counting(seed: int, n: int, *, shots: int = 0, max_count: int = 5,
   (the paper's default is 0).
   """
   _check_shots("counting", shots, 0)
-  _check_bounds("counting", "length", length, max(1, max_count))
+  _check_bounds("counting", "length", length, 1)
+  if not 0 <= max_count <= length[0]:
+    raise ValueError(f"iq.counting: max_count={max_count} must be in "
+                     f"0..length[0]={length[0]} (the shortest list)")
   if len(set(alphabet)) < 2:
     raise ValueError(f"iq.counting: alphabet={alphabet!r} needs 2+ letters")
   rng = _rng(seed, "counting", n)
@@ -721,14 +724,14 @@ def score(tasks: Iterable[Task], *,
   per_task = {name: {"suite": suite, "accuracy": correct / count,
                      "chance": chance / count, "n": count}
               for name, (suite, correct, count, chance) in tally.items()}
+  seen = {e["suite"] for e in per_task.values()}
   per_suite = {}
-  for suite in [*SUITES, *sorted({e["suite"] for e in per_task.values()})]:
+  for suite in [s for s in SUITES if s in seen] + sorted(seen - set(SUITES)):
     members = [e for e in per_task.values() if e["suite"] == suite]
-    if members and suite not in per_suite:
-      per_suite[suite] = {
-          "accuracy": float(np.mean([e["accuracy"] for e in members])),
-          "chance": float(np.mean([e["chance"] for e in members])),
-          "n": sum(e["n"] for e in members)}
+    per_suite[suite] = {
+        "accuracy": float(np.mean([e["accuracy"] for e in members])),
+        "chance": float(np.mean([e["chance"] for e in members])),
+        "n": sum(e["n"] for e in members)}
   return {"tasks": per_task, "suites": per_suite}
 
 
