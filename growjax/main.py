@@ -1,0 +1,39 @@
+r"""Trains an experiment: python -m growjax.main --config experiments/toy.py --workdir runs/toy
+
+    --config experiments/toy.py:runlocal     a variant, through get_config(arg)
+    --config.stages.0.tokens=100000          override any field
+    --dry_run                                validate, print the plan, write WORKDIR/plan.json
+    --stop_at_step N                         save and stop at global step N (resume by re-running)
+
+A mistake in the experiment or the workdir is one line on stderr and exit
+status 2 (the traceback with --verbose); nothing in the workdir changes.
+"""
+
+import logging
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Experiment file (experiments/X.py[:arg]).",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and plots go.")
+flags.DEFINE_bool("dry_run", False, "Validate and print the plan; train nothing.")
+flags.DEFINE_integer("stop_at_step", None, "Save and stop at this global step.")
+flags.DEFINE_bool("verbose", False, "Full tracebacks for errors.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  del argv
+  logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr,
+                      force=True)
+  logging.getLogger("absl").setLevel(logging.WARNING)
+  from growjax import cli  # pylint: disable=g-import-not-at-top
+  return cli.run(FLAGS.config, FLAGS.workdir, dry_run=FLAGS.dry_run,
+                 stop_at_step=FLAGS.stop_at_step, verbose=FLAGS.verbose)
+
+
+if __name__ == "__main__":
+  app.run(main)

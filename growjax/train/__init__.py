@@ -1,0 +1,1 @@
+"""Training: optimizer, train state and step, metrics, and the staged loop."""

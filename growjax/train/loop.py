@@ -1,0 +1,250 @@
+"""The staged training loop.
+
+Reads top to bottom like a recipe, in labelled sections (workdir, mesh, data,
+checkpoints, then per stage: model and optimizer, state, update step, loop).
+Stage 0 initialises; every later stage grows the parameters and the AdamW
+state from the end of the previous stage (a pure function of that state and
+of (seed, stage), so a crash during growth re-grows identically), saves at
+once, rewinds the learning-rate schedule, ramps MSG masks and folds them when
+the ramp ends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import pathlib
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tqdm
+
+from growjax import checkpoint as ckpt_lib
+from growjax import cost, data, grow, model, parallel
+from growjax.experiment import Experiment, ExperimentError, Stage
+from growjax.train import metrics as metrics_lib
+from growjax.train import optimizer as opt_lib
+from growjax.train import state as state_lib
+from growjax.train import step as step_lib
+
+log = logging.getLogger("growjax")
+
+
+# ----------------------------------------------------------------- workdir --
+def check_workdir(exp: Experiment, workdir: pathlib.Path):
+  """Refuses a workdir that holds another experiment's run. Writes nothing."""
+  record = workdir / "experiment.json"
+  if record.exists():
+    old = json.loads(record.read_text())
+    new = json.loads(json.dumps(exp.fingerprint()))
+    if old != new:
+      raise ExperimentError(
+          f"workdir {workdir}: holds a different experiment "
+          f"({_first_difference(old, new)}); use a new --workdir")
+  elif ckpt_lib.latest(workdir) is not None:
+    raise ExperimentError(
+        f"workdir {workdir}: holds checkpoints but no experiment.json; "
+        "use a new --workdir")
+
+
+def _first_difference(old, new, path="") -> str:
+  if isinstance(old, dict) and isinstance(new, dict):
+    for key in sorted(set(old) | set(new)):
+      if old.get(key) != new.get(key):
+        return _first_difference(old.get(key), new.get(key), f"{path}.{key}".lstrip("."))
+  if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+    for i, (a, b) in enumerate(zip(old, new)):
+      if a != b:
+        return _first_difference(a, b, f"{path}[{i}]")
+  return f"{path}: {old!r} there, {new!r} here"
+
+
+# -------------------------------------------------------------------- run --
+def run(exp: Experiment, workdir, *, stop_at_step: int | None = None) -> dict:
+  """Trains every stage of `exp` in `workdir`, resuming from its latest
+  checkpoint. Returns a summary dict. `stop_at_step` stops (after saving)
+  when the global step reaches it."""
+  workdir = pathlib.Path(workdir)
+
+  # --- Workdir: refuse another experiment's run before writing anything.
+  check_workdir(exp, workdir)
+  log.info("workdir %s", workdir.resolve())
+
+  # --- Mesh.
+  shape = exp.mesh.shape(jax.device_count())
+  mesh = parallel.make_mesh(**shape)
+  rules = parallel.rules_from_config(exp.mesh.rules)
+  log.info("mesh %s over %d %s devices", shape, jax.device_count(),
+           jax.devices()[0].platform)
+
+  # --- Data: corpus, tokenizer and a fixed validation set, on devices.
+  corpus = data.prepare(exp.data)
+  seq_len = exp.seq_len
+  val_batch = exp.stages[0].batch_size
+  val_iter = data.batches(corpus, "validation", seq_len=seq_len,
+                          batch_size=val_batch, seed=exp.seed, num_epochs=1,
+                          shard_index=jax.process_index(),
+                          shard_count=jax.process_count())
+  val_set = [parallel.global_batch(b, mesh) for _, b in zip(range(exp.eval.batches), val_iter)]
+  if not val_set:
+    raise ExperimentError(f"data: the validation split of {exp.data.name!r} "
+                          f"holds no batch of {val_batch} x {seq_len + 1} tokens")
+  log.info("data %s: %s training tokens, validation %d batches of %d",
+           exp.data.name, f"{corpus.num_tokens('train'):,}", len(val_set), val_batch)
+
+  # --- Checkpoints: resume from the newest one.
+  workdir.mkdir(parents=True, exist_ok=True)
+  (workdir / "experiment.json").write_text(json.dumps(exp.fingerprint(), indent=1))
+  (workdir / "config.json").write_text(json.dumps(exp.config, indent=1))
+  writer = metrics_lib.Writer(workdir, enabled=jax.process_index() == 0)
+  starts = exp.stage_starts()
+  with ckpt_lib.Checkpointer(workdir, keep=exp.checkpoint.keep) as ckpt:
+    found = ckpt_lib.latest(workdir)
+    meta = ckpt.read_meta(*found) if found else None
+    if meta:
+      log.info("resuming from stage %d step %d", meta["stage"], meta["step"])
+      metrics_lib.drop_after(workdir, meta["step"])
+    first = meta["stage"] if meta else 0
+    state, totals = None, (meta or {}).get("totals", {"tokens": 0, "train_flops": 0.0, "time": 0.0})
+    for stage in exp.stages[first:]:
+      state, totals, stopped = _run_stage(
+          exp, stage, starts, state, meta if stage.index == first else None,
+          totals, corpus, val_set, mesh, rules, ckpt, writer, stop_at_step)
+      if stopped:
+        break
+  writer.close()
+  rows = metrics_lib.read(workdir)
+  table = metrics_lib.summary_table(rows)
+  return {"workdir": str(workdir.resolve()), "table": table, "totals": totals,
+          "stopped": stopped}
+
+
+def _run_stage(exp, stage: Stage, starts, prev_state, meta, totals, corpus,
+               val_set, mesh, rules, ckpt, writer, stop_at_step):
+  seq_len, cfg = exp.seq_len, stage.model
+  start, end = starts[stage.index], starts[stage.index + 1]
+  steps = end - start
+
+  # --- Model and optimizer of this stage.
+  lr = opt_lib.schedule(stage, start, steps)
+  optimizer = opt_lib.make(exp.optimizer, lr)
+  ramp = None
+  if stage.grow is not None and stage.grow.method == "msg" and stage.grow.ramp_steps:
+    ramp = step_lib.Ramp(start=start, steps=stage.grow.ramp_steps)
+  log.info("stage %d: %s, %s params, steps %d-%d", stage.index,
+           {k: getattr(cfg, k) for k in ("d_model", "n_layers", "n_heads", "d_ff")},
+           f"{model.param_count(cfg):,}", start, end)
+
+  # --- State: restore, initialise, or grow from the previous stage.
+  key = jax.random.fold_in(jax.random.key(exp.seed), stage.index)
+  mask_keys = meta["masks"] if meta and meta["stage"] == stage.index else ()
+  abstract, shardings = state_lib.abstract_state(cfg, optimizer, mask_keys, mesh, rules)
+  data_state = None
+  if meta is not None and meta["stage"] == stage.index:
+    state = ckpt.restore(stage.index, meta["step"], abstract)
+    data_state = meta["data"]
+  elif stage.index == 0:
+    state = state_lib.init_state(cfg, optimizer, key, shardings)
+  else:
+    prev = exp.stages[stage.index - 1]
+    if prev_state is None:  # resumed exactly at the end of the previous stage
+      prev_opt = opt_lib.make(exp.optimizer, opt_lib.schedule(prev, starts[prev.index], start - starts[prev.index]))
+      prev_abstract, _ = state_lib.abstract_state(prev.model, prev_opt, (), mesh, rules)
+      prev_state = ckpt.restore(prev.index, start, prev_abstract)
+    fixed = val_set[0]
+    before = float(jax.jit(step_lib.make_eval_step(prev.model))(prev_state, fixed))
+    mask_keys = state_lib.grown_mask_keys(prev_state, prev, stage) if ramp else []
+    _, shardings = state_lib.abstract_state(cfg, optimizer, mask_keys, mesh, rules)
+    state = state_lib.grow_state(prev_state, prev, stage, key, shardings, bool(mask_keys))
+    after = float(jax.jit(step_lib.make_eval_step(cfg, ramp))(state, fixed))
+    writer.write({"event": "growth", "step": start, "stage": stage.index,
+                  "method": stage.grow.method, "loss_before": before,
+                  "loss_after": after})
+    log.info("grew into stage %d by %s: fixed-batch loss %.6f -> %.6f",
+             stage.index, stage.grow.method, before, after)
+    del prev_state
+
+  # --- Data iterator of this stage (its state is saved with the model).
+  train_iter = data.batches(
+      corpus, "train", seq_len=seq_len, batch_size=stage.batch_size,
+      seed=exp.seed + 1000 * stage.index, shard_index=jax.process_index(),
+      shard_count=jax.process_count())
+  if data_state is not None:
+    train_iter.set_state(data_state)
+
+  def save(state, step):
+    ckpt.save(stage.index, step, state, {
+        "stage": stage.index, "step": step, "masks": sorted(state.get("masks0", {})),
+        "data": train_iter.get_state(), "totals": totals})
+
+  if meta is None or meta["stage"] != stage.index:
+    save(state, start)  # the grown (or fresh) state, at once
+
+  # --- Update step: jitted once per shape (and once more when masks fold).
+  def compile_steps(state):
+    _, shardings = state_lib.abstract_state(cfg, optimizer, sorted(state.get("masks0", {})), mesh, rules)
+    batch_sh = parallel.batch_sharding(mesh)
+    r = ramp if "masks0" in state else None
+    train = jax.jit(
+        step_lib.make_train_step(cfg, optimizer, lr, microbatches=stage.microbatches,
+                                 ramp=r, remat=exp.train.remat),
+        in_shardings=(shardings, batch_sh), out_shardings=(shardings, None),
+        donate_argnames=("state",))
+    evaluate = jax.jit(step_lib.make_eval_step(cfg, r),
+                       in_shardings=(shardings, batch_sh))
+    return train, evaluate
+
+  train_step, eval_step = compile_steps(state)
+
+  def validate(state):
+    return float(np.mean([jax.device_get(eval_step(state, b)) for b in val_set]))
+
+  # --- Loop.
+  step = int(jax.device_get(state["step"]))
+  tokens_per_step = stage.batch_size * seq_len
+  flops_per_token = cost.train_flops_per_token(cfg, seq_len)
+  bar = tqdm.tqdm(total=steps, initial=step - start, desc=f"stage {stage.index}",
+                  unit="step", disable=not exp.train.progress or jax.process_index() != 0,
+                  dynamic_ncols=True)
+  tick, tick_step, stopped = time.perf_counter(), step, False
+  while step < end:
+    if ramp is not None and "masks0" in state and step >= ramp.start + ramp.steps:
+      state = {k: v for k, v in state.items() if k != "masks0"}  # fold
+      train_step, eval_step = compile_steps(state)
+      log.info("stage %d: masks reached 1 and folded at step %d", stage.index, step)
+    batch = parallel.global_batch(next(train_iter), mesh)
+    with jax.transfer_guard("disallow"):
+      state, m = train_step(state, batch)
+    step += 1
+    totals["tokens"] += tokens_per_step
+    totals["train_flops"] += flops_per_token * tokens_per_step
+    last = step == end
+    if step % exp.train.log_every == 0 or last or step == stop_at_step:
+      m = jax.device_get(m)
+      now = time.perf_counter()
+      seconds = now - tick
+      totals["time"] += seconds
+      rate = (step - tick_step) * tokens_per_step / max(seconds, 1e-9)
+      row = {"step": step, "stage": stage.index, "loss": float(m["loss"]),
+             "lr": float(m["lr"]), "grad_norm": float(m["grad_norm"]),
+             "tokens": totals["tokens"], "tokens_per_s": rate,
+             "tflops": flops_per_token * rate / 1e12,
+             "train_flops": totals["train_flops"], "time": totals["time"]}
+      if step % exp.eval.every_steps == 0 or last:
+        row["val_loss"] = validate(state)
+      writer.write(row)
+      bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
+      tick, tick_step = time.perf_counter(), step
+    bar.update(1)
+    if step % exp.checkpoint.every_steps == 0 or last or step == stop_at_step:
+      save(state, step)
+    if step == stop_at_step and not last:
+      stopped = True
+      break
+  bar.close()
+  ckpt.wait()
+  return state, totals, stopped

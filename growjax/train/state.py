@@ -1,0 +1,72 @@
+"""The train state: its shapes and shardings, a fresh one, and a grown one.
+
+The state is a plain dict: params, opt_state, step and, during an MSG mask
+ramp, masks0 (see growjax.train.step). Every function here builds arrays on
+their devices (jit with out_shardings), never on the host first.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from growjax import grow, model, parallel
+from growjax.experiment import Stage
+
+
+def abstract_state(cfg, optimizer, mask_keys, mesh, rules):
+  """Shapes and shardings of a stage's train state, built without compute;
+  `mask_keys` names the growth masks it carries (MSG, during the ramp)."""
+  sizes = model.axis_sizes(cfg)
+
+  def build():
+    params = model.init(cfg, jax.random.key(0))
+    state = {"params": params, "opt_state": optimizer.init(params),
+             "step": jnp.zeros((), jnp.int32)}
+    if mask_keys:
+      state["masks0"] = {k: jnp.ones([sizes[a] for a in model.MASK_AXES[k]])
+                         for k in mask_keys}
+    return state
+  shapes = jax.eval_shape(build)
+  params_sh = parallel.shardings(shapes["params"], mesh, rules)
+  shardings = parallel.state_shardings(shapes, params_sh, mesh)
+  return jax.tree.map(
+      lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+      shapes, shardings), shardings
+
+
+def init_state(cfg, optimizer, key, shardings):
+  def build(key):
+    params = model.init(cfg, key)
+    return {"params": params, "opt_state": optimizer.init(params),
+            "step": jnp.zeros((), jnp.int32)}
+  return jax.jit(build, out_shardings=shardings)(key)
+
+
+def grown_mask_keys(state, old: Stage, new: Stage) -> list[str]:
+  """Which masks growing `state` from `old` into `new` produces."""
+  shapes = jax.eval_shape(
+      lambda p, k: grow.grow(p, old.model, new.model, k, method=new.grow.method,
+                             masks=state.get("masks0"),
+                             **new.grow.options(old.model, new.model)).masks,
+      state["params"], jax.random.key(0))
+  return sorted(shapes or {})
+
+
+def grow_state(state, old: Stage, new: Stage, key, shardings, keep_masks):
+  """The previous stage's final state, grown into `new`'s shape, on device."""
+  method, options = new.grow.method, new.grow.options(old.model, new.model)
+
+  def grow_fn(state, key):
+    p_key, o_key = jax.random.split(key)
+    grown = grow.grow(state["params"], old.model, new.model, p_key,
+                      method=method, masks=state.get("masks0"), **options)
+    opt_state = grow.grow_opt_state(
+        state["opt_state"], state["params"], old.model, new.model, o_key,
+        method=method, **options)
+    out = {"params": grown.params, "opt_state": opt_state, "step": state["step"]}
+    if grown.masks is not None and keep_masks:  # else the masks jump to 1
+      out["masks0"] = grown.masks
+    return out
+
+  return jax.jit(grow_fn, out_shardings=shardings)(state, key)
