@@ -89,7 +89,7 @@ def run(exp: Experiment, workdir, *, stop_at_step: int | None = None) -> dict:
                           batch_size=val_batch, seed=exp.seed, num_epochs=1,
                           shard_index=jax.process_index(),
                           shard_count=jax.process_count())
-  val_set = [parallel.global_batch(b, mesh) for _, b in zip(range(exp.eval.batches), val_iter)]
+  val_set = [parallel.global_batch(b, mesh, rules) for _, b in zip(range(exp.eval.batches), val_iter)]
   if not val_set:
     raise ExperimentError(f"data: the validation split of {exp.data.name!r} "
                           f"holds no batch of {val_batch} x {seq_len + 1} tokens")
@@ -109,11 +109,14 @@ def run(exp: Experiment, workdir, *, stop_at_step: int | None = None) -> dict:
       log.info("resuming from stage %d step %d", meta["stage"], meta["step"])
       metrics_lib.drop_after(workdir, meta["step"])
     first = meta["stage"] if meta else 0
-    state, totals = None, (meta or {}).get("totals", {"tokens": 0, "train_flops": 0.0, "time": 0.0})
+    state = None
+    totals = (meta or {}).get("totals", {"tokens": 0, "train_flops": 0.0, "time": 0.0})
+    data_state = (meta or {}).get("data")
     for stage in exp.stages[first:]:
-      state, totals, stopped = _run_stage(
+      state, totals, stopped, data_state = _run_stage(
           exp, stage, starts, state, meta if stage.index == first else None,
-          totals, corpus, val_set, mesh, rules, ckpt, writer, stop_at_step)
+          data_state, totals, corpus, val_set, mesh, rules, ckpt, writer,
+          stop_at_step)
       if stopped:
         break
   writer.close()
@@ -123,8 +126,8 @@ def run(exp: Experiment, workdir, *, stop_at_step: int | None = None) -> dict:
           "stopped": stopped}
 
 
-def _run_stage(exp, stage: Stage, starts, prev_state, meta, totals, corpus,
-               val_set, mesh, rules, ckpt, writer, stop_at_step):
+def _run_stage(exp, stage: Stage, starts, prev_state, meta, data_state, totals,
+               corpus, val_set, mesh, rules, ckpt, writer, stop_at_step):
   seq_len, cfg = exp.seq_len, stage.model
   start, end = starts[stage.index], starts[stage.index + 1]
   steps = end - start
@@ -143,18 +146,12 @@ def _run_stage(exp, stage: Stage, starts, prev_state, meta, totals, corpus,
   key = jax.random.fold_in(jax.random.key(exp.seed), stage.index)
   mask_keys = meta["masks"] if meta and meta["stage"] == stage.index else ()
   abstract, shardings = state_lib.abstract_state(cfg, optimizer, mask_keys, mesh, rules)
-  data_state = None
   if meta is not None and meta["stage"] == stage.index:
     state = ckpt.restore(stage.index, meta["step"], abstract)
-    data_state = meta["data"]
   elif stage.index == 0:
     state = state_lib.init_state(cfg, optimizer, key, shardings)
   else:
     prev = exp.stages[stage.index - 1]
-    if prev_state is None:  # resumed exactly at the end of the previous stage
-      prev_opt = opt_lib.make(exp.optimizer, opt_lib.schedule(prev, starts[prev.index], start - starts[prev.index]))
-      prev_abstract, _ = state_lib.abstract_state(prev.model, prev_opt, (), mesh, rules)
-      prev_state = ckpt.restore(prev.index, start, prev_abstract)
     fixed = val_set[0]
     before = float(jax.jit(step_lib.make_eval_step(prev.model))(prev_state, fixed))
     mask_keys = state_lib.grown_mask_keys(prev_state, prev, stage) if ramp else []
@@ -168,10 +165,11 @@ def _run_stage(exp, stage: Stage, starts, prev_state, meta, totals, corpus,
              stage.index, stage.grow.method, before, after)
     del prev_state
 
-  # --- Data iterator of this stage (its state is saved with the model).
+  # --- Data: the stream continues where the previous stage stopped (its
+  # position does not depend on the batch size); saved with the model.
   train_iter = data.batches(
       corpus, "train", seq_len=seq_len, batch_size=stage.batch_size,
-      seed=exp.seed + 1000 * stage.index, shard_index=jax.process_index(),
+      seed=exp.seed, shard_index=jax.process_index(),
       shard_count=jax.process_count())
   if data_state is not None:
     train_iter.set_state(data_state)
@@ -187,7 +185,7 @@ def _run_stage(exp, stage: Stage, starts, prev_state, meta, totals, corpus,
   # --- Update step: jitted once per shape (and once more when masks fold).
   def compile_steps(state):
     _, shardings = state_lib.abstract_state(cfg, optimizer, sorted(state.get("masks0", {})), mesh, rules)
-    batch_sh = parallel.batch_sharding(mesh)
+    batch_sh = parallel.batch_sharding(mesh, rules)
     r = ramp if "masks0" in state else None
     train = jax.jit(
         step_lib.make_train_step(cfg, optimizer, lr, microbatches=stage.microbatches,
@@ -216,7 +214,7 @@ def _run_stage(exp, stage: Stage, starts, prev_state, meta, totals, corpus,
       state = {k: v for k, v in state.items() if k != "masks0"}  # fold
       train_step, eval_step = compile_steps(state)
       log.info("stage %d: masks reached 1 and folded at step %d", stage.index, step)
-    batch = parallel.global_batch(next(train_iter), mesh)
+    batch = parallel.global_batch(next(train_iter), mesh, rules)
     with jax.transfer_guard("disallow"):
       state, m = train_step(state, batch)
     step += 1
@@ -247,4 +245,4 @@ def _run_stage(exp, stage: Stage, starts, prev_state, meta, totals, corpus,
       break
   bar.close()
   ckpt.wait()
-  return state, totals, stopped
+  return state, totals, stopped, train_iter.get_state()
