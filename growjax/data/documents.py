@@ -1,0 +1,169 @@
+"""The documents of the local corpora, and which split each one is in.
+
+python_source: every `.py` file of the running interpreter's standard library
+(`sysconfig.get_paths()["stdlib"]`, site-packages left out), one document per
+file, read in its declared encoding (PEP 263); the few test files that are
+deliberately undecodable are skipped. Keys are paths relative to the stdlib.
+
+text_files: the files `paths` names (globs expanded, sorted, deduplicated),
+each cut into documents:
+- with a `separator`: at every occurrence of it;
+- without one: a file is one document, unless `paths` matches fewer than
+  `MIN_FILES` files: then no ~1% validation split could exist, so each file is
+  cut at line boundaries into documents of `CHUNK_LINES` lines
+  (tinyshakespeare, 40k lines, gives 400 documents).
+Empty documents are dropped. Keys are `relative/path#k`, paths taken relative
+to the files' common directory, k the document's index within its file.
+
+A document is in validation when the hash of its key, read as a number in
+[0, 1), is below `val_fraction`: deterministic, independent of where the files
+live, and stable when documents are added. Each split holds at least one
+document: if hashing leaves one empty, the document nearest the threshold moves
+over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import io
+import os
+import pathlib
+import sysconfig
+import tokenize
+from typing import Iterable, Iterator
+
+MIN_FILES = 100
+CHUNK_LINES = 100
+
+
+def unit_hash(key: str) -> float:
+  """A stable pseudo-random number in [0, 1) for a document key."""
+  digest = hashlib.sha256(key.encode("utf-8")).digest()
+  return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+  """Which documents are held out for validation."""
+
+  val_fraction: float
+  to_validation: str | None = None  # key moved over to fill validation
+  to_train: str | None = None  # key moved over to fill train
+
+  @classmethod
+  def of(cls, keys: Iterable[str], val_fraction: float, corpus: str) -> Split:
+    """Splits `keys` by hash, moving one over if a split would be empty."""
+    n = n_val = 0
+    lowest = highest = None  # (hash, key)
+    for key in keys:
+      h = (unit_hash(key), key)
+      n += 1
+      n_val += h[0] < val_fraction
+      lowest = min(lowest or h, h)
+      highest = max(highest or h, h)
+    if n == 0:
+      raise ValueError(f"corpus {corpus} is empty: it has no non-empty "
+                       "document")
+    if n < 2:
+      raise ValueError(
+          f"corpus {corpus} has {n} non-empty document(s); a train and a "
+          "validation split need at least 2")
+    split = cls(val_fraction)
+    if n_val == 0:
+      split = cls(val_fraction, to_validation=lowest[1])
+    elif n_val == n:
+      split = cls(val_fraction, to_train=highest[1])
+    return split
+
+  def is_validation(self, key: str) -> bool:
+    if key == self.to_validation:
+      return True
+    if key == self.to_train:
+      return False
+    return unit_hash(key) < self.val_fraction
+
+
+# python_source.
+
+
+def stdlib_root() -> pathlib.Path:
+  return pathlib.Path(sysconfig.get_paths()["stdlib"])
+
+
+def python_files(root: pathlib.Path) -> list[pathlib.Path]:
+  """The stdlib's `.py` files, without installed packages."""
+  skip = {"site-packages", "dist-packages", "__pycache__"}
+  return sorted(p for p in root.rglob("*.py")
+                if p.is_file() and not skip & set(p.relative_to(root).parts))
+
+
+def python_documents(root: pathlib.Path) -> Iterator[tuple[str, str]]:
+  for path in python_files(root):
+    data = path.read_bytes()
+    try:
+      encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+      text = data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError):
+      continue  # test data that is undecodable on purpose
+    if text.startswith("\ufeff"):
+      text = text[1:]
+    if text:
+      yield path.relative_to(root).as_posix(), text
+
+
+# text_files.
+
+
+def resolve_paths(patterns: Iterable[str]) -> list[pathlib.Path]:
+  """The files `patterns` name, sorted; errors name a pattern that fails."""
+  files = set()
+  for pattern in patterns:
+    expanded = os.path.expanduser(pattern)
+    if glob.has_magic(expanded):
+      matches = [pathlib.Path(p) for p in glob.glob(expanded, recursive=True)]
+      matches = [p for p in matches if p.is_file()]
+      if not matches:
+        raise ValueError(
+            f"DataConfig.paths: glob {pattern!r} matches no file")
+    else:
+      path = pathlib.Path(expanded)
+      if not path.exists():
+        raise ValueError(f"DataConfig.paths: {pattern!r} does not exist")
+      if not path.is_file():
+        raise ValueError(
+            f"DataConfig.paths: {pattern!r} is not a file (use a glob such "
+            f"as '{pattern.rstrip('/')}/**/*.txt' for a directory)")
+      matches = [path]
+    files.update(p.resolve() for p in matches)
+  return sorted(files)
+
+
+def _lines_in_chunks(text: str, lines: int) -> Iterator[str]:
+  split = text.splitlines(keepends=True)
+  for start in range(0, len(split), lines):
+    yield "".join(split[start:start + lines])
+
+
+def text_documents(files: list[pathlib.Path], separator: str | None
+                   ) -> Iterator[tuple[str, str]]:
+  root = pathlib.Path(os.path.commonpath(files))
+  if len(files) == 1:
+    root = root.parent
+  for path in files:
+    try:
+      text = path.read_bytes().decode("utf-8")  # as is: "\r\n" stays
+    except UnicodeDecodeError as e:
+      raise ValueError(
+          f"DataConfig.paths: {str(path)!r} is not UTF-8 text ({e})") from None
+    if separator is not None:
+      parts = text.split(separator)
+    elif len(files) < MIN_FILES:
+      parts = _lines_in_chunks(text, CHUNK_LINES)
+    else:
+      parts = [text]
+    name = path.relative_to(root).as_posix()
+    for k, part in enumerate(parts):
+      if part:
+        yield f"{name}#{k}", part
