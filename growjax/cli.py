@@ -27,11 +27,14 @@ def run(config, workdir: str, *, dry_run: bool = False,
     import jax  # pylint: disable=g-import-not-at-top
     from growjax import parallel  # pylint: disable=g-import-not-at-top
     parallel.initialize_distributed()
-    exp = Experiment.from_config(config, n_devices=jax.device_count())
-    if dry_run:
+    if dry_run:  # plans for the configured mesh, whatever devices are here
       from growjax import plan  # pylint: disable=g-import-not-at-top
-      print(plan.report(exp, workdir, n_devices=jax.device_count()))
+      exp = Experiment.from_config(config)
+      n = exp.mesh.devices_needed() or jax.device_count()
+      exp = Experiment.from_config(config, n_devices=n)
+      print(plan.report(exp, workdir, n_devices=n))
       return 0
+    exp = Experiment.from_config(config, n_devices=jax.device_count())
     from growjax.train import loop  # pylint: disable=g-import-not-at-top
     summary = loop.run(exp, workdir, stop_at_step=stop_at_step)
   except USER_ERRORS as e:

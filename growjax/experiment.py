@@ -158,6 +158,11 @@ class Mesh:
     _check("Mesh", "data", sizes.count(-1) <= 1, sizes,
            "uses -1 on more than one axis")
 
+  def devices_needed(self) -> int | None:
+    """Devices of a fully specified mesh; None when an axis is -1."""
+    sizes = (self.data, self.fsdp, self.tensor)
+    return None if -1 in sizes else math.prod(sizes)
+
   def shape(self, n_devices: int) -> dict[str, int]:
     sizes = {"data": self.data, "fsdp": self.fsdp, "tensor": self.tensor}
     fixed = math.prod(v for v in sizes.values() if v != -1)

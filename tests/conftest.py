@@ -11,8 +11,19 @@ import pathlib
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import tempfile  # noqa: E402
+
 import hypothesis  # noqa: E402
+import jax  # noqa: E402
 import pytest  # noqa: E402
+
+# Tests rebuild the same programs many times (every resumed run, every stage
+# of a rerun): a persistent compilation cache turns those into cache hits.
+jax.config.update("jax_compilation_cache_dir",
+                  os.environ.get("GROWJAX_TEST_JAX_CACHE",
+                                 tempfile.mkdtemp(prefix="growjax_jax_cache_")))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 hypothesis.settings.register_profile(
     "ci", max_examples=8, deadline=None, derandomize=True,

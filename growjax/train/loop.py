@@ -240,7 +240,7 @@ def _run_stage(exp, stage: Stage, starts, prev_state, meta, data_state, totals,
     bar.update(1)
     if step % exp.checkpoint.every_steps == 0 or last or step == stop_at_step:
       save(state, step)
-    if step == stop_at_step and not last:
+    if step == stop_at_step:
       stopped = True
       break
   bar.close()

@@ -58,12 +58,10 @@ def grow_state(state, old: Stage, new: Stage, key, shardings, keep_masks):
   method, options = new.grow.method, new.grow.options(old.model, new.model)
 
   def grow_fn(state, key):
-    p_key, o_key = jax.random.split(key)
-    grown = grow.grow(state["params"], old.model, new.model, p_key,
+    grown = grow.grow(state["params"], old.model, new.model, key,
                       method=method, masks=state.get("masks0"), **options)
-    opt_state = grow.grow_opt_state(
-        state["opt_state"], state["params"], old.model, new.model, o_key,
-        method=method, **options)
+    opt_state = grow.grow_opt_state(state["opt_state"], old.model, new.model,
+                                    method=method, **options)
     out = {"params": grown.params, "opt_state": opt_state, "step": state["step"]}
     if grown.masks is not None and keep_masks:  # else the masks jump to 1
       out["masks0"] = grown.masks

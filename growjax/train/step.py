@@ -75,7 +75,7 @@ def make_train_step(cfg: ModelConfig, optimizer: optax.GradientTransformation,
                                           state["params"])
     new_state = dict(state, params=optax.apply_updates(state["params"], updates),
                      opt_state=opt_state, step=state["step"] + 1)
-    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
+    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
                "lr": lr(state["step"])}
     return new_state, metrics
 

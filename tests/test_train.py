@@ -1,0 +1,131 @@
+"""The trainer end to end: learning, staged growth, checkpoints, exact resume."""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from growjax import checkpoint
+from growjax.experiment import Experiment
+from growjax.train import loop
+from growjax.train import metrics as metrics_lib
+
+BATCH, SEQ = 8, 32
+
+
+def tiny_config(shakespeare_path, data_dir, stages):
+  """A tiny experiment on tinyshakespeare (or the embedded corpus without it)."""
+  if shakespeare_path is not None:
+    data = dict(name="text_files", paths=[str(shakespeare_path)])
+  else:
+    data = dict(name="python_source")
+  data.update(seq_len=SEQ, vocab_size=512, tokenizer_chars=300_000,
+              dir=str(data_dir))
+  return dict(
+      name="tiny", seed=0, data=data,
+      model=dict(d_model=32, n_layers=1, n_heads=2, head_dim=16, d_ff=64),
+      stages=stages,
+      checkpoint=dict(every_steps=5, keep=2),
+      eval=dict(every_steps=5, batches=2),
+      train=dict(log_every=1, progress=False))
+
+
+def stage(steps, lr=1e-2, **extra):
+  return dict(tokens=steps * BATCH * SEQ, batch_size=BATCH,
+              lr=dict(peak=lr, warmup_steps=2, final=lr / 10), **extra)
+
+
+THREE_STAGES = [
+    stage(10),
+    stage(8, lr=5e-3, model=dict(d_model=48, n_heads=3, d_ff=96, n_layers=2),
+          grow=dict(method="msg", ramp_steps=3, new_layers="top")),
+    stage(8, lr=5e-3, model=dict(n_layers=3, d_ff=128),
+          grow=dict(method="zero")),
+]
+
+
+def losses(workdir):
+  return [(r["step"], r["loss"]) for r in metrics_lib.read(workdir)
+          if "event" not in r]
+
+
+def test_training_lowers_the_loss_by_a_nat(shakespeare_path, data_dir, tmp_path):
+  exp = Experiment.from_config(
+      tiny_config(shakespeare_path, data_dir, [stage(40)]), n_devices=1)
+  loop.run(exp, tmp_path)
+  curve = [l for _, l in losses(tmp_path)]
+  assert len(curve) == 40
+  assert np.mean(curve[:3]) - np.mean(curve[-5:]) > 1.0, curve
+
+
+@pytest.fixture(scope="module")
+def three_stage_run(shakespeare_path, data_dir, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("three_stages")
+  exp = Experiment.from_config(
+      tiny_config(shakespeare_path, data_dir, THREE_STAGES), n_devices=1)
+  summary = loop.run(exp, workdir)
+  return exp, workdir, summary
+
+
+def test_every_stage_is_checkpointed(three_stage_run):
+  exp, workdir, _ = three_stage_run
+  starts = exp.stage_starts()
+  for i in range(3):
+    steps = sorted(int(p.name) for p in checkpoint.stage_dir(workdir, i).iterdir()
+                   if p.name.isdigit())
+    assert steps[-1] == starts[i + 1]  # each stage's end
+  # the grown state was saved at once, at the first step of its stage
+  assert checkpoint.latest(workdir) == (2, starts[3])
+
+
+def test_growth_keeps_the_fixed_batch_loss(three_stage_run):
+  _, workdir, _ = three_stage_run
+  events = [r for r in metrics_lib.read(workdir) if r.get("event") == "growth"]
+  assert [e["stage"] for e in events] == [1, 2]
+  for e in events:
+    assert e["loss_after"] == pytest.approx(e["loss_before"], rel=1e-6, abs=1e-6)
+
+
+def test_training_improves_after_each_growth(three_stage_run):
+  exp, workdir, _ = three_stage_run
+  rows = metrics_lib.read(workdir)
+  for e in (r for r in rows if r.get("event") == "growth"):
+    end = exp.stage_starts()[e["stage"] + 1]
+    final = [r["val_loss"] for r in rows if r.get("step") == end and "val_loss" in r]
+    assert final[-1] < e["loss_after"], (e, final)
+
+
+def test_resumed_run_repeats_the_uninterrupted_losses(
+    three_stage_run, shakespeare_path, data_dir, tmp_path):
+  """Stopped mid-stage, mid-ramp and at a stage boundary, then resumed: the
+  losses equal those of the uninterrupted run bit for bit."""
+  exp, reference, _ = three_stage_run
+  starts = exp.stage_starts()
+  for stop in (7, starts[1] + 1, starts[2]):
+    summary = loop.run(exp, tmp_path, stop_at_step=stop)
+    assert checkpoint.latest(tmp_path)[1] == stop
+  loop.run(exp, tmp_path)
+  assert losses(tmp_path) == losses(reference)
+
+
+def test_workdir_of_another_experiment_is_refused(three_stage_run, shakespeare_path,
+                                                  data_dir):
+  _, workdir, _ = three_stage_run
+  before = sorted(str(p) for p in pathlib.Path(workdir).rglob("*"))
+  other = tiny_config(shakespeare_path, data_dir, [stage(12)])
+  with pytest.raises(ValueError, match=r"holds a different experiment \(stages"):
+    loop.run(Experiment.from_config(other, n_devices=1), workdir)
+  assert sorted(str(p) for p in pathlib.Path(workdir).rglob("*")) == before
+
+
+def test_run_writes_metrics_the_report_reads(three_stage_run):
+  _, workdir, summary = three_stage_run
+  rows = [r for r in metrics_lib.read(workdir) if "event" not in r]
+  for key in ("step", "stage", "loss", "lr", "tokens", "tokens_per_s",
+              "grad_norm", "train_flops", "tflops", "time"):
+    assert all(key in r for r in rows), key
+  assert any("val_loss" in r for r in rows)
+  assert rows[-1]["tokens"] == sum(s["tokens"] for s in THREE_STAGES)
+  assert "stage" in summary["table"]
+  assert json.loads((pathlib.Path(workdir) / "config.json").read_text())["name"] == "tiny"
