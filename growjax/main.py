@@ -1,7 +1,7 @@
 r"""Trains an experiment: python -m growjax.main --config experiments/toy.py --workdir runs/toy
 
     --config experiments/toy.py:runlocal     a variant, through get_config(arg)
-    --config.stages.0.tokens=100000          override any field
+    --config.stages[0].tokens=100000         override any field
     --dry_run                                validate, print the plan, write WORKDIR/plan.json
     --stop_at_step N                         save and stop at global step N (resume by re-running)
 
@@ -9,7 +9,9 @@ A mistake in the experiment or the workdir is one line on stderr and exit
 status 2 (the traceback with --verbose); nothing in the workdir changes.
 """
 
+import importlib.util
 import logging
+import pathlib
 import sys
 
 from absl import app, flags
@@ -25,6 +27,59 @@ flags.DEFINE_bool("verbose", False, "Full tracebacks for errors.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+def _config_path(argv) -> str | None:
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      return arg.split("=", 1)[1]
+    if arg == "--config" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def _check_experiment_file(argv):
+  """Names the file when it is missing or has no get_config."""
+  spec = _config_path(argv)
+  if spec is None:
+    return
+  path = pathlib.Path(spec.split(":", 1)[0])
+  if not path.is_file():
+    raise FileNotFoundError(f"experiment file {path}: not found")
+  module_spec = importlib.util.spec_from_file_location("_experiment", path)
+  module = importlib.util.module_from_spec(module_spec)
+  try:
+    module_spec.loader.exec_module(module)
+  except Exception as e:  # pylint: disable=broad-except
+    raise ValueError(f"experiment file {path}: fails to import "
+                     f"({type(e).__name__}: {e})") from e
+  if not callable(getattr(module, "get_config", None)):
+    raise ValueError(f"experiment file {path}: defines no get_config(arg=None)")
+
+
+def _one_line(e: BaseException) -> str:
+  """An error as one readable line (flag parsing nests and re-quotes it)."""
+  text = str(e)
+  for _ in range(3):  # undo the repr() that each re-raise wraps around it
+    text = text.replace("\\\\n", "\n").replace("\\n", "\n").replace("\\'", "'")
+    text = text.strip("'\"")
+  lines = [l.strip().strip("'\"") for l in text.splitlines() if l.strip()]
+  return " ".join(lines) or type(e).__name__
+
+
+def parse_flags(argv):
+  """absl's parser, with a one-line error for a bad --config (exit 2)."""
+  verbose = any(a in ("--verbose", "--verbose=true", "--verbose=True") for a in argv)
+  try:
+    _check_experiment_file(argv)
+    return FLAGS(argv)
+  except Exception as e:  # pylint: disable=broad-except
+    if verbose:
+      raise
+    message = str(e) if isinstance(e, (FileNotFoundError, ValueError)) and (
+        str(e).startswith("experiment file")) else _one_line(e)
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv):
   del argv
   logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr,
@@ -36,4 +91,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,85 @@
+"""Experiment validation: every mistake is refused before compute, by name."""
+
+import copy
+
+import pytest
+
+from growjax.experiment import Experiment, ExperimentError, parse_arg
+
+BASE = dict(
+    name="t", seed=0,
+    data=dict(name="python_source", seq_len=32, vocab_size=512),
+    model=dict(d_model=64, n_layers=2, n_heads=4, head_dim=16, d_ff=256),
+    stages=[
+        dict(tokens=100 * 8 * 32, batch_size=8, lr=dict(peak=1e-3, warmup_steps=5)),
+        dict(model=dict(d_model=128, n_heads=8, n_layers=4),
+             grow=dict(method="msg", ramp_steps=10), tokens=50 * 8 * 32,
+             batch_size=8, lr=dict(peak=1e-3, warmup_steps=5, final=1e-4)),
+    ])
+
+
+def with_change(path, value):
+  c = copy.deepcopy(BASE)
+  *parents, last = path
+  node = c
+  for p in parents:
+    node = node[p]
+  if value is KeyError:
+    del node[last]
+  else:
+    node[last] = value
+  return c
+
+
+def test_valid_experiment_reads_into_typed_stages():
+  exp = Experiment.from_config(BASE, n_devices=8)
+  assert [s.model.d_model for s in exp.stages] == [64, 128]
+  assert exp.stages[1].model.d_ff == 256  # inherited from the previous stage
+  assert exp.stages[1].model.vocab_size == 512 and exp.stages[1].model.max_len == 32
+  assert exp.stage_starts() == [0, 100, 150]
+
+
+BAD = [
+    (("stages", 1, "model", "d_model"), 48, r"stages\[1\]\.model\.d_model: 48 < 64, a stage cannot shrink"),
+    (("stages", 1, "model", "n_layers"), 1, r"stages\[1\]\.model\.n_layers: 1 < 2, a stage cannot shrink"),
+    (("stages", 1, "model", "head_dim"), 32, r"stages\[1\]\.model\.head_dim: 32 != 16"),
+    (("stages", 1, "grow", "method"), "magic", r"stages\[1\]\.grow\.method: 'magic' is not a growth method"),
+    (("stages", 1, "grow"), KeyError, r"stages\[1\]\.grow: missing"),
+    (("stages", 1, "grow", "ramp_stesp"), 3, r"stages\[1\]\.grow\.ramp_stesp: unknown field"),
+    (("stages", 1, "tokens"), KeyError, r"stages\[1\]\.tokens: missing"),
+    (("stages", 1, "tokens"), -5, r"stages\[1\]\.tokens: -5 is not a positive integer"),
+    (("stages", 1, "tokens"), 10, r"stages\[1\]\.tokens: 10 tokens make no step"),
+    (("stages", 0, "batch_size"), 6, r"stages\[0\]\.batch_size: 6 .* does not split over the mesh's data x fsdp = 8"),
+    (("stages", 0, "lr", "peak"), 0, r"stages\[0\]\.lr\.peak: 0 is not a positive learning rate"),
+    (("stages", 0, "lr", "peek"), 1e-3, r"stages\[0\]\.lr\.peek: unknown field"),
+    (("stages", 0, "lr", "warmup_steps"), 1000, r"stages\[0\]\.lr\.warmup_steps: 1000 > the stage's 100 steps"),
+    (("stages", 0, "grow"), dict(method="msg"), r"stages\[0\]\.grow: stage 0 has nothing to grow from"),
+    (("stages", 1, "model", "vocab_size"), 1024, r"stages\[1\]\.model\.vocab_size: comes from data"),
+    (("model", "pos"), "alibi", r"stages\[0\]\.model\.pos: 'alibi' is not one of"),
+    (("model", "d_modle"), 64, r"stages\[0\]\.model\.d_modle: unknown field"),
+    (("data", "name"), "", r"data: DataConfig\.name"),
+    (("data", "vocab_sise"), 3, r"data: .*vocab_sise"),
+    (("mesh",), dict(data=3, fsdp=1, tensor=1), r"mesh: .*3"),
+    (("checkpoint",), dict(every_steps=0), r"checkpoint\.every_steps: 0 is not a positive integer"),
+    (("optimiser",), dict(), r"optimiser: unknown field"),
+    (("stages",), [], r"stages: \[\] is not a non-empty list"),
+]
+
+
+@pytest.mark.parametrize("path,value,message", BAD, ids=[".".join(map(str, b[0])) + f"={b[1]}" for b in BAD])
+def test_bad_experiment_is_refused_naming_the_field(path, value, message):
+  with pytest.raises(ExperimentError, match=message):
+    Experiment.from_config(with_change(path, value), n_devices=8)
+
+
+def test_hyperclone_needs_integer_multiples():
+  c = with_change(("stages", 1, "grow"), dict(method="hyperclone"))
+  c["stages"][1]["model"] = dict(d_model=96, n_heads=4)
+  with pytest.raises(ExperimentError, match=r"stages\[1\]\.grow: .*embed"):
+    Experiment.from_config(c, n_devices=8)
+
+
+def test_config_arguments_parse_and_refuse_unknown_names():
+  assert parse_arg("runlocal,size=3", runlocal=False, size=1) == {"runlocal": True, "size": 3}
+  with pytest.raises(ExperimentError, match="'runlocl': unknown"):
+    parse_arg("runlocl", runlocal=False)
