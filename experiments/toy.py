@@ -25,29 +25,30 @@ def get_config(arg=None):
   c.data = dict(
       name="python_source",  # the interpreter's own standard library
       seq_len=SEQ_LEN,  # tokens per training window
-      vocab_size=2048,  # sentencepiece vocabulary trained from the corpus
+      vocab_size=1024,  # sentencepiece vocabulary trained from the corpus
       tokenizer_chars=2_000_000)  # characters sampled to train the tokenizer
   c.model = dict(d_model=64, n_layers=2, n_heads=4, head_dim=16, d_ff=256,
                  pos="xpos")
   batch = 16
   step_tokens = batch * SEQ_LEN
   c.stages = [
-      dict(tokens=300 * step_tokens, batch_size=batch,
-           lr=dict(peak=3e-3, warmup_steps=30, final=1e-3)),
+      # most tokens go to the small model, as in FLM-101B
+      dict(tokens=400 * step_tokens, batch_size=batch,
+           lr=dict(peak=3e-3, warmup_steps=40, final=1e-3)),
       dict(model=dict(d_model=128, n_heads=8, d_ff=512, n_layers=4),
            grow=dict(method="msg", ramp_steps=40, new_layers="interleave"),
-           tokens=200 * step_tokens, batch_size=batch,
-           lr=dict(peak=2e-3, warmup_steps=20, final=5e-4)),
-      dict(model=dict(n_layers=6),
-           grow=dict(method="msg", ramp_steps=40, new_layers="top"),
            tokens=150 * step_tokens, batch_size=batch,
-           lr=dict(peak=1.5e-3, warmup_steps=15, final=1e-4)),
+           lr=dict(peak=2e-3, warmup_steps=15, final=5e-4)),
+      dict(model=dict(n_layers=6),
+           grow=dict(method="msg", ramp_steps=30, new_layers="top"),
+           tokens=100 * step_tokens, batch_size=batch,
+           lr=dict(peak=1.5e-3, warmup_steps=10, final=1e-4)),
   ]
   if a["baseline"]:  # the final shape, from scratch, on the same tokens
     final = dict(c.model, d_model=128, n_heads=8, d_ff=512, n_layers=6)
     c.model = final
     c.stages = [dict(tokens=sum(s["tokens"] for s in c.stages), batch_size=batch,
-                     lr=dict(peak=2e-3, warmup_steps=30, final=1e-4))]
+                     lr=dict(peak=2e-3, warmup_steps=40, final=1e-4))]
   c.mesh = dict(data=-1, fsdp=1, tensor=1)  # -1: all remaining devices
   c.checkpoint = dict(every_steps=100, keep=2)
   c.eval = dict(every_steps=50, batches=4)
