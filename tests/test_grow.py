@@ -1,0 +1,720 @@
+"""Growth: function preservation, masks, gradients, optimizer state, errors.
+
+What "equal" means, per method (each is a test below):
+- msg, zero, hyperclone keep the function: logits (and so the loss) of the
+  grown model equal the old model's within 1e-5 of the largest |logit|
+  (float32), for random and trained weights and random tokens; msg for ANY
+  values of the new weights (masks at 0).
+- Growing twice equals growing once to the final shape:
+  msg: same shapes, same masks (1 on the first model's entries, 0 elsewhere),
+       the first model's entries bitwise equal, same function; grown again
+       mid-ramp, masks compose (old values kept, new entries 0);
+  zero: same shapes, first model's entries bitwise equal, same function;
+  hyperclone: identical parameters (x2 then x2 == x4; different axes in any
+       split);
+  stack: identical parameters when the intermediate depth is a multiple of
+       the first (cyclic copies compose).
+- After growth every new entry gets a non-zero gradient (msg after the first
+  ramp step; zero after one optimizer step).
+- Optimizer state: one step after growing params and state moves the old
+  entries exactly as one step of the small model (msg, zero); for
+  hyperclone the moments after one step equal the grown moments, and so do
+  the parameters when the Adam direction is scaled by `lr_multipliers`.
+
+Shapes are drawn from a small fixed pool (XLA compiles each shape once).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import hypothesis
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from growjax import ModelConfig, model
+from growjax import grow as G
+from growjax.grow import axes as axes_lib
+from growjax.grow import methods as methods_lib
+from growjax.grow import operators
+
+# ---------------------------------------------------------------- shape pool
+A = ModelConfig(vocab_size=32, d_model=8, n_layers=2, n_heads=2, head_dim=4,
+                d_ff=16, max_len=8)
+B = ModelConfig(vocab_size=32, d_model=16, n_layers=1, n_heads=1, head_dim=4,
+                d_ff=32, max_len=8, pos="rope")
+A_TIED = A.replace(tie_embeddings=True)
+
+
+def scaled(cfg, d=1, l=1, h=1, f=1):
+  return cfg.replace(d_model=int(cfg.d_model * d), n_layers=int(cfg.n_layers * l),
+                     n_heads=int(cfg.n_heads * h), d_ff=int(cfg.d_ff * f))
+
+
+CASES = {  # method: [(old, new)], every axis alone and in combinations
+    "msg": [(A, scaled(A, d=1.5)), (A, scaled(A, h=1.5)), (A, scaled(A, f=2)),
+            (A, scaled(A, l=1.5)), (A, scaled(A, 1.5, 1.5, 1.5, 1.5)),
+            (A, scaled(A, 2, 2, 2, 2)), (B, scaled(B, 2, 2, 2, 2)),
+            (A_TIED, scaled(A_TIED, 1.5, 1.5, 1.5, 1.5))],
+    "zero": [(A, scaled(A, h=2)), (A, scaled(A, f=2)), (A, scaled(A, l=1.5)),
+             (A, scaled(A, l=2, h=2, f=2)), (B, scaled(B, l=3, h=2, f=2))],
+    "hyperclone": [(A, scaled(A, d=2)), (A, scaled(A, h=2)), (A, scaled(A, f=2)),
+                   (A, scaled(A, d=2, h=2, f=2)), (B, scaled(B, d=2, h=2, f=2))],
+}
+LAYER_OPTIONS = ["top", "bottom", "interleave"]
+TOKENS_SHAPE = (2, 8)
+
+
+# ------------------------------------------------- compiled once per shape
+@functools.partial(jax.jit, static_argnames="cfg")
+def forward(params, masks, tokens, cfg):
+  return model.apply(params, cfg, tokens, masks=masks)
+
+
+def _loss(params, masks, tokens, cfg):
+  logits = model.apply(params, cfg, tokens[:, :-1], masks=masks)
+  return optax.softmax_cross_entropy_with_integer_labels(
+      logits, tokens[:, 1:]).mean()
+
+
+loss_and_grad = jax.jit(jax.value_and_grad(_loss), static_argnames="cfg")
+init = jax.jit(model.init, static_argnums=0)
+
+
+@functools.lru_cache(maxsize=None)
+def grow_fn(old, new, method, options=()):
+  """grow(old -> new), jitted once per growth (options: sorted items)."""
+  return jax.jit(functools.partial(G.grow, old_cfg=old, new_cfg=new,
+                                   method=method, **dict(options)))
+
+
+@functools.lru_cache(maxsize=None)
+def grow_state_fn(old, new, method, options=()):
+  return jax.jit(functools.partial(G.grow_opt_state, old_cfg=old, new_cfg=new,
+                                   method=method, **dict(options)))
+
+
+@functools.lru_cache(maxsize=None)
+def update_fn(name):
+  return jax.jit(OPTIMIZERS[name].update)
+
+
+def do_grow(params, old, new, method, seed=0, masks=None, **options):
+  return grow_fn(old, new, method, tuple(sorted(options.items())))(
+      params, key=jax.random.key(seed), masks=masks)
+
+
+def tokens_from(seed, shape=TOKENS_SHAPE):
+  return jax.random.randint(jax.random.key(seed), shape, 0, A.vocab_size)
+
+
+def random_params(cfg, seed, scale=1.0):
+  """init(cfg) with matrices scaled and LayerNorm scale/bias randomised, so no
+  exactness holds by accident of a symmetric init."""
+  params = jax.tree.map(np.asarray, init(cfg, jax.random.key(seed)))
+  rng = np.random.default_rng(seed)
+
+  def perturb(path, x):
+    kind = axes_lib.ROLES[axes_lib.path_str(path)].init
+    if kind == "normal":
+      return jnp.asarray(x * scale)
+    base = 1.0 if kind == "ones" else 0.0
+    return jnp.asarray(base + 0.5 * rng.standard_normal(x.shape), jnp.float32)
+
+  return jax.tree_util.tree_map_with_path(perturb, params)
+
+
+OPTIMIZERS = {
+    "adamw": optax.adamw(1e-2, weight_decay=0.1),
+    "clip_adamw": optax.chain(optax.clip_by_global_norm(0.05),
+                              optax.adamw(1e-2, weight_decay=0.1)),
+    "multisteps": optax.MultiSteps(optax.adamw(1e-2, weight_decay=0.1),
+                                   every_k_schedule=2),
+    # Adam on matrices, momentum SGD on norms: masked states hold MaskedNodes.
+    "masked": optax.chain(
+        optax.masked(optax.adamw(1e-2, weight_decay=0.1),
+                     lambda p: jax.tree.map(lambda x: x.ndim > 1 and
+                                            x.shape[-1] > 1, p)),
+        optax.masked(optax.sgd(1e-2, momentum=0.9),
+                     lambda p: jax.tree.map(lambda x: not (x.ndim > 1 and
+                                                           x.shape[-1] > 1), p))),
+}
+
+
+def step(name, params, state, grads):
+  updates, state = update_fn(name)(grads, state, params)
+  return optax.apply_updates(params, updates), state
+
+
+@functools.lru_cache(maxsize=None)
+def trained(cfg, seed, optimizer="adamw", steps=3):
+  """(params, opt_state) after a few optimizer steps on random tokens."""
+  params = random_params(cfg, seed)
+  state = OPTIMIZERS[optimizer].init(params)
+  for i in range(steps):
+    _, grads = loss_and_grad(params, None, tokens_from(1000 + seed + i, (2, 9)),
+                             cfg=cfg)
+    params, state = step(optimizer, params, state, grads)
+  return params, state
+
+
+def weights(cfg, seed, kind):
+  if kind == "trained":
+    return trained(cfg, seed % 3)[0]
+  return random_params(cfg, seed, scale=10.0 if kind == "large" else 1.0)
+
+
+def maps_of(old, new, method, **options):
+  opts = methods_lib.check_options(method, options)
+  return G.axis_maps(G.plan(old, new, method=method), method, opts)
+
+
+def restrict(tree, axes_tree_fn, maps):
+  """The entries of a grown tree at the old entries' positions (numpy)."""
+  def one(path, x):
+    x = np.asarray(x)
+    for i, name in enumerate(axes_tree_fn(axes_lib.path_str(path))):
+      if name in maps:
+        x = np.take(x, maps[name].old_positions, axis=i)
+    return x
+  return jax.tree_util.tree_map_with_path(one, tree)
+
+
+def fresh_mask(shape, names, maps):
+  out = np.zeros(shape, bool)
+  for i, name in enumerate(names):
+    if name in maps:
+      out |= maps[name].fresh.reshape([-1 if j == i else 1
+                                       for j in range(len(shape))])
+  return out
+
+
+def assert_same_function(a, b, rel=1e-5):
+  a, b = np.asarray(a), np.asarray(b)
+  scale = max(1.0, float(np.abs(a).max()))
+  err = float(np.abs(a - b).max())
+  assert err <= rel * scale, f"max |difference| {err:.3g} > {rel} * {scale:.3g}"
+
+
+def assert_trees_equal(a, b):
+  jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x),
+                                                          np.asarray(y)), a, b)
+
+
+def xent(logits, tokens):
+  logits = np.asarray(logits, np.float64)
+  logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(
+      -1, keepdims=True)) - logits.max(-1, keepdims=True)
+  return float(-np.take_along_axis(logp, tokens[..., None], -1).mean())
+
+
+# ------------------------------------------------------------ the axis table
+def test_roles_table_covers_the_axis_table_and_matches_init():
+  assert axes_lib.ROLES.keys() == model.AXES.keys()
+  params = init(A, jax.random.key(0))
+  for keys, x in jax.tree_util.tree_flatten_with_path(params)[0]:
+    path = axes_lib.path_str(keys)
+    role = axes_lib.ROLES[path]
+    assert set(role.inputs) <= set(model.AXES[path]), path
+    if role.init == "ones":
+      assert np.all(np.asarray(x) == 1), path
+    elif role.init == "zeros":
+      assert np.all(np.asarray(x) == 0), path
+    else:
+      assert 0.5 * A.init_std < np.asarray(x).std() < 2 * A.init_std, path
+  for axis, field in axes_lib.AXIS_FIELDS.items():
+    bigger = A.replace(**{field: getattr(A, field) + 2})
+    changed = {k for k, v in model.axis_sizes(bigger).items()
+               if v != model.axis_sizes(A)[k]}
+    assert changed == {axis}
+  assert {axes_lib.gating_mask(a) for a in axes_lib.GROWABLE} == set(model.MASK_AXES)
+
+
+def test_methods_table_lists_every_method_with_its_exactness():
+  assert set(G.METHODS) == {"msg", "zero", "hyperclone", "stack"}
+  for name, m in G.METHODS.items():
+    assert m.name == name and m.description and set(m.axes) <= set(axes_lib.GROWABLE)
+  assert G.METHODS["msg"].axes == axes_lib.GROWABLE and G.METHODS["msg"].uses_masks
+  assert [m for m in G.METHODS if G.METHODS[m].exact] == ["msg", "zero", "hyperclone"]
+  assert "embed" not in G.METHODS["zero"].axes
+  assert G.METHODS["stack"].axes == ("layers",)
+
+
+def test_plan_orders_operators_widths_then_depth_and_skips_kept_axes():
+  new = scaled(A, d=2, l=2, f=2)
+  assert G.plan(A, new, method="msg") == [
+      G.GrowthOp("embed", 8, 16), G.GrowthOp("mlp", 16, 32),
+      G.GrowthOp("layers", 2, 4)]
+  assert G.plan(A, A, method="hyperclone") == []
+
+
+# ------------------------------------------------------- function preserved
+ALL_CASES = [(m, i) for m in CASES for i in range(len(CASES[m]))]
+
+
+def case_options(method, index):
+  """Each case with layer growth uses one placement of the new layers, so
+  every placement is covered without compiling each case three times."""
+  return {} if method == "hyperclone" else {
+      "new_layers": LAYER_OPTIONS[index % len(LAYER_OPTIONS)]}
+
+
+@pytest.mark.parametrize("method,index", ALL_CASES)
+@hypothesis.given(seed=st.integers(0, 2**16),
+                  kind=st.sampled_from(["init", "large", "trained"]))
+def test_exact_methods_keep_logits_and_loss(method, index, seed, kind):
+  old, new = CASES[method][index]
+  params = weights(old, seed, kind)
+  tokens = tokens_from(seed, (2, 9))
+  before = forward(params, None, tokens[:, :-1], cfg=old)
+  grown = do_grow(params, old, new, method, seed=seed,
+                  **case_options(method, index))
+  assert grown.config == new
+  assert (grown.masks is not None) == (method == "msg")
+  after = forward(grown.params, grown.masks, tokens[:, :-1], cfg=new)
+  assert_same_function(before, after)
+  # The same property seen through the loss on this batch.
+  t = np.asarray(tokens[:, 1:])
+  assert abs(xent(before, t) - xent(after, t)) <= 1e-5 * xent(before, t)
+
+
+@pytest.mark.parametrize("index", range(len(CASES["msg"])))
+@hypothesis.given(seed=st.integers(0, 2**16), scale=st.sampled_from([1.0, 100.0]))
+def test_msg_keeps_logits_for_any_new_weights(index, seed, scale):
+  old, new = CASES["msg"][index]
+  params = weights(old, seed, "trained")
+  options = case_options("msg", index)
+  grown = do_grow(params, old, new, "msg", seed=seed, **options)
+  maps = maps_of(old, new, "msg", **options)
+  rng = np.random.default_rng(seed)
+
+  def garbage(path, x):
+    x = np.asarray(x)
+    fresh = fresh_mask(x.shape, model.AXES[axes_lib.path_str(path)], maps)
+    return jnp.asarray(np.where(fresh, scale * rng.standard_normal(x.shape), x),
+                       jnp.float32)
+
+  wild = jax.tree_util.tree_map_with_path(garbage, grown.params)
+  tokens = tokens_from(seed)
+  assert_same_function(forward(params, None, tokens, cfg=old),
+                       forward(wild, grown.masks, tokens, cfg=new))
+
+
+def test_stack_copies_layers_cyclically_and_is_not_exact():
+  params = weights(A, 0, "trained")
+  new = A.replace(n_layers=3)
+  grown = do_grow(params, A, new, "stack")
+  assert grown.masks is None
+  for j in range(3):
+    jax.tree.map(lambda x, y: np.testing.assert_array_equal(x[j], y[j % 2]),
+                 grown.params["blocks"], params["blocks"])
+  tokens = tokens_from(0)
+  before = np.asarray(forward(params, None, tokens, cfg=A))
+  after = np.asarray(forward(grown.params, None, tokens, cfg=new))
+  assert np.abs(before - after).max() > 1e-3 * np.abs(before).max()
+  assert not G.METHODS["stack"].exact
+
+
+def test_hyperclone_noise_breaks_symmetry_and_keeps_logits():
+  old, new = CASES["hyperclone"][3]  # embed, heads, mlp x2
+  params = weights(old, 1, "trained")
+  plain = do_grow(params, old, new, "hyperclone")
+  noisy = do_grow(params, old, new, "hyperclone", seed=3, noise=1.0)
+  q, q0 = np.asarray(noisy.params["blocks"]["attn"]["q"]), np.asarray(
+      plain.params["blocks"]["attn"]["q"])
+  d = old.d_model
+  assert np.abs(q[:, :d] - q[:, d:]).min() > 0  # the copies differ
+  np.testing.assert_allclose(q[:, :d] + q[:, d:], q0[:, :d] + q0[:, d:],
+                             rtol=1e-5, atol=1e-7)  # their sum does not
+  tokens = tokens_from(1)
+  assert_same_function(forward(params, None, tokens, cfg=old),
+                       forward(noisy.params, None, tokens, cfg=new))
+
+
+# -------------------------------------------------------- growing in steps
+def test_msg_twice_equals_once_and_mid_ramp_masks_compose():
+  mid, final = CASES["msg"][4][1], CASES["msg"][5][1]  # x1.5, then x2
+  params = weights(A, 2, "trained")
+  once = do_grow(params, A, final, "msg", seed=1)
+  first = do_grow(params, A, mid, "msg", seed=2)
+  twice = do_grow(first.params, mid, final, "msg", seed=3, masks=first.masks)
+  assert jax.tree.map(jnp.shape, once.params) == jax.tree.map(jnp.shape, twice.params)
+  assert_trees_equal(once.masks, twice.masks)
+  maps = maps_of(A, final, "msg")
+  assert_trees_equal(restrict(once.params, model.AXES.get, maps),
+                     restrict(twice.params, model.AXES.get, maps))
+  assert_trees_equal(restrict(once.params, model.AXES.get, maps), params)
+  tokens = tokens_from(2)
+  logits = forward(params, None, tokens, cfg=A)
+  assert_same_function(logits, forward(once.params, once.masks, tokens, cfg=final))
+  assert_same_function(logits, forward(twice.params, twice.masks, tokens, cfg=final))
+
+  # Grown again mid-ramp: the function of the ramped model is kept, old mask
+  # values are kept, the newest entries start at 0, and the ramp composes.
+  ramped = G.ramp(first.masks, 0.25)
+  again = do_grow(first.params, mid, final, "msg", seed=3, masks=ramped)
+  assert_same_function(forward(first.params, ramped, tokens, cfg=mid),
+                       forward(again.params, again.masks, tokens, cfg=final))
+  hidden = np.asarray(again.masks["hidden"])
+  np.testing.assert_array_equal(hidden, [1] * 8 + [0.25] * 4 + [0] * 4)
+  np.testing.assert_allclose(np.asarray(G.ramp(again.masks, 0.5)["hidden"]),
+                             [1] * 8 + [0.625] * 4 + [0.5] * 4)
+
+
+def test_zero_twice_equals_once():
+  final = CASES["zero"][3][1]  # heads, mlp, layers x2
+  mid = CASES["zero"][0][1]  # heads x2
+  params = weights(A, 0, "trained")
+  once = do_grow(params, A, final, "zero", seed=1)
+  twice = do_grow(do_grow(params, A, mid, "zero", seed=2).params, mid, final,
+                  "zero", seed=3)
+  assert once.masks is None and twice.masks is None
+  assert jax.tree.map(jnp.shape, once.params) == jax.tree.map(jnp.shape, twice.params)
+  maps = maps_of(A, final, "zero")
+  assert_trees_equal(restrict(twice.params, model.AXES.get, maps), params)
+  tokens = tokens_from(0)
+  assert_same_function(forward(once.params, None, tokens, cfg=final),
+                       forward(twice.params, None, tokens, cfg=final))
+
+
+def test_hyperclone_twice_equals_once_and_stack_composes():
+  params = weights(A, 0, "trained")
+  d2, d4 = scaled(A, d=2), scaled(A, d=4)
+  assert_trees_equal(do_grow(params, A, d4, "hyperclone").params,
+                     do_grow(do_grow(params, A, d2, "hyperclone").params, d2, d4,
+                             "hyperclone").params)
+  widths = CASES["hyperclone"][3][1]  # embed then heads and mlp, or all at once
+  assert_trees_equal(do_grow(params, A, widths, "hyperclone").params,
+                     do_grow(do_grow(params, A, d2, "hyperclone").params, d2,
+                             widths, "hyperclone").params)
+  l4, l8 = A.replace(n_layers=4), A.replace(n_layers=8)
+  assert_trees_equal(do_grow(params, A, l8, "stack").params,
+                     do_grow(do_grow(params, A, l4, "stack").params, l4, l8,
+                             "stack").params)
+
+
+@pytest.mark.parametrize("method,new", [
+    ("zero", scaled(CASES["msg"][0][1], f=2, l=1.5)),
+    ("hyperclone", scaled(CASES["msg"][0][1], d=2, f=2))])
+def test_growing_a_mid_ramp_model_carries_its_masks(method, new):
+  """A model mid-ramp (msg hidden mask at 0.3) grown again by another method:
+  its masks grow with it (zero: new entries 1, the new structures need no
+  mask; hyperclone: masks tiled with the channels), the function is kept."""
+  old, mid = CASES["msg"][0]  # d_model 8 -> 12
+  params = weights(old, 0, "trained")
+  first = do_grow(params, old, mid, "msg", **case_options("msg", 0))
+  masks = G.ramp(first.masks, 0.3)
+  grown = do_grow(first.params, mid, new, method, masks=masks)
+  hidden = np.asarray(grown.masks["hidden"])
+  expected = np.asarray(masks["hidden"])
+  np.testing.assert_array_equal(
+      hidden, expected if method == "zero" else np.tile(expected, 2))
+  tokens = tokens_from(0)
+  assert_same_function(forward(first.params, masks, tokens, cfg=mid),
+                       forward(grown.params, grown.masks, tokens, cfg=new))
+
+
+@pytest.mark.parametrize("new_layers,positions", [
+    ("top", [0, 1]), ("bottom", [2, 3]), ("interleave", [0, 2]),
+    ((0, 3), [1, 2])])
+def test_new_layers_go_where_asked(new_layers, positions):
+  new = A.replace(n_layers=4)
+  params = weights(A, 0, "init")
+  grown = do_grow(params, A, new, "msg", new_layers=new_layers)
+  expected = np.zeros(4)
+  expected[positions] = 1
+  np.testing.assert_array_equal(grown.masks["layers"], expected)
+  jax.tree.map(lambda x, y: np.testing.assert_array_equal(
+      np.asarray(x)[positions], y), grown.params["blocks"], params["blocks"])
+
+
+# -------------------------------------------------------------------- masks
+def test_masks_ramp_to_one_then_fold_without_changing_logits():
+  old, new = CASES["msg"][4]
+  params = weights(old, 0, "trained")
+  grown = do_grow(params, old, new, "msg")
+  assert set(grown.masks) == set(model.MASK_AXES)
+  assert_trees_equal(G.ramp(grown.masks, 0.0), grown.masks)  # exactly m0
+  assert not G.foldable(G.ramp(grown.masks, 0.999))
+  with pytest.raises(ValueError, match=r"masks.heads: 5 of 9 entries are not 1 \(min 0.5\)"):
+    G.fold(G.ramp(grown.masks, 0.5))
+  done = G.ramp(grown.masks, 1.7)  # clipped: exactly one
+  assert G.foldable(done) and G.fold(done) is None
+  tokens = tokens_from(0)
+  assert_same_function(forward(grown.params, done, tokens, cfg=new),
+                       forward(grown.params, None, tokens, cfg=new))
+  assert G.ramp(None, 0.5) is None and G.fold(None) is None
+
+
+# ---------------------------------------------------------------- gradients
+def assert_every_fresh_entry_has_gradient(grads, maps, tokens):
+  for keys, g in jax.tree_util.tree_flatten_with_path(grads)[0]:
+    path = axes_lib.path_str(keys)
+    g = np.asarray(g)
+    fresh = fresh_mask(g.shape, model.AXES[path], maps)
+    if path == "embed":  # rows of tokens absent from the batch get none
+      present = np.zeros(g.shape[0], bool)
+      present[np.asarray(tokens)[:, :-1].ravel()] = True
+      fresh &= present[:, None]
+    assert np.all(g[fresh] != 0), (
+        f"{path}: {int(np.sum(g[fresh] == 0))} of {int(fresh.sum())} new entries "
+        "have a zero gradient")
+
+
+@pytest.mark.parametrize("index", [4, 5])
+def test_msg_new_weights_get_gradients_after_first_ramp_step(index):
+  old, new = CASES["msg"][index]
+  grown = do_grow(weights(old, 0, "trained"), old, new, "msg",
+                  new_layers="interleave", ramp_steps=100)
+  tokens = tokens_from(5, (2, 9))
+  masks = G.ramp(grown.masks, 1 / 100)
+  _, grads = loss_and_grad(grown.params, masks, tokens, cfg=new)
+  assert_every_fresh_entry_has_gradient(grads, maps_of(old, new, "msg"), tokens)
+
+
+def test_zero_new_weights_get_gradients_after_one_step():
+  old, new = CASES["zero"][3]
+  params, state = trained(old, 0)
+  grown = do_grow(params, old, new, "zero", new_layers="interleave")
+  state = grow_state_fn(old, new, "zero", (("new_layers", "interleave"),))(state)
+  tokens = tokens_from(5, (2, 9))
+  _, grads = loss_and_grad(grown.params, None, tokens, cfg=new)
+  wi = np.asarray(grads["blocks"]["mlp"]["wi"])
+  assert np.all(wi[:, :, old.d_ff:] == 0)  # zero outgoing weights: no signal yet
+  new_params, _ = step("adamw", grown.params, state, grads)
+  _, grads = loss_and_grad(new_params, None, tokens, cfg=new)
+  assert_every_fresh_entry_has_gradient(
+      grads, maps_of(old, new, "zero", new_layers="interleave"), tokens)
+
+
+# ---------------------------------------------------------- optimizer state
+def moments_at_old_entries(state, maps):
+  """The non-scalar leaves of an optimizer state, restricted to the old
+  entries (each leaf's axes are those of the parameter at the same path)."""
+  out = []
+  for keys, x in jax.tree_util.tree_flatten_with_path(state)[0]:
+    if np.ndim(x) == 0:
+      continue
+    path = "/".join(str(k.key) for k in keys
+                    if isinstance(k, jax.tree_util.DictKey))
+    out.append(restrict({"x": x}, lambda _: model.AXES[path], maps)["x"])
+  return out
+
+
+@pytest.mark.parametrize("method,optimizer", [
+    (m, o) for m in ("msg", "zero") for o in sorted(OPTIMIZERS)
+    # zero + active clipping: the new weights' gradients enter the global norm
+    if (m, o) != ("zero", "clip_adamw")])
+@hypothesis.given(seed=st.integers(0, 2**16))
+def test_one_step_after_growing_state_moves_old_entries_like_the_small_model(
+    method, optimizer, seed):
+  old, new = {"msg": CASES["msg"][4], "zero": CASES["zero"][3]}[method]
+  # 3 steps: Adam moments are non-zero, MultiSteps (k=2) is mid-accumulation.
+  params, state = trained(old, seed % 2, optimizer)
+  grown = do_grow(params, old, new, method, seed=seed)
+  grown_state = grow_state_fn(old, new, method)(state)
+  shapes = lambda t: jax.tree.map(lambda x: tuple(x.shape), t)
+  assert shapes(grown_state) == shapes(jax.eval_shape(
+      OPTIMIZERS[optimizer].init, grown.params))
+  assert_trees_equal([x for x in jax.tree.leaves(grown_state) if x.ndim == 0],
+                     [x for x in jax.tree.leaves(state) if x.ndim == 0])  # counts
+
+  tokens = tokens_from(seed, (2, 9))
+  _, grads = loss_and_grad(params, None, tokens, cfg=old)
+  small, small_state = step(optimizer, params, state, grads)
+  _, grads = loss_and_grad(grown.params, grown.masks, tokens, cfg=new)
+  big, big_state = step(optimizer, grown.params, grown_state, grads)
+
+  maps = maps_of(old, new, method)
+  # Equal up to float rounding (the masked LayerNorm sums in another order):
+  # within 1e-5 of each leaf's largest entry.
+  close = lambda a, b: np.testing.assert_allclose(
+      a, b, rtol=1e-4, atol=1e-5 * float(np.abs(b).max()))
+  jax.tree.map(close, restrict(big, model.AXES.get, maps), small)
+  for a, b in zip(moments_at_old_entries(big_state, maps),
+                  [x for x in jax.tree.leaves(small_state) if x.ndim > 0]):
+    close(a, b)
+
+
+def test_hyperclone_state_growth_commutes_with_one_adam_step():
+  """Moments: grow(step(small)) == step(grow(small)) for plain AdamW. Params:
+  the same holds when each parameter's Adam direction is multiplied by
+  lr_multipliers (1/n along tiled input axes) and weight decay is applied
+  outside it, with eps negligible; without the multipliers the grown model's
+  Adam direction on those parameters is n times the grown direction."""
+  old, new = CASES["hyperclone"][3]  # embed, heads, mlp x2
+  lr, wd = 1e-2, 0.1
+  params, state = trained(old, 1)
+  tokens = tokens_from(7, (2, 9))
+  _, g_small = loss_and_grad(params, None, tokens, cfg=old)
+  grown = do_grow(params, old, new, "hyperclone")
+  _, g_big = loss_and_grad(grown.params, None, tokens, cfg=new)
+  grow_state = grow_state_fn(old, new, "hyperclone")
+
+  # Moments, plain AdamW: exact whatever eps, lr and weight decay.
+  _, small_state = step("adamw", params, state, g_small)
+  _, big_state = step("adamw", grown.params, grow_state(state), g_big)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(
+      a, b, rtol=1e-5, atol=1e-6 * float(np.abs(a).max()) + 1e-30),
+      grow_state(small_state), big_state)
+
+  # Params: Adam direction x multipliers, then decoupled weight decay.
+  multipliers = G.lr_multipliers(old, new, method="hyperclone")
+  assert multipliers["blocks"]["attn"]["q"] == 0.5  # embed is its input axis
+  assert multipliers["blocks"]["attn"]["o"] == 0.5  # heads
+  assert multipliers["blocks"]["mlp"]["wo"] == 0.5  # mlp
+  assert multipliers["embed"] == 1.0 and multipliers["ln_f"]["scale"] == 1.0
+
+  def adam(mult):
+    return optax.chain(
+        optax.scale_by_adam(eps=1e-30),
+        optax.stateless(lambda u, p: jax.tree.map(lambda x, m: x * m, u, mult)),
+        optax.add_decayed_weights(wd), optax.scale(-lr))
+
+  def update(mult, grads, adam_state, p):
+    opt = adam(mult)
+    opt_state = (adam_state,) + tuple(opt.init(p)[1:])
+    return jax.jit(opt.update)(grads, opt_state, p)[0]
+
+  ones = lambda t: jax.tree.map(lambda _: 1.0, t)
+  upd_small = update(ones(params), g_small, state[0], params)
+  upd_big = update(multipliers, g_big, grow_state(state)[0], grown.params)
+  expected = do_grow(optax.apply_updates(params, upd_small), old, new,
+                     "hyperclone").params
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(
+      a, b, rtol=1e-5, atol=1e-6 * float(np.abs(a).max())),
+      expected, optax.apply_updates(grown.params, upd_big))
+
+  # Without multipliers: the Adam direction u' = -update/lr - wd * p is the
+  # tiled old direction, not the tiled-and-divided one the weights need.
+  direction = lambda upd, p: jax.tree.map(lambda u, x: -u / lr - wd * x, upd, p)
+  u_plain = direction(update(ones(multipliers), g_big, grow_state(state)[0],
+                             grown.params), grown.params)
+  u_grown = do_grow(direction(upd_small, params), old, new, "hyperclone").params
+  for path, n in (("blocks/attn/q", 2), ("blocks/mlp/wo", 2), ("embed", 1)):
+    pick = lambda t: functools.reduce(lambda d, k: d[k], path.split("/"), t)
+    np.testing.assert_allclose(pick(u_plain), n * np.asarray(pick(u_grown)),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_stack_state_copies_the_moments_of_the_copied_layers():
+  params, state = trained(A, 0)
+  new = A.replace(n_layers=3)
+  grown_state = grow_state_fn(A, new, "stack")(state)
+  for old_tree, new_tree in ((state[0].mu, grown_state[0].mu),
+                             (state[0].nu, grown_state[0].nu)):
+    for j in range(3):
+      jax.tree.map(lambda x, y: np.testing.assert_array_equal(x[j], y[j % 2]),
+                   new_tree["blocks"], old_tree["blocks"])
+
+
+# --------------------------------------------------------- jit and sharding
+def test_growth_jits_with_out_shardings_on_a_mesh():
+  from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+  old, new = CASES["msg"][5]  # all axes x2
+  mesh = Mesh(np.array(jax.devices()[:2]), ("fsdp",))
+
+  def sharding(names):
+    return NamedSharding(mesh, P(*["fsdp" if n == "embed" else None for n in names]))
+
+  shapes = axes_lib.param_shapes(new)
+  out = G.Grown(
+      params=jax.tree_util.tree_map_with_path(
+          lambda p, _: sharding(model.AXES[axes_lib.path_str(p)]), shapes),
+      masks={k: sharding(v) for k, v in model.MASK_AXES.items()}, config=new)
+  params = weights(old, 0, "trained")
+  fn = jax.jit(functools.partial(G.grow, old_cfg=old, new_cfg=new, method="msg"),
+               out_shardings=out)
+  sharded = fn(params, key=jax.random.key(1))
+  assert sharded.params["blocks"]["mlp"]["wi"].sharding.spec == P(None, "fsdp", None)
+  assert sharded.masks["hidden"].sharding.spec == P("fsdp")
+  assert_trees_equal(sharded, do_grow(params, old, new, "msg", seed=1))
+
+
+def test_chunked_growth_keeps_old_entries_masks_and_function(monkeypatch):
+  old, new = CASES["msg"][5]
+  params = weights(old, 0, "trained")
+  whole = do_grow(params, old, new, "msg", seed=4)
+  monkeypatch.setattr(operators, "CHUNK", 64)
+  rows = jax.jit(functools.partial(G.grow, old_cfg=old, new_cfg=new, method="msg"))(
+      params, key=jax.random.key(4))
+  assert_trees_equal(whole.masks, rows.masks)
+  maps = maps_of(old, new, "msg")
+  assert_trees_equal(restrict(rows.params, model.AXES.get, maps), params)
+  fresh_q = np.asarray(rows.params["blocks"]["attn"]["q"])[
+      fresh_mask((4, 16, 4, 4), model.AXES["blocks/attn/q"], maps)]
+  assert 0.7 * new.init_std < fresh_q.std() < 1.3 * new.init_std
+  tokens = tokens_from(0)
+  assert_same_function(forward(whole.params, whole.masks, tokens, cfg=new),
+                       forward(rows.params, rows.masks, tokens, cfg=new))
+
+
+# -------------------------------------------------------------- bad inputs
+PARAMS_A = None
+
+
+def _params_a():
+  global PARAMS_A
+  if PARAMS_A is None:
+    PARAMS_A = random_params(A, 0)
+  return PARAMS_A
+
+
+@pytest.mark.parametrize("new,method,options,match", [
+    (A.replace(d_model=4), "msg", {}, r"embed \(d_model\): 4 < 8, a stage cannot shrink"),
+    (A.replace(n_layers=1), "zero", {}, r"layers \(n_layers\): 1 < 2"),
+    (A.replace(head_dim=8), "msg", {}, r"head_dim: 4 -> 8"),
+    (A.replace(vocab_size=64), "msg", {}, r"vocab_size: 32 -> 64"),
+    (A.replace(max_len=16), "msg", {}, r"max_len: 8 -> 16"),
+    (A.replace(pos="rope"), "msg", {}, r"pos: 'xpos' -> 'rope'"),
+    (A, "net2net", {}, r"method: 'net2net' is not a growth method"),
+    (A.replace(d_model=12), "hyperclone", {},
+     r"embed \(d_model\): 8 -> 12: not an integer multiple"),
+    (A.replace(n_layers=4), "hyperclone", {}, r"layers \(n_layers\): 2 -> 4: method "
+     r"'hyperclone' cannot grow layers"),
+    (A.replace(d_model=16), "zero", {}, r"embed \(d_model\): 8 -> 16: method 'zero' "
+     r"cannot grow the hidden width exactly: plain LayerNorm"),
+    (A.replace(d_ff=32), "stack", {}, r"mlp \(d_ff\): 16 -> 32: method 'stack'"),
+    (A.replace(d_model=16), "hyperclone", {"new_layers": "top"},
+     r"new_layers: not an option of method 'hyperclone'"),
+    (A.replace(n_layers=3), "stack", {"new_layers": "top"},
+     r"new_layers: not an option of method 'stack'"),
+    (A.replace(n_layers=3), "msg", {"noise": 0.1}, r"noise: not an option of method 'msg'"),
+    (A.replace(n_layers=3), "msg", {"colour": "red"},
+     r"colour: not an option of method 'msg' \(an unknown option\)"),
+    (A.replace(n_layers=3), "msg", {"new_layers": "middle"}, r"new_layers: 'middle'"),
+    (A.replace(n_layers=4), "msg", {"new_layers": [0, 0]},
+     r"new_layers: \[0, 0\] must be 2 distinct indices in \[0, 4\)"),
+    (A.replace(n_layers=4), "zero", {"new_layers": [1, 7]}, r"new_layers: \[1, 7\]"),
+    (A.replace(n_layers=3), "msg", {"ramp_steps": 0}, r"ramp_steps: 0"),
+    (A.replace(d_model=16), "hyperclone", {"noise": -1}, r"noise: -1"),
+])
+def test_bad_growth_is_a_named_value_error(new, method, options, match):
+  with pytest.raises(ValueError, match=match):
+    G.grow(_params_a(), A, new, jax.random.key(0), method=method, **options)
+
+
+def test_bad_inputs_are_named_value_errors():
+  with pytest.raises(ValueError, match=r"hyperclone cannot grow the hidden width "
+                     "of a model with tie_embeddings"):
+    G.plan(A_TIED, A_TIED.replace(d_model=16), method="hyperclone")
+  with pytest.raises(ValueError, match=r"params.blocks/attn/k: shape \(2, 8, 2, 4\) "
+                     r"is not \(1, 16, 1, 4\), the shape old_cfg gives it"):
+    G.grow(_params_a(), B, scaled(B, d=2), jax.random.key(0), method="msg")
+  with pytest.raises(ValueError, match=r"masks.hidden: shape \(4,\) is not \(8,\)"):
+    G.grow(_params_a(), A, A.replace(n_layers=3), jax.random.key(0), method="msg",
+           masks={"hidden": jnp.ones(4)})
+  with pytest.raises(ValueError, match=r"new_layers: not an option of method "
+                     "'hyperclone'"):
+    G.grow_opt_state({}, A, A.replace(d_model=16), method="hyperclone",
+                     new_layers="top")
+  with pytest.raises(ValueError, match=r"embed \(d_model\): 4 < 8"):
+    G.lr_multipliers(A, A.replace(d_model=4), method="hyperclone")
+  with pytest.raises(ValueError, match=r"opt_state: no part of it has the "
+                     "structure and shapes of old_cfg's parameters"):
+    G.grow_opt_state(optax.adam(1e-3).init(_params_a()), B, scaled(B, f=2),
+                     method="msg")
