@@ -52,7 +52,7 @@ def get_config(arg=None):
   c.mesh = dict(data=-1, fsdp=1, tensor=1)  # -1: all remaining devices
   c.checkpoint = dict(every_steps=100, keep=2)
   c.eval = dict(every_steps=50, batches=4)
-  c.train = dict(log_every=10)
+  c.train = dict(log_every=10, progress=True)  # progress: show a progress bar
 
   if a["runlocal"]:  # seconds: a smoke test of every code path
     c.data.update(vocab_size=512, tokenizer_chars=200_000)
@@ -63,5 +63,5 @@ def get_config(arg=None):
         s["grow"]["ramp_steps"] = 3
     c.checkpoint = dict(every_steps=4, keep=2)
     c.eval = dict(every_steps=3, batches=1)
-    c.train = dict(log_every=1)
+    c.train = dict(log_every=1, progress=True)
   return c

@@ -62,6 +62,9 @@ def _one_line(e: BaseException) -> str:
     text = text.replace("\\\\n", "\n").replace("\\n", "\n").replace("\\'", "'")
     text = text.strip("'\"")
   lines = [l.strip().strip("'\"") for l in text.splitlines() if l.strip()]
+  if isinstance(e, (KeyError, AttributeError)) and len(lines) == 1 and (
+      " " not in lines[0]):  # ml_collections names only the missing key
+    return f"--config override: {lines[0]!r} is not a field of the experiment"
   return " ".join(lines) or type(e).__name__
 
 

@@ -102,6 +102,15 @@ class LayerNorm(nn.Module):
     return layer_norm(x, scale, bias, hidden_mask)
 
 
+def _attention_implementation(cfg: ModelConfig, mask) -> str | None:
+  """cuDNN flash attention where it applies (GPU, bf16, causal, K <= 128):
+  it never materialises the [B, H, T, T] scores. Elsewhere XLA's."""
+  if (jax.default_backend() == "gpu" and cfg.dtype == "bfloat16"
+      and mask is None and cfg.head_dim <= 128 and cfg.head_dim % 8 == 0):
+    return "cudnn"
+  return None
+
+
 class Attention(nn.Module):
   cfg: ModelConfig
   block_len: int | None = None
@@ -140,7 +149,8 @@ class Attention(nn.Module):
       is_causal = False
     out_BTHK = jax.nn.dot_product_attention(
         q_BTHK.astype(dtype), k_BSHK.astype(dtype), v_BSHK, mask=mask,
-        is_causal=is_causal, scale=1.0 / math.sqrt(cfg.head_dim))
+        is_causal=is_causal, scale=1.0 / math.sqrt(cfg.head_dim),
+        implementation=_attention_implementation(cfg, mask))
     if heads_mask_H is not None:
       out_BTHK = out_BTHK * heads_mask_H[:, None].astype(dtype)
     return jnp.einsum("BTHK,HKD->BTD", out_BTHK, w_o_HKD), new_cache

@@ -96,7 +96,8 @@ def causal_mask(q_pos_BT: jax.Array, k_pos_BS: jax.Array,
   """
   q = q_pos_BT[:, :, None]
   k = k_pos_BS[:, None, :]
-  mask = (k <= q) & (k >= 0)
+  # a padding query (position -1) sees only padding, never an empty row
+  mask = ((k <= q) & (k >= 0)) | ((q < 0) & (k == q))
   if block_len is not None:
     mask &= (k // block_len) >= (q // block_len) - 1
   return mask[:, None, :, :]

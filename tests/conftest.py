@@ -24,6 +24,8 @@ jax.config.update("jax_compilation_cache_dir",
                                  tempfile.mkdtemp(prefix="growjax_jax_cache_")))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+# Tolerances here are float32's; GPUs otherwise multiply float32 in TF32.
+jax.config.update("jax_default_matmul_precision", "highest")
 
 hypothesis.settings.register_profile(
     "ci", max_examples=8, deadline=None, derandomize=True,

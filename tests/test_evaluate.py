@@ -1,0 +1,163 @@
+"""growjax.evaluate end to end: the extrapolation entry trains a tiny xPos and a
+tiny RoPE run (once per session), then the ppl, length and iq suites, the
+sampling CLI, and the CLIs' one-line errors run on them.
+
+The runs read tinyshakespeare (or, without ../shared, a stdlib text) at a
+training length of 16 tokens, 20 steps: enough to check every number's
+bookkeeping, not to learn anything.
+"""
+
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from growjax import sample
+from growjax.data import documents
+from growjax.evaluate import cli, extrapolation, iq
+from growjax.train import metrics
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TRAIN_LEN = 16
+
+
+def _fallback_text(path: pathlib.Path) -> pathlib.Path:
+  """~300 KB of stdlib source, for machines without ../shared."""
+  chunks, size = [], 0
+  for p in documents.python_files(documents.stdlib_root()):
+    chunks.append(p.read_text(encoding="utf-8", errors="replace"))
+    size += len(chunks[-1])
+    if size > 300_000:
+      break
+  path.write_text("".join(chunks), encoding="utf-8")
+  return path
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory, shakespeare_path, data_dir):
+  """extrapolation.run on a tiny variant of experiments/extrapolation.py:
+  trains RUNS/xpos and RUNS/rope, writes RUNS/extrapolation.json + .png."""
+  root = tmp_path_factory.mktemp("extrapolation")
+  text = shakespeare_path or _fallback_text(root / "fallback.txt")
+  config = root / "tiny_extrapolation.py"
+  config.write_text(textwrap.dedent(f"""
+      from growjax.evaluate import extrapolation
+
+      def get_config(arg=None):
+        c = extrapolation.load_config(
+            extrapolation.DEFAULT_CONFIG, arg + ",runlocal,seq_len={TRAIN_LEN}")
+        c.data = dict(name="text_files", paths=[{str(text)!r}],
+                      seq_len={TRAIN_LEN}, vocab_size=512,
+                      dir={str(data_dir)!r})
+        c.train.progress = False
+        c.checkpoint.every_steps = c.eval.every_steps = 1000  # at the end only
+        return c
+      """))
+  results = extrapolation.run(root, config=config,
+                              out=root / "extrapolation.json")
+  return root, results
+
+
+def test_extrapolation_entry_writes_both_runs_ratios_and_a_plot(runs):
+  root, results = runs
+  written = json.loads((root / "extrapolation.json").read_text())
+  assert (root / "extrapolation.png").stat().st_size > 0
+  assert written["train_len"] == TRAIN_LEN and written["machine"]
+  for pos, block_len in (("xpos", TRAIN_LEN), ("rope", None)):
+    r = written[pos]
+    for m in (1, 2, 4, 8):
+      assert math.isfinite(r[f"loss_{m}x"])
+      assert len(r["buckets"][f"{m}x"]) == m
+    assert r["ratio_4x"] == pytest.approx(r["loss_4x"] / r["loss_1x"])
+    assert r["block_len"] == block_len
+  assert "ratio_4x" in results["table"]
+
+
+def test_ppl_suite_reproduces_the_trainers_validation_loss(runs, capsys):
+  workdir = runs[0] / "xpos"
+  assert cli.run(workdir, "ppl") == 0
+  result = json.loads((workdir / "eval_ppl.json").read_text())
+  last_val = [r["val_loss"] for r in metrics.read(workdir) if "val_loss" in r][-1]
+  assert result["loss"] == pytest.approx(last_val, rel=1e-5)
+  assert result["perplexity"] == pytest.approx(math.exp(result["loss"]))
+  assert result["seq_len"] == TRAIN_LEN and result["windows"] == 2 * 32
+  assert "perplexity" in capsys.readouterr().out
+
+
+def test_length_suite_gives_each_length_and_position_bucket(runs, tmp_path,
+                                                            capsys):
+  workdir, out = runs[0] / "rope", tmp_path / "length.json"
+  assert cli.run(workdir, "length", out=out, multiples="1,2,4") == 0
+  result = json.loads(out.read_text())
+  assert list(result["lengths"]) == ["1x", "2x", "4x"]
+  assert result["block_len"] is None and result["pos"] == "rope"
+  for m, entry in zip((1, 2, 4), result["lengths"].values()):
+    assert entry["context"] == m * TRAIN_LEN
+    # every length reads the same stretch of text, in windows of its own
+    assert entry["windows"] == result["tokens"] // (m * TRAIN_LEN + 1)
+    assert entry["loss"] == pytest.approx(np.mean(entry["buckets"]))
+  assert result["ratio_4x"] == pytest.approx(result["loss_4x"]
+                                             / result["loss_1x"])
+  table = capsys.readouterr().out
+  assert "[32,48)" in table and "causal attention" in table
+
+
+def test_iq_suite_scores_each_task_beside_chance_and_exports_them(
+    runs, tmp_path, capsys):
+  workdir = runs[0] / "xpos"
+  out, jsonl = tmp_path / "iq.json", tmp_path / "tasks.jsonl"
+  assert cli.run(workdir, "iq", out=out, export_jsonl=jsonl, n_per_task=3,
+                 tasks="parity,head_tail", iq_seed=5) == 0
+  result = json.loads(out.read_text())
+  assert set(result["tasks"]) == {"parity", "head_tail"}
+  assert result["tasks"]["parity"]["chance"] == 0.5
+  for entry in result["tasks"].values():
+    assert entry["n"] == 3 and 0 <= entry["accuracy"] <= 1
+  assert iq.load_jsonl(jsonl) == iq.generate(5, 3,
+                                             names=["parity", "head_tail"])
+  assert "chance" in capsys.readouterr().out
+
+
+def test_sample_cli_continues_the_prompt(runs, capsys):
+  assert sample.run(str(runs[0] / "xpos"), "ROMEO:", max_new_tokens=6,
+                    temperature=0.0) == 0
+  assert capsys.readouterr().out.startswith("ROMEO:")
+
+
+def _cli(module, *args):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  return subprocess.run([sys.executable, "-m", module, *map(str, args)],
+                        capture_output=True, text=True, env=env, cwd=REPO,
+                        timeout=120)
+
+
+@pytest.mark.parametrize("case", ["no checkpoint", "unknown suite"])
+def test_evaluate_cli_user_errors_are_one_line_and_exit_2(runs, tmp_path,
+                                                          case):
+  if case == "no checkpoint":
+    args, message = (["--workdir", tmp_path, "--suite", "ppl"],
+                     f"error: workdir {tmp_path}: holds no checkpoint")
+  else:
+    args, message = (["--workdir", runs[0] / "xpos", "--suite", "bleu"],
+                     "error: --suite='bleu': unknown suite (one of ppl, "
+                     "length, iq)")
+  done = _cli("growjax.evaluate", *args)
+  assert done.returncode == 2, done.stderr
+  assert done.stderr.strip().startswith(message), done.stderr
+  assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_sample_cli_prompt_longer_than_the_cache_is_one_line_exit_2(runs):
+  done = _cli("growjax.sample", "--workdir", runs[0] / "rope", "--prompt",
+              "ROMEO: " * 20, "--max_new_tokens", 8, "--cache_len", 16)
+  assert done.returncode == 2, done.stderr
+  assert done.stderr.strip().splitlines()[-1].endswith(
+      "exceeds the cache of 16 positions; shorten the prompt or lower "
+      "max_new_tokens"), done.stderr
+  assert "Traceback" not in done.stderr

@@ -1,0 +1,34 @@
+"""notebooks/xpos_extrapolation.ipynb runs top to bottom in a clean kernel."""
+
+import pathlib
+
+import jax
+import nbclient
+import nbformat
+
+NOTEBOOK = (pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+            / "xpos_extrapolation.ipynb")
+
+
+def _outputs(nb):
+  return [o for c in nb.cells if c.cell_type == "code"
+          for o in c.get("outputs", [])]
+
+
+def test_xpos_extrapolation_notebook_executes(data_dir, tmp_path, monkeypatch):
+  monkeypatch.setenv("GROWJAX_DATA_DIR", str(data_dir))
+  monkeypatch.setenv("XLA_FLAGS", "")  # one device, as on a laptop
+  monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR",
+                     jax.config.jax_compilation_cache_dir)
+  nb = nbformat.read(NOTEBOOK, as_version=4)
+  assert "import growjax" in nb.cells[1].source  # the Colab install cell
+  nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                          resources={"metadata": {"path": str(tmp_path)}},
+                          ).execute()  # raises on any failing cell
+  text = "".join(o.get("text", "") for o in _outputs(nb))
+  for variant in ("xpos", "rope", "rope_blockwise"):
+    assert f"\n{variant} " in text
+  assert "ratio_4x" in text and "[96,128)" in text  # the 4x buckets
+  pngs = sum("image/png" in o.get("data", {}) for o in _outputs(nb))
+  assert pngs >= 1
+  assert (tmp_path / "runs" / "xpos_notebook" / "rope" / "checkpoints").is_dir()
