@@ -51,7 +51,7 @@ def get_config(arg=None):
                      lr=dict(peak=2e-3, warmup_steps=40, final=1e-4))]
   c.mesh = dict(data=-1, fsdp=1, tensor=1)  # -1: all remaining devices
   c.checkpoint = dict(every_steps=100, keep=2)
-  c.eval = dict(every_steps=50, batches=4)
+  c.eval = dict(every_steps=50, batches=16)  # 16 x 16 x 128 held-out tokens
   c.train = dict(log_every=10, progress=True)  # progress: show a progress bar
 
   if a["runlocal"]:  # seconds: a smoke test of every code path

@@ -7,7 +7,7 @@
     logits = growjax.model.apply(params, cfg, tokens)
 """
 
-from growjax import config, model, positions
+from growjax import config, grow, model, positions
 from growjax.config import ModelConfig
 
-__all__ = ["ModelConfig", "config", "model", "positions"]
+__all__ = ["ModelConfig", "config", "grow", "model", "positions"]

@@ -183,15 +183,15 @@ class Block(nn.Module):
     attn, new_cache = Attention(self.cfg, self.block_len, name="attn")(
         LayerNorm(name="ln1")(h_BTD, hidden), shared["q_pos"],
         shared["k_pos"], masks.get("heads"), per_layer["cache"])
-    if hidden is not None:
-      attn = attn * hidden
+    if hidden is not None:  # masks in the compute dtype: no float32 promotion
+      attn = attn * hidden.astype(attn.dtype)
     h1_BTD = h_BTD + attn
     mlp = Mlp(self.cfg, name="mlp")(LayerNorm(name="ln2")(h1_BTD, hidden),
                                     masks.get("mlp"))
     if hidden is not None:
-      mlp = mlp * hidden
+      mlp = mlp * hidden.astype(mlp.dtype)
     if "layers" in masks:  # h + m * (block(h) - h)
-      return h_BTD + masks["layers"] * (attn + mlp), new_cache
+      return h_BTD + masks["layers"].astype(mlp.dtype) * (attn + mlp), new_cache
     return h1_BTD + mlp, new_cache
 
 

@@ -195,7 +195,7 @@ def fresh_mask(shape, names, maps):
 
 def assert_same_function(a, b, rel=1e-5):
   a, b = np.asarray(a), np.asarray(b)
-  scale = max(1.0, float(np.abs(a).max()))
+  scale = float(np.abs(a).max())
   err = float(np.abs(a - b).max())
   assert err <= rel * scale, f"max |difference| {err:.3g} > {rel} * {scale:.3g}"
 
@@ -524,20 +524,24 @@ def test_one_step_after_growing_state_moves_old_entries_like_the_small_model(
                      [x for x in jax.tree.leaves(state) if x.ndim == 0])  # counts
 
   tokens = tokens_from(seed, (2, 9))
-  _, grads = loss_and_grad(params, None, tokens, cfg=old)
-  small, small_state = step(optimizer, params, state, grads)
-  _, grads = loss_and_grad(grown.params, grown.masks, tokens, cfg=new)
-  big, big_state = step(optimizer, grown.params, grown_state, grads)
+  _, g_small = loss_and_grad(params, None, tokens, cfg=old)
+  small, small_state = step(optimizer, params, state, g_small)
+  _, g_big = loss_and_grad(grown.params, grown.masks, tokens, cfg=new)
+  big, big_state = step(optimizer, grown.params, grown_state, g_big)
 
   maps = maps_of(old, new, method)
-  # Equal up to float rounding (the masked LayerNorm sums in another order):
-  # within 1e-5 of each leaf's largest entry.
+  # Gradients and moments: equal up to float rounding (the grown model sums
+  # in another order), within 1e-5 of each leaf's largest entry.
   close = lambda a, b: np.testing.assert_allclose(
       a, b, rtol=1e-4, atol=1e-5 * float(np.abs(b).max()))
-  jax.tree.map(close, restrict(big, model.AXES.get, maps), small)
+  jax.tree.map(close, restrict(g_big, model.AXES.get, maps), g_small)
   for a, b in zip(moments_at_old_entries(big_state, maps),
                   [x for x in jax.tree.leaves(small_state) if x.ndim > 0]):
     close(a, b)
+  # Parameters: Adam divides by sqrt(nu), which amplifies that rounding where
+  # the first moment nearly cancels; so within 5% of one step (lr) per entry.
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=0, atol=5e-4),
+               restrict(big, model.AXES.get, maps), small)
 
 
 def test_hyperclone_state_growth_commutes_with_one_adam_step():
@@ -654,14 +658,9 @@ def test_chunked_growth_keeps_old_entries_masks_and_function(monkeypatch):
 
 
 # -------------------------------------------------------------- bad inputs
-PARAMS_A = None
-
-
+@functools.lru_cache(maxsize=None)
 def _params_a():
-  global PARAMS_A
-  if PARAMS_A is None:
-    PARAMS_A = random_params(A, 0)
-  return PARAMS_A
+  return random_params(A, 0)
 
 
 @pytest.mark.parametrize("new,method,options,match", [

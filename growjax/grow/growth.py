@@ -71,9 +71,10 @@ def grow_params(params: Params, maps, new_cfg: ModelConfig, key: jax.Array, *,
   them (zero for a new structure's outgoing weights under `zero`).
 
   Randomness: arrays above `operators.CHUNK` entries draw their fresh values
-  row by row inside the growth loop; all smaller ones share one draw (one PRNG
-  call compiles much faster than one per array). Either way the values depend
-  only on `key` and the two configs.
+  row by row inside the growth loop; smaller ones share draws of up to CHUNK
+  entries (one PRNG call compiles much faster than one per array, and its
+  temporaries stay bounded). The values depend only on `key`, the two configs
+  and CHUNK.
   """
   leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
   paths = [axes_lib.path_str(k) for k, _ in leaves]
@@ -84,9 +85,12 @@ def grow_params(params: Params, maps, new_cfg: ModelConfig, key: jax.Array, *,
   chunked = [r and ops_lib.chunks(s, model.AXES[p])
              for r, s, p in zip(random, shapes, paths)]
   keys = jax.random.split(key, len(leaves) + 2)
-  shared = [i for i in range(len(leaves)) if random[i] and not chunked[i]]
-  normals = dict(zip(shared, ops_lib.draw_normals(
-      keys[-1], [shapes[i] for i in shared]))) if shared else {}
+  normals = {}
+  for g, group in enumerate(_groups(
+      [(i, int(np.prod(shapes[i]))) for i in range(len(leaves))
+       if random[i] and not chunked[i]], ops_lib.CHUNK)):
+    normals.update(zip(group, ops_lib.draw_normals(
+        jax.random.fold_in(keys[-1], g), [shapes[i] for i in group])))
 
   out = []
   for i, (path, (_, x)) in enumerate(zip(paths, leaves)):
@@ -101,6 +105,19 @@ def grow_params(params: Params, maps, new_cfg: ModelConfig, key: jax.Array, *,
   if noise:
     out = _add_noise(out, paths, maps, keys[-2], noise * new_cfg.init_std)
   return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _groups(sized: list[tuple[int, int]], budget: int) -> list[list[int]]:
+  """Consecutive indices grouped so each group's total size is at most
+  `budget` (or is one item): one draw per group bounds the PRNG's temporaries."""
+  groups, total = [], 0
+  for i, size in sized:
+    if not groups or total + size > budget:
+      groups.append([])
+      total = 0
+    groups[-1].append(i)
+    total += size
+  return groups
 
 
 def _has_fresh(path: str, maps) -> bool:

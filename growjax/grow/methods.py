@@ -10,8 +10,9 @@ options it takes.
               their `wo` rows; new heads: their `o` slices; new layers: the
               attention-out and MLP-out matrices), incoming weights drawn like
               `model.init`. Exact for mlp, heads, layers, with no masks. Hidden
-              width is refused: plain LayerNorm's mean and variance run over the
-              new channels too, so no choice of new weights keeps its output.
+              width is refused: plain LayerNorm takes its mean and variance
+              over all channels, so zero (or any input-independent) new
+              channels change every old channel's normalised value.
   hyperclone  HyperCloning (Samragh et al., 2024): a width grows by an integer
               factor n by tiling every array along it; parameters are divided
               by n along grown input (fan-in) axes; norms are repeated. Exact

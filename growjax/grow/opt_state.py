@@ -10,7 +10,11 @@ Per method:
   msg, zero   new entries 0 (no gradient history). Old entries are kept, so one
               step on the grown model moves the old entries exactly as one step
               of the small model would (msg at mask 0; zero too, unless
-              global-norm clipping sees the new gradients).
+              global-norm clipping sees the new gradients). The step count is
+              kept, so Adam's bias correction is ~1 and a new entry's first
+              step is (1 - b1) / sqrt(1 - b2) lr in size (0.45 lr at b2=0.95,
+              3.2 lr at b2=0.999): rewind the learning-rate warmup, as MSG
+              and FLM-101B do at each growth.
   stack       moments copied with the layers they belong to (each copy resumes
               its source layer's Adam state; zero moments with a kept count
               would give the copies full-size first steps of
