@@ -20,6 +20,14 @@ USER_ERRORS = (ExperimentError, ckpt_lib.CheckpointError, FileNotFoundError,
                ValueError)
 
 
+def setup_logging():
+  """growjax's progress lines on stderr, without absl's and JAX's chatter."""
+  logging.basicConfig(level=logging.INFO, format="%(message)s",
+                      stream=sys.stderr, force=True)
+  logging.getLogger("absl").setLevel(logging.ERROR)
+  logging.getLogger("jax").setLevel(logging.WARNING)  # backend probing
+
+
 def run(config, workdir: str, *, dry_run: bool = False,
         stop_at_step: int | None = None, verbose: bool = False) -> int:
   """Exit status: 0 done, 2 a user error (printed in one line)."""

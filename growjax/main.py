@@ -10,7 +10,6 @@ status 2 (the traceback with --verbose); nothing in the workdir changes.
 """
 
 import importlib.util
-import logging
 import pathlib
 import sys
 
@@ -85,10 +84,8 @@ def parse_flags(argv):
 
 def main(argv):
   del argv
-  logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr,
-                      force=True)
-  logging.getLogger("absl").setLevel(logging.WARNING)
   from growjax import cli  # pylint: disable=g-import-not-at-top
+  cli.setup_logging()
   return cli.run(FLAGS.config, FLAGS.workdir, dry_run=FLAGS.dry_run,
                  stop_at_step=FLAGS.stop_at_step, verbose=FLAGS.verbose)
 

@@ -15,7 +15,6 @@ checkpoint, an unknown suite, a bad flag value) is one line on stderr and
 exit status 2 (the traceback with --verbose).
 """
 
-import logging
 import sys
 
 from absl import app, flags
@@ -49,10 +48,8 @@ def main(argv):
   if len(argv) > 1:
     print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
     return 2
-  logging.basicConfig(level=logging.INFO, format="%(message)s",
-                      stream=sys.stderr, force=True)
-  logging.getLogger("absl").setLevel(logging.ERROR)
-  logging.getLogger("jax").setLevel(logging.WARNING)  # backend probing
+  from growjax import cli as growjax_cli  # pylint: disable=g-import-not-at-top
+  growjax_cli.setup_logging()
   from growjax.evaluate import cli  # pylint: disable=g-import-not-at-top
   return cli.run(FLAGS.workdir, FLAGS.suite, verbose=FLAGS.verbose,
                  out=FLAGS.out, export_jsonl=FLAGS.export_jsonl,

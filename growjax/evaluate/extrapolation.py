@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import os
 import pathlib
 import platform
@@ -188,10 +187,8 @@ def main(argv):
   if len(argv) > 1:
     print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
     return 2
-  logging.basicConfig(level=logging.INFO, format="%(message)s",
-                      stream=sys.stderr, force=True)
-  logging.getLogger("absl").setLevel(logging.ERROR)
-  logging.getLogger("jax").setLevel(logging.WARNING)  # backend probing
+  from growjax import cli as growjax_cli  # pylint: disable=g-import-not-at-top
+  growjax_cli.setup_logging()
   from growjax.evaluate import cli  # pylint: disable=g-import-not-at-top
   try:
     results = run(f.workdir, config=f.config, arg=f.arg, out=f.out,
