@@ -129,3 +129,21 @@ def test_run_writes_metrics_the_report_reads(three_stage_run):
   assert rows[-1]["tokens"] == sum(s["tokens"] for s in THREE_STAGES)
   assert "stage" in summary["table"]
   assert json.loads((pathlib.Path(workdir) / "config.json").read_text())["name"] == "tiny"
+
+
+def test_corrupt_checkpoint_is_named_and_nothing_is_lost(three_stage_run, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  exp, reference, _ = three_stage_run
+  workdir = tmp_path / "copy"
+  shutil.copytree(reference, workdir)
+  stage, step = checkpoint.latest(workdir)
+  state_dir = checkpoint.stage_dir(workdir, stage) / str(step) / "state"
+  for f in state_dir.rglob("*"):
+    if f.is_file() and f.stat().st_size > 0:
+      f.write_bytes(b"not a checkpoint")
+  before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+  with pytest.raises(checkpoint.CheckpointError, match=rf"checkpoint .*stage_{stage}/{step}"):
+    loop.run(exp, workdir)
+  after = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+  assert set(before) <= set(after)
+  assert all(after[p] == before[p] for p in before)
