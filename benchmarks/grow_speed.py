@@ -51,7 +51,6 @@ import pathlib
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 
 RESULTS = pathlib.Path(__file__).parent / "results" / "grow_speed.json"
@@ -107,7 +106,6 @@ def measure(size: str, batch: int, seq: int, repeats: int,
             step_repeats: int) -> dict:
   """One size, in this (fresh) process."""
   import jax
-  import jax.numpy as jnp
   import optax
 
   from growjax import grow as grow_lib

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import jax
-import pytest
 
 from growjax import cost
 

@@ -1,6 +1,5 @@
 """notebooks/toy_growth.ipynb runs top to bottom in a clean kernel."""
 
-import os
 import pathlib
 
 import jax

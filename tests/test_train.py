@@ -103,7 +103,7 @@ def test_resumed_run_repeats_the_uninterrupted_losses(
   exp, reference, _ = three_stage_run
   starts = exp.stage_starts()
   for stop in (7, starts[1] + 1, starts[2]):
-    summary = loop.run(exp, tmp_path, stop_at_step=stop)
+    loop.run(exp, tmp_path, stop_at_step=stop)
     assert checkpoint.latest(tmp_path)[1] == stop
   loop.run(exp, tmp_path)
   assert losses(tmp_path) == losses(reference)

@@ -11,20 +11,17 @@ the ramp ends.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
 import logging
 import pathlib
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import tqdm
 
 from growjax import checkpoint as ckpt_lib
-from growjax import cost, data, grow, model, parallel
+from growjax import cost, data, model, parallel
 from growjax.experiment import Experiment, ExperimentError, Stage
 from growjax.train import metrics as metrics_lib
 from growjax.train import optimizer as opt_lib
@@ -63,6 +60,16 @@ def _first_difference(old, new, path="") -> str:
   return f"{path}: {old!r} there, {new!r} here"
 
 
+def _prepare_data(exp: Experiment):
+  """Process 0 builds the shared cache first; the others then load it."""
+  if jax.process_count() == 1:
+    return data.prepare(exp.data)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  corpus = data.prepare(exp.data) if jax.process_index() == 0 else None
+  multihost_utils.sync_global_devices("growjax: data prepared")
+  return corpus or data.prepare(exp.data)
+
+
 # -------------------------------------------------------------------- run --
 def run(exp: Experiment, workdir, *, stop_at_step: int | None = None) -> dict:
   """Trains every stage of `exp` in `workdir`, resuming from its latest
@@ -82,7 +89,7 @@ def run(exp: Experiment, workdir, *, stop_at_step: int | None = None) -> dict:
            jax.devices()[0].platform)
 
   # --- Data: corpus, tokenizer and a fixed validation set, on devices.
-  corpus = data.prepare(exp.data)
+  corpus = _prepare_data(exp)
   seq_len = exp.seq_len
   val_batch = exp.stages[0].batch_size
   val_iter = data.batches(corpus, "validation", seq_len=seq_len,
