@@ -114,7 +114,6 @@ def run(exp: Experiment, workdir, *, stop_at_step: int | None = None) -> dict:
     meta = ckpt.read_meta(*found) if found else None
     if meta:
       log.info("resuming from stage %d step %d", meta["stage"], meta["step"])
-      metrics_lib.drop_after(workdir, meta["step"])
     first = meta["stage"] if meta else 0
     state = None
     totals = (meta or {}).get("totals", {"tokens": 0, "train_flops": 0.0, "time": 0.0})
@@ -155,6 +154,7 @@ def _run_stage(exp, stage: Stage, starts, prev_state, meta, data_state, totals,
   abstract, shardings = state_lib.abstract_state(cfg, optimizer, mask_keys, mesh, rules)
   if meta is not None and meta["stage"] == stage.index:
     state = ckpt.restore(stage.index, meta["step"], abstract)
+    metrics_lib.drop_after(ckpt.workdir, meta["step"])  # they are logged again
   elif stage.index == 0:
     state = state_lib.init_state(cfg, optimizer, key, shardings)
   else:

@@ -2,7 +2,8 @@
 
 metrics.jsonl has one JSON object per line: training lines carry step, stage,
 loss, lr, tokens, tokens_per_s, grad_norm, train_flops (cumulative), tflops
-(model TFLOP/s) and time (cumulative seconds of training), and val_loss when
+(model TFLOP/s) and time (cumulative wall-clock seconds of training, compiles
+and growth included), and val_loss when
 it was measured; growth events carry event="growth" and the fixed-batch loss
 before and after the growth.
 """
