@@ -147,3 +147,18 @@ def test_corrupt_checkpoint_is_named_and_nothing_is_lost(three_stage_run, tmp_pa
   after = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
   assert set(before) <= set(after)
   assert all(after[p] == before[p] for p in before)
+
+
+def test_fsdp_and_tensor_sharded_run_matches_the_data_parallel_one(
+    three_stage_run, shakespeare_path, data_dir, tmp_path):
+  """The same three stages on a (data 2, fsdp 2, tensor 2) mesh: parameters,
+  optimizer state and growth are sharded, and the losses agree with the
+  data-parallel run up to float reassociation."""
+  exp, reference, _ = three_stage_run
+  config = tiny_config(shakespeare_path, data_dir, THREE_STAGES)
+  config["mesh"] = dict(data=2, fsdp=2, tensor=2)
+  sharded = Experiment.from_config(config, n_devices=8)
+  loop.run(sharded, tmp_path)
+  got, want = losses(tmp_path), losses(reference)
+  assert [s for s, _ in got] == [s for s, _ in want]
+  np.testing.assert_allclose([l for _, l in got], [l for _, l in want], rtol=2e-3)
