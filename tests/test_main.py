@@ -7,10 +7,17 @@ import subprocess
 import sys
 
 import jax
+import pytest
 
 from growjax import cost
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def session_data_cache(data_dir, monkeypatch):
+  """Runs prepare their corpora in the test session's cache, not ~/.cache."""
+  monkeypatch.setenv("GROWJAX_DATA_DIR", str(data_dir))
 
 
 def run(*args, cwd=REPO, timeout=600):
