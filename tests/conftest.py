@@ -40,13 +40,22 @@ SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
 
 
 @pytest.fixture(scope="session")
-def shakespeare_path():
-  """Path of a real text: tinyshakespeare beside the clone, else None.
-
-  Tests that get None fall back to the embedded corpus (a user's machine has
-  no ../shared).
-  """
-  return SHAKESPEARE if SHAKESPEARE.exists() else None
+def text_path(tmp_path_factory):
+  """A real text: tinyshakespeare beside the clone, else ~300 KB of the
+  standard library's source written to a file (a user's machine has no
+  ../shared)."""
+  if SHAKESPEARE.exists():
+    return SHAKESPEARE
+  from growjax.data import documents  # pylint: disable=g-import-not-at-top
+  chunks, size = [], 0
+  for p in documents.python_files(documents.stdlib_root()):
+    chunks.append(p.read_text(encoding="utf-8", errors="replace"))
+    size += len(chunks[-1])
+    if size > 300_000:
+      break
+  path = tmp_path_factory.mktemp("text") / "fallback.txt"
+  path.write_text("".join(chunks), encoding="utf-8")
+  return path
 
 
 @pytest.fixture(scope="session")

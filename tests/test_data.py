@@ -10,7 +10,6 @@ import collections
 import json
 import math
 import os
-import pathlib
 
 from etils import epath
 import grain
@@ -31,24 +30,9 @@ CODE = (
     "\n        deep = [1, 22, 333, 4444]  # digits\n")
 
 
-def _fallback_text(path: pathlib.Path) -> pathlib.Path:
-  """~300 KB of real text from the stdlib, for machines without ../shared."""
-  chunks, size = [], 0
-  for p in documents.python_files(documents.stdlib_root()):
-    text = p.read_text(encoding="utf-8", errors="replace")
-    chunks.append(text)
-    size += len(text)
-    if size > 300_000:
-      break
-  path.write_text("".join(chunks), encoding="utf-8")
-  return path
-
-
 @pytest.fixture(scope="session")
-def shakespeare(shakespeare_path, data_dir, tmp_path_factory):
-  path = shakespeare_path or _fallback_text(
-      tmp_path_factory.mktemp("text") / "fallback.txt")
-  cfg = data.DataConfig(name="text_files", paths=[str(path)], seq_len=64,
+def shakespeare(text_path, data_dir):
+  cfg = data.DataConfig(name="text_files", paths=[str(text_path)], seq_len=64,
                         vocab_size=512, dir=str(data_dir))
   return data.prepare(cfg)
 

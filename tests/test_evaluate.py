@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from growjax import sample
-from growjax.data import documents
 from growjax.evaluate import cli, extrapolation, iq
 from growjax.train import metrics
 
@@ -27,24 +26,12 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 TRAIN_LEN = 16
 
 
-def _fallback_text(path: pathlib.Path) -> pathlib.Path:
-  """~300 KB of stdlib source, for machines without ../shared."""
-  chunks, size = [], 0
-  for p in documents.python_files(documents.stdlib_root()):
-    chunks.append(p.read_text(encoding="utf-8", errors="replace"))
-    size += len(chunks[-1])
-    if size > 300_000:
-      break
-  path.write_text("".join(chunks), encoding="utf-8")
-  return path
-
-
 @pytest.fixture(scope="session")
-def runs(tmp_path_factory, shakespeare_path, data_dir):
+def runs(tmp_path_factory, text_path, data_dir):
   """extrapolation.run on a tiny variant of experiments/extrapolation.py:
   trains RUNS/xpos and RUNS/rope, writes RUNS/extrapolation.json + .png."""
   root = tmp_path_factory.mktemp("extrapolation")
-  text = shakespeare_path or _fallback_text(root / "fallback.txt")
+  text = text_path
   config = root / "tiny_extrapolation.py"
   config.write_text(textwrap.dedent(f"""
       from growjax.evaluate import extrapolation

@@ -14,14 +14,10 @@ from growjax.train import metrics as metrics_lib
 BATCH, SEQ = 8, 32
 
 
-def tiny_config(shakespeare_path, data_dir, stages):
-  """A tiny experiment on tinyshakespeare (or the embedded corpus without it)."""
-  if shakespeare_path is not None:
-    data = dict(name="text_files", paths=[str(shakespeare_path)])
-  else:
-    data = dict(name="python_source")
-  data.update(seq_len=SEQ, vocab_size=512, tokenizer_chars=300_000,
-              dir=str(data_dir))
+def tiny_config(text_path, data_dir, stages):
+  """A tiny experiment on a real text (tinyshakespeare where present)."""
+  data = dict(name="text_files", paths=[str(text_path)], seq_len=SEQ,
+              vocab_size=512, tokenizer_chars=300_000, dir=str(data_dir))
   return dict(
       name="tiny", seed=0, data=data,
       model=dict(d_model=32, n_layers=1, n_heads=2, head_dim=16, d_ff=64),
@@ -50,9 +46,9 @@ def losses(workdir):
           if "event" not in r]
 
 
-def test_training_lowers_the_loss_by_a_nat(shakespeare_path, data_dir, tmp_path):
+def test_training_lowers_the_loss_by_a_nat(text_path, data_dir, tmp_path):
   exp = Experiment.from_config(
-      tiny_config(shakespeare_path, data_dir, [stage(40)]), n_devices=1)
+      tiny_config(text_path, data_dir, [stage(40)]), n_devices=1)
   loop.run(exp, tmp_path)
   curve = [l for _, l in losses(tmp_path)]
   assert len(curve) == 40
@@ -60,10 +56,10 @@ def test_training_lowers_the_loss_by_a_nat(shakespeare_path, data_dir, tmp_path)
 
 
 @pytest.fixture(scope="module")
-def three_stage_run(shakespeare_path, data_dir, tmp_path_factory):
+def three_stage_run(text_path, data_dir, tmp_path_factory):
   workdir = tmp_path_factory.mktemp("three_stages")
   exp = Experiment.from_config(
-      tiny_config(shakespeare_path, data_dir, THREE_STAGES), n_devices=1)
+      tiny_config(text_path, data_dir, THREE_STAGES), n_devices=1)
   summary = loop.run(exp, workdir)
   return exp, workdir, summary
 
@@ -97,7 +93,7 @@ def test_training_improves_after_each_growth(three_stage_run):
 
 
 def test_resumed_run_repeats_the_uninterrupted_losses(
-    three_stage_run, shakespeare_path, data_dir, tmp_path):
+    three_stage_run, text_path, data_dir, tmp_path):
   """Stopped mid-stage, mid-ramp and at a stage boundary, then resumed: the
   losses equal those of the uninterrupted run bit for bit."""
   exp, reference, _ = three_stage_run
@@ -109,11 +105,11 @@ def test_resumed_run_repeats_the_uninterrupted_losses(
   assert losses(tmp_path) == losses(reference)
 
 
-def test_workdir_of_another_experiment_is_refused(three_stage_run, shakespeare_path,
+def test_workdir_of_another_experiment_is_refused(three_stage_run, text_path,
                                                   data_dir):
   _, workdir, _ = three_stage_run
   before = sorted(str(p) for p in pathlib.Path(workdir).rglob("*"))
-  other = tiny_config(shakespeare_path, data_dir, [stage(12)])
+  other = tiny_config(text_path, data_dir, [stage(12)])
   with pytest.raises(ValueError, match=r"holds a different experiment \(stages"):
     loop.run(Experiment.from_config(other, n_devices=1), workdir)
   assert sorted(str(p) for p in pathlib.Path(workdir).rglob("*")) == before
@@ -150,12 +146,12 @@ def test_corrupt_checkpoint_is_named_and_nothing_is_lost(three_stage_run, tmp_pa
 
 
 def test_fsdp_and_tensor_sharded_run_matches_the_data_parallel_one(
-    three_stage_run, shakespeare_path, data_dir, tmp_path):
+    three_stage_run, text_path, data_dir, tmp_path):
   """The same three stages on a (data 2, fsdp 2, tensor 2) mesh: parameters,
   optimizer state and growth are sharded, and the losses agree with the
   data-parallel run up to float reassociation."""
   exp, reference, _ = three_stage_run
-  config = tiny_config(shakespeare_path, data_dir, THREE_STAGES)
+  config = tiny_config(text_path, data_dir, THREE_STAGES)
   config["mesh"] = dict(data=2, fsdp=2, tensor=2)
   sharded = Experiment.from_config(config, n_devices=8)
   loop.run(sharded, tmp_path)
