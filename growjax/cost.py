@@ -157,26 +157,10 @@ def _mesh_sizes(mesh: dict) -> dict[str, int]:
 
 
 def _shards(axes, shape, sizes: dict[str, int], rules) -> list[int]:
-  """How many ways each dimension is split: `parallel.logical_to_spec`'s
-  choice, as a count per dimension."""
-  used: set[str] = set()
-  out = []
-  for name, dim in zip(axes, shape):
-    chosen: list[str] = []
-    for rule_name, mesh_axes in rules:
-      if rule_name != name:
-        continue
-      if mesh_axes is None:
-        break
-      free = [a for a in mesh_axes if a not in used and sizes[a] > 1]
-      while free and dim % math.prod(sizes[a] for a in free):
-        free.pop()
-      if free:
-        chosen = free
-        break
-    used.update(chosen)
-    out.append(math.prod(sizes[a] for a in chosen))
-  return out
+  """How many ways each dimension is split, as growjax.parallel shards it."""
+  spec = parallel.logical_to_spec(axes, shape, sizes, rules)
+  return [math.prod(sizes[a] for a in ((entry,) if isinstance(entry, str) else entry or ()))
+          for entry in spec]
 
 
 def local_param_count(cfg: ModelConfig, mesh: dict, rules=None) -> int:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -198,9 +198,10 @@ def from_config(mesh_cfg: Any, *, devices: Sequence[jax.Device] | None = None
 
 
 def logical_to_spec(axes: Sequence[str | None], shape: Sequence[int],
-                    mesh: Mesh, rules: Any = RULES) -> P:
+                    mesh: Mesh | Mapping[str, int], rules: Any = RULES) -> P:
   """The PartitionSpec of an array of `shape` whose dimensions have logical
-  names `axes`.
+  names `axes`, on `mesh` (or on a mesh of these axis sizes: a plan for
+  devices that are not here).
 
   Dimensions are taken left to right. For each, the rules for its name are
   tried in order; a rule's mesh axes lose those of size 1 and those an
@@ -215,7 +216,7 @@ def logical_to_spec(axes: Sequence[str | None], shape: Sequence[int],
     raise ValueError(
         f"logical axes {tuple(axes)} do not match shape {tuple(shape)}")
   rules = _normalize(rules, "rules")
-  sizes = dict(mesh.shape)
+  sizes = dict(mesh.shape) if isinstance(mesh, Mesh) else dict(mesh)
   used: set[str] = set()
   spec = []
   for name, dim in zip(axes, shape):
