@@ -150,12 +150,12 @@ def _run_stage(exp, stage: Stage, starts, prev_state, meta, data_state, totals,
 
   # --- State: restore, initialise, or grow from the previous stage.
   key = jax.random.fold_in(jax.random.key(exp.seed), stage.index)
-  mask_keys = meta["masks"] if meta and meta["stage"] == stage.index else ()
-  abstract, shardings = state_lib.abstract_state(cfg, optimizer, mask_keys, mesh, rules)
   if meta is not None and meta["stage"] == stage.index:
+    abstract, _ = state_lib.abstract_state(cfg, optimizer, meta["masks"], mesh, rules)
     state = ckpt.restore(stage.index, meta["step"], abstract)
     metrics_lib.drop_after(ckpt.workdir, meta["step"])  # they are logged again
   elif stage.index == 0:
+    _, shardings = state_lib.abstract_state(cfg, optimizer, (), mesh, rules)
     state = state_lib.init_state(cfg, optimizer, key, shardings)
   else:
     prev = exp.stages[stage.index - 1]
@@ -191,7 +191,7 @@ def _run_stage(exp, stage: Stage, starts, prev_state, meta, data_state, totals,
 
   # --- Update step: jitted once per shape (and once more when masks fold).
   def compile_steps(state):
-    _, shardings = state_lib.abstract_state(cfg, optimizer, sorted(state.get("masks0", {})), mesh, rules)
+    shardings = jax.tree.map(lambda x: x.sharding, state)  # where it lives
     batch_sh = parallel.batch_sharding(mesh, rules)
     r = ramp if "masks0" in state else None
     train = jax.jit(
