@@ -1,4 +1,11 @@
-"""Pattern mining: head and tail, full repeating, head slicing."""
+"""Pattern mining: head and tail, full repeating, head slicing.
+
+The rule is not stated; the model induces it from the demonstrations. A rule
+with a parameter (how many items to keep, how often to repeat) draws it per
+instance from a range wide enough that no fixed guess, nor one read off the
+query's length, is right more than a quarter of the time; the floor
+heuristics are such guesses.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,9 @@ from typing import Callable
 
 import numpy as np
 
+from growjax import checks
 from growjax.evaluate.iq.tasks import (
-    Task, _LETTERS, _check_bounds, _check_shots, _distinct, _few_shot, _permutations, _pick, _range, _register, _rng)
+    Task, _LETTERS, _check_bounds, _check_shots, _distinct, _few_shot, _heuristic, _permutations, _pick, _range, _read_few_shot, _register, _rng)
 
 
 # ---------------------------------------------------------- pattern mining
@@ -73,12 +81,28 @@ def head_tail(seed: int, n: int, *, shots: int = 5,
                   1.0 / _permutations(a, 2), length[0] < length[1])
 
 
+@_heuristic("head_tail")
+def first_two(task: Task) -> str:
+  """The query's first two items: an answer of the right length copied from
+  the front (never right: lists have 3+ distinct items)."""
+  return " ".join(_read_few_shot(task.prompt)[2].split()[:2])
+
+
+def _distinct_ints(name: str, field: str, values: tuple[int, ...],
+                   low: int) -> None:
+  if not values or len(set(values)) != len(values):
+    raise ValueError(f"iq.{name}: {field}: {values!r} is not a non-empty "
+                     "tuple of distinct integers")
+  for v in values:
+    checks.integer(f"iq.{name}: {field}", v, low=low)
+
+
 @_register("pattern_mining")
 def full_repeating(seed: int, n: int, *, shots: int = 5,
                    length: tuple[int, int] = (2, 3),
-                   times: tuple[int, ...] = (2, 3),
+                   times: tuple[int, ...] = (2, 3, 4, 5),
                    alphabet: str = _LETTERS) -> list[Task]:
-  """Repeat the whole list r times, r fixed per instance from `times`:
+  """Repeat the whole list r times, r uniform per instance from `times`:
   "c f a -> c f a c f a" (r = 2).
 
   Answer space: lists of s distinct letters repeated r times; distinct (s, r)
@@ -86,9 +110,7 @@ def full_repeating(seed: int, n: int, *, shots: int = 5,
   1 / sum_{r, s} A!/(A-s)!.
   """
   _check_bounds("full_repeating", "length", length, 1)
-  if not times or len(set(times)) != len(times) or min(times) < 2:
-    raise ValueError(f"iq.full_repeating: times={times!r} must be distinct "
-                     "integers >= 2")
+  _distinct_ints("full_repeating", "times", times, 2)
   space = len(times) * sum(_permutations(len(alphabet), s)
                            for s in range(length[0], length[1] + 1))
 
@@ -104,29 +126,45 @@ def full_repeating(seed: int, n: int, *, shots: int = 5,
                   length[0] < length[1])
 
 
+@_heuristic("full_repeating")
+def repeat_twice(task: Task) -> str:
+  """The query twice: the commonest repetition, guessed, not induced (right
+  when r = 2, a quarter of the instances by default)."""
+  query = _read_few_shot(task.prompt)[2]
+  return f"{query} {query}"
+
+
 @_register("pattern_mining")
 def head_slicing(seed: int, n: int, *, shots: int = 5,
-                 keep: tuple[int, ...] = (2, 3),
-                 extra: tuple[int, int] = (1, 3),
+                 keep: tuple[int, ...] = (1, 2, 3, 4),
+                 length: tuple[int, int] = (5, 8),
                  alphabet: str = _LETTERS) -> list[Task]:
-  """Keep the first m items, m fixed per instance from `keep`; inputs have
-  m + e items, e in `extra`: "c f a k -> c f" (m = 2).
+  """Keep the first m items, m uniform per instance from `keep`, of lists
+  whose length is uniform in `length` whatever m is: "c f a k x -> c f"
+  (m = 2). The query's length tells nothing about m, so neither a fixed cut
+  nor one in proportion to the length beats 1/len(keep).
 
   Answer space: lists of m distinct letters, chance = 1 / sum_m A!/(A-m)!.
   """
-  _check_bounds("head_slicing", "extra", extra, 1)
-  if not keep or len(set(keep)) != len(keep) or min(keep) < 1:
-    raise ValueError(f"iq.head_slicing: keep={keep!r} must be distinct "
-                     "integers >= 1")
+  _distinct_ints("head_slicing", "keep", keep, 1)
+  _check_bounds("head_slicing", "length", length, max(keep) + 1)
   space = sum(_permutations(len(alphabet), m) for m in keep)
 
   def instance(rng):
     m = int(_pick(rng, keep))
 
     def make():
-      x = _letters(rng, m + _range(rng, extra), alphabet)
+      x = _letters(rng, _range(rng, length), alphabet)
       return x, x[:m]
     return make
 
   return _pattern("head_slicing", seed, n, shots, instance, 1.0 / space,
-                  extra[0] < extra[1])
+                  length[0] < length[1])
+
+
+@_heuristic("head_slicing")
+def first_half(task: Task) -> str:
+  """The first half of the query (rounded down): a cut in proportion to the
+  length, guessed, not induced."""
+  items = _read_few_shot(task.prompt)[2].split()
+  return " ".join(items[:len(items) // 2])

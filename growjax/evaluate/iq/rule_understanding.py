@@ -1,9 +1,16 @@
-"""Rule understanding: counting, word replacement, case change."""
+"""Rule understanding: counting, word replacement, case change.
+
+The rule is stated; the model applies it. A floor here is what skipping the
+rule earns: noticing the letter without counting it, copying the phrase,
+writing every phrase in one case.
+"""
 
 from __future__ import annotations
 
+import re
+
 from growjax.evaluate.iq.tasks import (
-    DELIMITER, Task, _check_bounds, _check_shots, _distinct, _few_shot, _pick, _range, _register, _rng)
+    DELIMITER, Task, _check_bounds, _check_shots, _distinct, _few_shot, _heuristic, _pick, _range, _read_few_shot, _register, _rng)
 
 
 # ------------------------------------------------------ rule understanding
@@ -50,6 +57,15 @@ def counting(seed: int, n: int, *, shots: int = 0, max_count: int = 5,
   return tasks
 
 
+@_heuristic("counting")
+def presence(task: Task) -> str:
+  """"1" if the asked letter is in the query's list, else "0": seeing the
+  letter without counting it (right whenever the count is 0 or 1)."""
+  letter, items = re.findall(r'How many times does "(.)" appear in: ([^?]*)\?',
+                             task.prompt)[-1]
+  return "1" if letter in items.split() else "0"
+
+
 _FILLERS = ("the", "a", "cat", "dog", "box", "hat", "big", "old", "sat", "ran",
             "on", "by")
 _COLOURS = ("red", "blue", "green", "black", "white", "pink")
@@ -87,42 +103,60 @@ def word_replacement(seed: int, n: int, *, shots: int = 4,
   return tasks
 
 
+@_heuristic("word_replacement")
+def copy_phrase(task: Task) -> str:
+  """The query's phrase unchanged: continuing without applying the rule
+  (never right: every phrase holds the word to replace)."""
+  return _read_few_shot(task.prompt)[2]
+
+
 _CASE_WORDS = ("cat", "dog", "sun", "box", "tree", "fish", "milk", "road",
                "song", "bird")
+
+
+_CASES = {"upper": str.upper, "lower": str.lower, "title": str.title}
 
 
 @_register("rule_understanding")
 def case_change(seed: int, n: int, *, shots: int = 4,
                 length: tuple[int, int] = (2, 4)) -> list[Task]:
-  """Rewrite a phrase in the stated case (upper or lower, per instance).
+  """Rewrite a phrase in the stated case: upper, lower or title, uniform per
+  instance, so no one case is right more than a third of the time.
 
-  'Change to upper case.' then `shots` lines "cat DOG Sun -> CAT DOG SUN",
+  'Change to title case.' then `shots` lines "cat DOG sun -> Cat Dog Sun",
   then the query. Inputs mix lower, UPPER and Title words and always differ
-  from their outputs, so copying never passes. Answer space: all-upper or
-  all-lower phrases, chance = 1 / (2 * sum_s |words|^s).
+  from their outputs, so copying never passes. Answer space: phrases in one
+  of the three cases, distinct across cases (every word has 3+ letters), so
+  chance = 1 / (3 * sum_s |words|^s).
   """
   _check_shots("case_change", shots, 0)
   _check_bounds("case_change", "length", length, 1)
   rng = _rng(seed, "case_change", n)
-  space = 2 * sum(len(_CASE_WORDS) ** s
-                  for s in range(length[0], length[1] + 1))
+  space = len(_CASES) * sum(len(_CASE_WORDS) ** s
+                            for s in range(length[0], length[1] + 1))
   styles = (str.lower, str.upper, str.title)
   tasks = []
   for _ in range(n):
-    upper = bool(rng.integers(2))
+    case = _pick(rng, tuple(_CASES))
 
     def make():
       while True:
         words = [_pick(rng, styles)(_pick(rng, _CASE_WORDS))
                  for _ in range(_range(rng, length))]
         x = " ".join(words)
-        y = x.upper() if upper else x.lower()
+        y = _CASES[case](x)
         if x != y:
           return x, y
 
-    prompt, answer = _few_shot(
-        _distinct(make, shots + 1, "case_change"),
-        f"Change to {'upper' if upper else 'lower'} case.")
+    prompt, answer = _few_shot(_distinct(make, shots + 1, "case_change"),
+                               f"Change to {case} case.")
     tasks.append(Task("rule_understanding", "case_change", prompt, answer,
                       None, 1.0 / space))
   return tasks
+
+
+@_heuristic("case_change")
+def upper_case(task: Task) -> str:
+  """The query in upper case whatever the instruction: one case for every
+  item (each case is right for a third of the instances)."""
+  return _read_few_shot(task.prompt)[2].upper()

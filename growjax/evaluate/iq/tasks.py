@@ -1,4 +1,9 @@
-"""IQ tasks: the Task record, the registry, generate(), and shared helpers."""
+"""IQ tasks: the Task record, the registries, generate(), and shared helpers.
+
+Two registries, filled by the suite modules: TASKS maps a task name to its
+generator, HEURISTICS maps it to that task's floor strategy (a function of
+the prompt and options alone, never the answer).
+"""
 
 import dataclasses
 import math
@@ -7,12 +12,17 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from growjax import checks
+
 SUITES = ("symbolic_mapping", "rule_understanding", "pattern_mining",
           "anti_interference")
 DELIMITER = " "  # between a prompt and its answer
 # Characters a greedy continuation may run past the answer, so that a longer
 # first line shows up as a mismatch instead of being cut to the answer.
 GENERATION_SLACK = 8
+# Items per task unless told: a Wilson 95% interval at 200 items is at most
+# +-0.07 wide, so a task's score can be told from its floor.
+DEFAULT_N_PER_TASK = 200
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,8 +44,13 @@ class Task:
 
 
 Generator = Callable[..., list[Task]]
+Heuristic = Callable[[Task], str]
 TASKS: dict[str, Generator] = {}  # task name -> generator(seed, n, **params)
 SUITE_OF: dict[str, str] = {}  # task name -> suite
+# task name -> the simple strategy whose accuracy is the task's floor: it
+# reads the prompt (and options) and returns an answer, skipping the ability
+# the task tests (see the package docstring).
+HEURISTICS: dict[str, Heuristic] = {}
 
 
 def _register(suite: str) -> Callable[[Generator], Generator]:
@@ -46,7 +61,15 @@ def _register(suite: str) -> Callable[[Generator], Generator]:
   return wrap
 
 
-def generate(seed: int, n_per_task: int, *,
+def _heuristic(task: str) -> Callable[[Heuristic], Heuristic]:
+  """Registers the decorated function as the heuristic floor of `task`."""
+  def wrap(fn: Heuristic) -> Heuristic:
+    HEURISTICS[task] = fn
+    return fn
+  return wrap
+
+
+def generate(seed: int, n_per_task: int = DEFAULT_N_PER_TASK, *,
              names: Sequence[str] | None = None,
              params: Mapping[str, Mapping[str, Any]] | None = None,
              ) -> list[Task]:
@@ -61,12 +84,13 @@ def generate(seed: int, n_per_task: int, *,
     params: task name -> keyword arguments for its generator, e.g.
       {"word_replacement": {"shots": 2}}.
   """
+  checks.positive_int("iq.generate: n_per_task", n_per_task)
   names = list(TASKS) if names is None else list(names)
   params = dict(params or {})
   for name in list(names) + list(params):
     if name not in TASKS:
       raise ValueError(f"iq.generate: unknown task {name!r}; known: "
-                       f"{sorted(TASKS)}")
+                       f"{', '.join(TASKS)}")
   tasks = []
   for name in names:
     tasks += TASKS[name](seed, n_per_task, **params.get(name, {}))
@@ -81,11 +105,8 @@ _SYMBOL_MARKS = "#@$%&*"
 
 
 def _rng(seed: int, name: str, n: int) -> np.random.Generator:
-  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or (
-      seed < 0):
-    raise ValueError(f"iq.{name}: seed={seed!r} is not a non-negative integer")
-  if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-    raise ValueError(f"iq.{name}: n={n!r} is not a non-negative integer")
+  checks.integer(f"iq.{name}: seed", seed, low=0)
+  checks.integer(f"iq.{name}: n", n, low=0)
   # crc32, not hash(): str hashes are salted per process.
   return np.random.default_rng([int(seed), zlib.crc32(name.encode())])
 
@@ -100,15 +121,14 @@ def _range(rng: np.random.Generator, bounds: tuple[int, int]) -> int:
 
 def _check_bounds(name: str, field: str, bounds: tuple[int, int],
                   low: int) -> None:
+  """An inclusive (low, high) range of integers with `low` <= low <= high."""
   lo, hi = bounds
-  if not low <= lo <= hi:
-    raise ValueError(f"iq.{name}: {field}={bounds!r} must satisfy "
-                     f"{low} <= low <= high")
+  checks.integer(f"iq.{name}: {field}[0]", lo, low=low)
+  checks.integer(f"iq.{name}: {field}[1]", hi, low=lo)
 
 
 def _check_shots(name: str, shots: int, low: int) -> None:
-  if isinstance(shots, bool) or not isinstance(shots, int) or shots < low:
-    raise ValueError(f"iq.{name}: shots={shots!r} must be an integer >= {low}")
+  checks.integer(f"iq.{name}: shots", shots, low=low)
 
 
 def _draw_new(make: Callable[[], tuple[str, str]], seen: set[str],
@@ -145,3 +165,14 @@ def _few_shot(pairs: Sequence[tuple[str, str]], header: str = "") -> tuple[
 
 def _permutations(alphabet: int, k: int) -> int:
   return math.perm(alphabet, k)
+
+
+def _read_few_shot(prompt: str) -> tuple[list[str], list[tuple[str, str]],
+                                         str]:
+  """The inverse of `_few_shot`, for heuristics: (header lines,
+  demonstrations as (input, output), the query's input)."""
+  lines = prompt.split("\n")
+  header = [line for line in lines[:-1] if f" ->{DELIMITER}" not in line]
+  demos = [tuple(line.split(f" ->{DELIMITER}", 1)) for line in lines[:-1]
+           if f" ->{DELIMITER}" in line]
+  return header, demos, lines[-1].removesuffix(" ->")
