@@ -16,7 +16,8 @@ def spec(axes, shape, sizes=MESH, rules=logical.RULES):
 
 
 def test_embed_goes_to_fsdp_and_mlp_heads_vocab_to_tensor():
-  assert spec(("layers", "embed", "mlp"), (2, 16, 32)) == (None, "fsdp", "tensor")
+  assert spec(("layers", "embed", "mlp"), (2, 16, 32)) == (
+      None, "fsdp", "tensor")
   assert spec(("layers", "embed", "heads", "head_dim"), (2, 16, 2, 8)) == (
       None, "fsdp", "tensor", None)
   assert spec(("vocab", "embed"), (64, 16)) == ("tensor", "fsdp")
@@ -74,7 +75,8 @@ def test_specs_shard_only_evenly_over_distinct_ruled_axes(sizes, dims):
     ruled.setdefault(name, set()).update(mesh_axes or ())
   used = []
   for name, dim, entry, n in zip(axes, shape, entries, counts):
-    names = () if entry is None else (entry,) if isinstance(entry, str) else entry
+    names = (() if entry is None else
+             (entry,) if isinstance(entry, str) else entry)
     used += names
     assert set(names) <= ruled.get(name, set())
     assert n == math.prod(sizes[a] for a in names) and dim % n == 0
