@@ -5,28 +5,28 @@ r"""FLM-101B's growth schedule: 16B -> 51B -> 101B on 192 GPUs (not trained here
 The dry run validates the schedule and prints each stage's parameters, tokens,
 training FLOPs and memory per device, and the from-scratch equivalent; its
 compute agrees with the paper's reported days x TFLOP/s x 192 GPUs within 5-13%
-(wall-clock overhead; see growjax/cost.py).
+(wall-clock overhead; see growjax/flm101b.py).
 
 Tokens, batch sizes, learning rates and warmups are the paper's (Li et al.
 2023, Table 1; batches rounded to whole sequences that split over the mesh).
 The final shape is the published one: hidden 10,240, 80 layers, 80 heads,
 vocab 100,256, context 2,048. THE 16B AND 51B SHAPES ARE A RECONSTRUCTION:
 the paper publishes only their parameter counts. They are chosen (in
-growjax.cost.FLM101B) to land within 2% of 16B and 51B and to grow into the
+growjax.flm101b.STAGES) to land within 2% of 16B and 51B and to grow into the
 next stage with MSG: 16B -> 51B widens 5,632 -> 10,240, 51B -> 101B doubles
 the depth 40 -> 80.
 """
 
 import ml_collections
 
-from growjax import cost
+from growjax import flm101b
 from growjax.experiment import parse_arg
 
-SEQ_LEN = cost.FLM101B_SEQ_LEN
+SEQ_LEN = flm101b.SEQ_LEN
 
 
 def _stage(name, batch_size, microbatches, final_lr, grow=None):
-  s = cost.FLM101B[name]
+  s = flm101b.STAGES[name]
   stage = dict(tokens=int(s["tokens"]), batch_size=batch_size,
                microbatches=microbatches,
                lr=dict(peak=s["lr"], final=final_lr,
@@ -42,7 +42,7 @@ def get_config(arg=None):
   c = ml_collections.ConfigDict()
   c.name = "flm101b"
   c.seed = 0
-  first = cost.FLM101B["16B"]["model"]
+  first = flm101b.STAGES["16B"]["model"]
   c.data = dict(name="python_source", seq_len=SEQ_LEN,
                 vocab_size=first["vocab_size"])
   c.model = {k: v for k, v in first.items() if k not in ("vocab_size", "max_len")}

@@ -1,24 +1,22 @@
 """The device mesh, and logical-axis rules -> `NamedSharding`.
 
-Layers name logical axes only (`growjax.model.AXES`: `("layers", "embed",
-"mlp")`); the rules below map those names to the axes of one mesh,
+Layers name logical axes only (`growjax.model.AXES`); `growjax.logical` holds
+the rules that map those names to the mesh axes `data`, `fsdp` and `tensor`,
+and the walk that applies them, so a parameter's sharding and its growth
+(`growjax.grow` pads along the same names) cannot disagree. This module puts
+that walk on a real mesh. Everything is classic GSPMD: `jax.jit` with
+`NamedSharding` in/out shardings on a mesh of `Auto` axes. State is built on
+the devices, never on the host (big_vision):
 
-    data    pure data parallelism (replicas; spans hosts first),
-    fsdp    data parallelism whose replicas also split the parameters and
-            optimizer state along `embed` (ZeRO-3 / FSDP),
-    tensor  tensor (model) parallelism: `mlp`, `heads`, `vocab`,
-
-so a parameter's sharding and its growth (`growjax.grow` pads along the same
-names) cannot disagree. Everything is classic GSPMD: `jax.jit` with
-`NamedSharding` in/out shardings on a mesh of `Auto` axes.
-
-    mesh = parallel.make_mesh(data=-1, fsdp=2, tensor=2)     # or from_config(c.mesh)
-    params = parallel.sharded_init(cfg, key, mesh)           # built on the devices
-    p_sh = jax.tree.map(lambda x: x.sharding, params)
+    mesh = parallel.make_mesh(**exp.mesh.shape(jax.device_count()))
+    rules = parallel.rules_from_config(exp.mesh.rules)
+    init = functools.partial(model.init, cfg)
+    p_sh = parallel.shardings(jax.eval_shape(init, key), mesh, rules)
+    params = jax.jit(init, out_shardings=p_sh)(key)          # sharded at birth
     state_sh = parallel.state_shardings(jax.eval_shape(make_state, params), p_sh, mesh)
-    step = jax.jit(train_step, in_shardings=(state_sh, parallel.batch_sharding(mesh)),
+    step = jax.jit(train_step, in_shardings=(state_sh, parallel.batch_sharding(mesh, rules)),
                    out_shardings=(state_sh, None), donate_argnames=("state",))
-    batch = parallel.global_batch(local_numpy_batch, mesh)
+    batch = parallel.global_batch(local_numpy_batch, mesh, rules)
 
 Multi-host: start one process per host, all with the same command; the
 first thing `main` does is `initialize_distributed()`, which joins them when
@@ -37,7 +35,6 @@ and each process feeds only its own rows of the batch to `global_batch`.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -47,67 +44,31 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from growjax import checks
+from growjax import logical
 from growjax import model as model_lib
-from growjax.config import ModelConfig
-
-MESH_AXES = ("data", "fsdp", "tensor")
-
-MeshAxes = tuple[str, ...] | None
-Rules = tuple[tuple[str, MeshAxes], ...]
-
-# Default logical-axis rules: (logical name, mesh axes). A name may appear
-# more than once: the first rule that can shard the dimension wins (see
-# `logical_to_spec`), so later rules are fallbacks. Names without a rule,
-# and rules to None, are replicated.
-RULES: Rules = (
-    ("batch", ("data", "fsdp")),
-    ("embed", ("fsdp",)),
-    ("mlp", ("tensor",)),
-    ("heads", ("tensor",)),
-    ("vocab", ("tensor",)),
-    ("layers", None),
-    ("head_dim", None),
-    ("time", None),
-)
+# Re-exported: the product names them as parallel.X.
+from growjax.logical import MESH_AXES, RULES, rules_from_config  # noqa: F401
 
 
 # ----------------------------------------------------------------- mesh ---
 
-def make_mesh(data: int = -1, fsdp: int = 1, tensor: int = 1, *,
+def make_mesh(data: int, fsdp: int, tensor: int, *,
               devices: Sequence[jax.Device] | None = None) -> Mesh:
   """A ("data", "fsdp", "tensor") mesh of Auto axes over `devices`
   (default: every device of every process).
 
-  -1 means all remaining devices (at most one axis). A product that does not
-  match the number of devices raises a `ValueError` naming the field.
+  The sizes are explicit and their product is the number of devices: an
+  experiment's `Mesh.shape(n_devices)` resolves -1 (the only mesh
+  arithmetic). Errors name the field.
   """
-  sizes = {"data": data, "fsdp": fsdp, "tensor": tensor}
-  for name, value in sizes.items():
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-        or (value < 1 and value != -1)):
-      raise ValueError(
-          f"mesh.{name}: {value!r} is not a positive integer or -1 "
-          "(all remaining devices)")
-  fill = [name for name, value in sizes.items() if value == -1]
-  if len(fill) > 1:
-    raise ValueError(
-        f"mesh.{fill[1]}: -1, but mesh.{fill[0]} is -1 already; at most one "
-        "axis may take all remaining devices")
+  sizes = {name: checks.positive_int(f"mesh.{name}", value) for name, value
+           in zip(MESH_AXES, (data, fsdp, tensor))}
   devices = jax.devices() if devices is None else list(devices)
-  n = len(devices)
-  fixed = math.prod(v for v in sizes.values() if v != -1)
-  if fill:
-    if n % fixed:
-      others = " * ".join(f"{k}={v}" for k, v in sizes.items() if v != -1)
-      raise ValueError(
-          f"mesh.{fill[0]}: -1 cannot take the remaining devices: {n} "
-          f"devices are not divisible by {others} = {fixed}")
-    sizes[fill[0]] = n // fixed
-  elif fixed != n:
+  if math.prod(sizes.values()) != len(devices):
     raise ValueError(
-        f"mesh: data * fsdp * tensor = {data} * {fsdp} * {tensor} = {fixed}, "
-        f"but there are {n} devices (set one field to -1 to take the rest)")
-  sizes = {k: int(v) for k, v in sizes.items()}
+        f"mesh: data * fsdp * tensor = {data} * {fsdp} * {tensor} = "
+        f"{math.prod(sizes.values())}, but there are {len(devices)} devices")
   # jax.make_mesh defaults to Explicit axes in new JAX; growjax is GSPMD
   # (jit + NamedSharding), so ask for Auto. Keywords: the positional order of
   # make_mesh's optional arguments has changed between releases.
@@ -116,131 +77,12 @@ def make_mesh(data: int = -1, fsdp: int = 1, tensor: int = 1, *,
                        devices=devices)
 
 
-# ---------------------------------------------------------------- rules ---
-
-def _mesh_axes(value: Any, where: str) -> MeshAxes:
-  """None, "fsdp" or ("data", "fsdp") -> None or a tuple of names."""
-  if value is None:
-    return None
-  names = (value,) if isinstance(value, str) else value
-  if not isinstance(names, Sequence) or not all(
-      isinstance(a, str) for a in names):
-    raise ValueError(
-        f"{where}: {value!r} is not None, a mesh axis name or a sequence of "
-        "them")
-  return tuple(names) or None
-
-
-def rules_from_config(overrides: Any = None, *, base: Rules = RULES,
-                      field: str = "mesh.rules") -> Rules:
-  """`base` with the rules of an experiment config applied.
-
-  `overrides` (e.g. `c.mesh.rules`) is None, a sequence of (logical name,
-  mesh axes) pairs, or a mapping name -> mesh axes; mesh axes are None
-  (replicate), a name of `MESH_AXES`, or a sequence of them. A logical name
-  given in `overrides` replaces all of its rules in `base`; other names keep
-  theirs. Errors name `field`, the entry and the value.
-  """
-  if overrides is None:
-    return _normalize(base, "rules")
-  items = list(overrides.items()) if hasattr(overrides, "items") else overrides
-  if isinstance(items, str) or not isinstance(items, Sequence):
-    raise ValueError(
-        f"{field}: {overrides!r} is not a list of (logical name, mesh axes) "
-        "pairs or a mapping")
-  new = []
-  for i, item in enumerate(items):
-    where = f"{field}[{i}]"
-    if (isinstance(item, str) or not isinstance(item, Sequence)
-        or len(item) != 2 or not isinstance(item[0], str)):
-      raise ValueError(
-          f"{where}: {item!r} is not a (logical name, mesh axes) pair")
-    axes = _mesh_axes(item[1], where)
-    for a in axes or ():
-      if a not in MESH_AXES:
-        raise ValueError(
-            f"{where}: mesh axis {a!r} of {item[0]!r} is not one of "
-            f"{MESH_AXES}")
-    new.append((item[0], axes))
-  named = {name for name, _ in new}
-  return tuple(new) + tuple(
-      r for r in _normalize(base, "rules") if r[0] not in named)
-
-
-def _normalize(rules: Any, field: str) -> Rules:
-  if rules is None:
-    return RULES
-  if rules is RULES:
-    return rules
-  out = []
-  for i, item in enumerate(rules):
-    if (isinstance(item, str) or not isinstance(item, Sequence)
-        or len(item) != 2 or not isinstance(item[0], str)):
-      raise ValueError(
-          f"{field}[{i}]: {item!r} is not a (logical name, mesh axes) pair")
-    out.append((item[0], _mesh_axes(item[1], f"{field}[{i}]")))
-  return tuple(out)
-
-
-def from_config(mesh_cfg: Any, *, devices: Sequence[jax.Device] | None = None
-                ) -> tuple[Mesh, Rules]:
-  """The mesh and rules of an experiment's `c.mesh`: fields data, fsdp,
-  tensor (see `make_mesh`) and optional rules (see `rules_from_config`)."""
-  fields = dict(mesh_cfg.items()) if hasattr(mesh_cfg, "items") else None
-  if fields is None:
-    raise ValueError(f"mesh: {mesh_cfg!r} is not a dict of fields")
-  unknown = sorted(set(fields) - {*MESH_AXES, "rules"})
-  if unknown:
-    raise ValueError(
-        f"mesh.{unknown[0]}: unknown field; expected {MESH_AXES} and rules")
-  rules = rules_from_config(fields.pop("rules", None))
-  return make_mesh(**fields, devices=devices), rules
-
-
 def logical_to_spec(axes: Sequence[str | None], shape: Sequence[int],
                     mesh: Mesh | Mapping[str, int], rules: Any = RULES) -> P:
-  """The PartitionSpec of an array of `shape` whose dimensions have logical
-  names `axes`, on `mesh` (or on a mesh of these axis sizes: a plan for
-  devices that are not here).
-
-  Dimensions are taken left to right. For each, the rules for its name are
-  tried in order; a rule's mesh axes lose those of size 1 and those an
-  earlier dimension already took (one mesh axis never appears twice in a
-  spec), then trailing axes are dropped until their product divides the
-  dimension. The first rule left with any axis shards the dimension; a rule
-  to None, or no rule left, replicates it. So a dimension not divisible by
-  its mesh axes is replicated (or, for a multi-axis rule like batch -> (data,
-  fsdp), sharded over the longest prefix that divides it).
-  """
-  if len(axes) != len(shape):
-    raise ValueError(
-        f"logical axes {tuple(axes)} do not match shape {tuple(shape)}")
-  rules = _normalize(rules, "rules")
+  """`logical.spec` as a PartitionSpec, on `mesh` or on a dict of its axis
+  sizes."""
   sizes = dict(mesh.shape) if isinstance(mesh, Mesh) else dict(mesh)
-  used: set[str] = set()
-  spec = []
-  for name, dim in zip(axes, shape):
-    chosen: tuple[str, ...] = ()
-    for rule_name, mesh_axes in rules if name is not None else ():
-      if rule_name != name:
-        continue
-      if mesh_axes is None:
-        break
-      missing = [a for a in mesh_axes if a not in sizes]
-      if missing:
-        raise ValueError(
-            f"rule {name!r} -> {mesh_axes}: the mesh has no axis "
-            f"{missing[0]!r} (its axes: {tuple(sizes)})")
-      free = [a for a in mesh_axes if a not in used and sizes[a] > 1]
-      while free and dim % math.prod(sizes[a] for a in free):
-        free.pop()
-      if free:
-        chosen = tuple(free)
-        break
-    used.update(chosen)
-    spec.append(None if not chosen else
-                chosen[0] if len(chosen) == 1 else chosen)
-  return P(*spec)
+  return P(*logical.spec(axes, shape, sizes, rules))
 
 
 # ------------------------------------------------------------ shardings ---
@@ -250,19 +92,12 @@ def shardings(tree: Any, mesh: Mesh, rules: Any = RULES, *,
   """NamedShardings for params (or growth masks): arrays or
   `jax.ShapeDtypeStruct`s, with logical axes from `model.logical_axes`
   (or `axes`, a tree of axis-name tuples matching `tree`)."""
-  rules = _normalize(rules, "rules")
+  rules = logical.normalize(rules)
   axes = model_lib.logical_axes(tree) if axes is None else axes
   return jax.tree.map(
       lambda x, names: NamedSharding(
           mesh, logical_to_spec(names, x.shape, mesh, rules)),
       tree, axes)
-
-
-def param_shardings(cfg: ModelConfig, mesh: Mesh, rules: Any = RULES) -> Any:
-  """The shardings of `model.init(cfg, key)`, without building it."""
-  abstract = jax.eval_shape(functools.partial(model_lib.init, cfg),
-                            jax.random.key(0))
-  return shardings(abstract, mesh, rules)
 
 
 def _is_masked(x: Any) -> bool:
@@ -318,23 +153,10 @@ def state_shardings(abstract_tree: Any, params_shardings: Any,
       is_leaf=lambda x: _is_masked(x) or like_params(x))
 
 
-def _batch_axes(mesh: Mesh, rules: Any) -> tuple[str, ...]:
-  sizes = dict(mesh.shape)
-  for name, mesh_axes in _normalize(rules, "rules"):
-    if name != "batch":
-      continue
-    if mesh_axes is None:
-      return ()
-    axes = tuple(a for a in mesh_axes if sizes.get(a, 1) > 1)
-    if axes:
-      return axes
-  return ()
-
-
 def batch_sharding(mesh: Mesh, rules: Any = RULES) -> NamedSharding:
   """Rows over the `batch` rule's mesh axes (data x fsdp), every other
   dimension (time, ...) replicated; fits arrays of any rank."""
-  axes = _batch_axes(mesh, rules)
+  axes = logical.batch_axes(dict(mesh.shape), rules)
   return NamedSharding(mesh, P(axes if len(axes) > 1 else
                                axes[0] if axes else None))
 
@@ -349,7 +171,7 @@ def global_batch(local_batch: Any, mesh: Mesh, rules: Any = RULES) -> Any:
   every process.
   """
   sharding = batch_sharding(mesh, rules)
-  axes = _batch_axes(mesh, rules)
+  axes = logical.batch_axes(dict(mesh.shape), rules)
   index = [mesh.axis_names.index(a) for a in axes]
   me = jax.process_index()
   local_shards = len({tuple(c[i] for i in index)
@@ -367,20 +189,6 @@ def global_batch(local_batch: Any, mesh: Mesh, rules: Any = RULES) -> Any:
     return jax.make_array_from_process_local_data(sharding, x)
 
   return jax.tree.map(one, local_batch)
-
-
-# ------------------------------------------------------- building state ---
-
-def sharded_init(cfg: ModelConfig, key: jax.Array, mesh: Mesh,
-                 rules: Any = RULES) -> Any:
-  """`model.init(cfg, key)` built directly on the devices, each parameter
-  with the sharding the rules give it (big_vision: `jax.eval_shape` for the
-  shapes, the rules for the shardings, `jax.jit(out_shardings=...)`).
-  Equal to the unsharded init: random bits do not depend on the sharding."""
-  out = param_shardings(cfg, mesh, rules)
-  key = jax.device_put(key, NamedSharding(mesh, P()))
-  init = jax.jit(model_lib.init, static_argnums=0, out_shardings=out)
-  return init(cfg, key)
 
 
 # ---------------------------------------------------------- multi-host ---

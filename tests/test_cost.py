@@ -1,5 +1,6 @@
-"""Cost accounting: FLOPs against the traced model, FLM-101B's shapes and
-figures, schedules, memory per device, money."""
+"""Cost accounting against independent facts: the dot_generals JAX traces,
+XLA's own count of the compiled gradient, a count worked by hand, FLM-101B's
+published total; and the memory model against growjax.parallel's shardings."""
 
 import math
 
@@ -7,9 +8,10 @@ import hypothesis
 import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
+import optax
 import pytest
 
-from growjax import ModelConfig, cost, model, parallel
+from growjax import ModelConfig, cost, flm101b, model, parallel
 
 
 # ---------------------------------------------------------------- FLOPs
@@ -37,9 +39,9 @@ def _dot_general_flops(jaxpr) -> int:
 
 
 def _loss(params, cfg, tokens):
-  logits = model.apply(params, cfg, tokens)
-  logp = jax.nn.log_softmax(logits)
-  return -jnp.take_along_axis(logp, tokens[..., None], axis=-1).mean()
+  logits = model.apply(params, cfg, tokens[:, :-1])
+  return optax.softmax_cross_entropy_with_integer_labels(
+      logits, tokens[:, 1:]).mean()
 
 
 @hypothesis.given(
@@ -58,129 +60,127 @@ def test_train_flops_equal_dot_generals_of_the_gradient(
                     n_heads=n_heads, head_dim=head_dim, d_ff=d_ff,
                     max_len=seq_len, tie_embeddings=tie)
   params = jax.eval_shape(lambda: model.init(cfg, jax.random.key(0)))
-  tokens = jax.ShapeDtypeStruct((batch, seq_len), jnp.int32)
+  tokens = jax.ShapeDtypeStruct((batch, seq_len + 1), jnp.int32)
   jaxpr = jax.make_jaxpr(jax.grad(_loss), static_argnums=1)(
       params, cfg, tokens)
   counted = _dot_general_flops(jaxpr.jaxpr)
   assert counted == batch * seq_len * cost.train_flops_per_token(cfg, seq_len)
 
 
-def test_six_n_part_is_matmul_weights():
-  """The 6N part is 6 x the block matmul weights: non-embedding parameters
-  less the LayerNorm vectors."""
+def test_train_flops_agree_with_xla_cost_analysis_of_the_compiled_gradient():
+  """XLA's own count ('flops' of the compiled loss-and-gradient, 2 per
+  multiply-add like ours) is our count plus elementwise work, which we leave
+  out. So: ours <= XLA <= ours + E, with E a bound on the elementwise FLOPs.
+
+  E: elementwise ops are linear in the activations, not quadratic like the
+  matmuls. Per token the activation widths are D, F and H s per layer, plus V
+  and D at the head; forward and backward of LayerNorm, GeLU, softmax, xPos,
+  the residual adds and the cross-entropy touch each element a few dozen
+  times. Measured at these shapes, tied or not: 40 FLOPs per element (XLA -
+  ours = 84,346 per token, 1.5% of ours' 5,554,176); E allows 64 (2.4%). A
+  miscounted matmul moves the count by more: leaving out the unembedding's
+  backward (4 D V) alone is -9.4%.
+
+  Tied embeddings: the one matrix is both a gather and a matmul, and only
+  the matmul counts. One layer: XLA's HloCostAnalysis counts a while loop's
+  body once, not once per trip, so the same model with 2 scanned layers
+  reads 0.55 of ours; the scaling with depth is the jaxpr walk's test above.
+  """
+  b, s = 2, 16
+  cfg = ModelConfig(vocab_size=512, d_model=256, n_layers=1, n_heads=4,
+                    head_dim=64, d_ff=1024, max_len=s, tie_embeddings=True)
+  params = jax.eval_shape(lambda: model.init(cfg, jax.random.key(0)))
+  tokens = jax.ShapeDtypeStruct((b, s + 1), jnp.int32)
+  compiled = jax.jit(jax.value_and_grad(_loss), static_argnums=1).lower(
+      params, cfg, tokens).compile()
+  analysis = compiled.cost_analysis()
+  xla = (analysis[0] if isinstance(analysis, list) else analysis)["flops"]
+  ours = b * s * cost.train_flops_per_token(cfg, s)
+  d, f, h, v = cfg.d_model, cfg.d_ff, cfg.n_heads, cfg.vocab_size
+  elementwise_bound = 64 * b * s * (cfg.n_layers * (d + f + h * s) + v + d)
+  assert ours <= xla <= ours + elementwise_bound, (xla / ours)
+
+
+def test_flops_per_token_of_a_hand_worked_config():
+  """vocab V=10, d_model D=8, L=2 layers, H=2 heads of K=4, d_ff F=16, s=8.
+
+  Matmul weights per layer: q, k, v, o are each D x H K = 8 x 8 = 64, so
+  4 x 64 = 256; the MLP's wi and wo are D x F = 8 x 16 = 128 each, so 256.
+  Per layer 256 + 256 = 512; two layers 1,024. A weight costs 2 FLOPs
+  forward (one multiply-add) and 4 backward (the gradients of its input and
+  of itself): blocks 6 x 1,024 = 6,144.
+  Unembedding: D x V = 80 weights, 6 x 80 = 480.
+  Attention, per layer and head: q.k against s = 8 keys of K = 4 is 32
+  multiply-adds, the weighted sum of 8 values of 4 another 32: 64
+  multiply-adds = 128 FLOPs forward, x 2 heads x 2 layers = 512, x 3 for
+  forward + backward = 1,536.
+  Total 6,144 + 480 + 1,536 = 8,160 FLOPs per token.
+  """
   cfg = ModelConfig(vocab_size=10, d_model=8, n_layers=2, n_heads=2,
                     head_dim=4, d_ff=16, max_len=8)
-  parts = cost.train_flops_breakdown(cfg, 8)
-  assert parts["blocks"] == 6 * 2 * (4 * 8 * 8 + 2 * 8 * 16)
-  assert parts["unembed"] == 6 * 8 * 10
-  assert parts["attention"] == 12 * 2 * 2 * 4 * 8
+  assert cost.matmul_params(cfg) == 1_024
+  assert cost.train_flops_breakdown(cfg, 8) == {
+      "blocks": 6_144, "unembed": 480, "attention": 1_536}
+  assert cost.train_flops_per_token(cfg, 8) == 8_160
 
 
-def test_megatron_without_recompute_is_the_same_count_but_the_logits():
-  cfg = cost.flm101b_configs()["101B"]
-  ours = cost.train_flops_breakdown(cfg, 2048)
-  mega = cost.megatron_flops_per_token(cfg, 2048, recompute=False)
-  assert mega == pytest.approx(
-      ours["blocks"] + ours["attention"] + 0.75 * ours["unembed"], rel=1e-12)
-  assert cost.megatron_flops_per_token(cfg, 2048) == pytest.approx(
-      4 / 3 * mega)
+def test_flm101b_schedule_total_flops_match_the_paper():
+  """The reconstructed FLM-101B schedule (16B -> 51B -> 101B on the paper's
+  tokens) costs 53.95 ZFLOPs; the paper's overall cost is 52.76 ZFLOPs
+  (arXiv 2309.03852): +2.3%.
 
-
-def test_mfu_of_a_known_rate():
-  cfg = cost.flm101b_configs()["101B"]
-  per_token = cost.train_flops_per_token(cfg, 2048)
-  rate = 0.5 * 312e12 * 192 / per_token  # tokens/s at 50% of 192 A800s
-  assert cost.mfu(cfg, 2048, rate, 312.0, 192) == pytest.approx(0.5)
-  assert cost.model_tflops_per_s(cfg, 2048, rate) == pytest.approx(
-      0.5 * 312 * 192)
-
-
-# ---------------------------------------------------------------- FLM-101B
-
-def test_flm101b_shapes_land_on_the_published_sizes():
-  """16B / 51B within 2% (a reconstruction), 101B within 1%; the final shape
-  is the published one."""
-  cfgs = cost.flm101b_configs()
-  for name, target in (("16B", 16e9), ("51B", 51e9), ("101B", 101e9)):
-    assert model.param_count(cfgs[name]) == pytest.approx(target, rel=0.02)
-  assert model.param_count(cfgs["101B"]) == pytest.approx(101e9, rel=0.01)
-  final = cfgs["101B"]
-  assert (final.d_model, final.n_layers, final.n_heads, final.head_dim,
-          final.d_ff, final.vocab_size, final.max_len) == (
-              10_240, 80, 80, 128, 40_960, 100_256, 2048)
-
-
-def test_flm101b_shapes_only_grow():
-  cfgs = list(cost.flm101b_configs().values())
-  for small, big in zip(cfgs, cfgs[1:]):
-    for field in ("d_model", "d_ff", "n_heads", "n_layers"):
-      assert getattr(small, field) <= getattr(big, field), field
-    for field in ("head_dim", "vocab_size", "max_len", "tie_embeddings",
-                  "pos"):
-      assert getattr(small, field) == getattr(big, field), field
-  assert all(c.head_dim == 128 and c.n_heads * 128 == c.d_model for c in cfgs)
-
-
-def test_flm101b_days_times_tflops_match_the_flop_count():
-  """The paper's days x TFLOP/s x 192 GPUs over our model FLOPs:
-  measured 1.052 (16B), 1.130 (51B), 1.070 (101B).
-
-  Tolerance [1.0, 1.15]: the lower bound is physical (wall-clock days include
-  evaluation, checkpoints, growth and restarts, so the GPUs cannot have done
-  less than the model FLOPs at the reported rate); the upper bound is the
-  largest measured overhead (13%) plus margin for the reconstructed shapes,
-  whose +-2% parameter counts move the ratio by at most 2%.
-  Megatron's recompute convention (factor 4) gives 0.80 / 0.85 / 0.80,
-  impossible by the same bound, so the paper's TFLOP/s are factor-3 counts.
+  Tolerance 5%, from what the two counts can legitimately differ by:
+  the attention term, 4.2% of our total, is counted in full (s x s); a
+  causal count halves it (-2.1%) and a 6ND count drops it (-4.2%); and the
+  reconstructed 16B shape, 46% of the FLOPs, is 1.3% smaller than 16B
+  (-0.6%). Together at most -4.8%, so no defensible convention lands
+  outside 5%; errors of substance do: counting Megatron's recomputation
+  (factor 4 for 3) is +33%, leaving out the smallest stage (51B) -23%.
   """
-  report = cost.flm101b_report()
-  for name, stage in report["stages"].items():
-    assert 1.0 <= stage["ratio"] <= 1.15, (name, stage["ratio"])
-    assert stage["megatron_ratio"] < 0.9, (name, stage["megatron_ratio"])
-    assert stage["mfu"] == pytest.approx(0.52, abs=0.01)
+  cfgs = flm101b.configs()
+  schedule = cost.schedule_summary(
+      [(cfgs[name], stage["tokens"]) for name, stage in flm101b.STAGES.items()],
+      flm101b.SEQ_LEN)
+  assert schedule["total_train_flops"] == pytest.approx(
+      flm101b.TOTAL_FLOPS, rel=0.05)
 
 
-def test_flm101b_time_and_money():
-  """21.54 days x 192 GPUs = 99,256 GPU-hours: the $100K claim is ~$1 per
-  A800-hour. 76.74 scratch days = the 101B stage's days per token x all
-  311.55B tokens; the FLOP-count saving (72.5%) is close to the paper's
-  time saving (72%)."""
-  report = cost.flm101b_report()
-  assert report["gpu_hours"] == pytest.approx(99_256.32)
-  assert report["dollars"][1.0] == pytest.approx(99_256.32)
-  assert report["scratch_days_paper_rate"] == pytest.approx(76.74, rel=1e-3)
-  assert report["time_saving"] == pytest.approx(0.72, abs=0.005)
-  assert report["schedule"]["saving"] == pytest.approx(0.72, abs=0.01)
-  assert report["schedule"]["total_tokens"] == pytest.approx(311.55e9)
+def test_rate_arguments_are_checked_by_name():
+  cfg = flm101b.configs()["101B"]
+  with pytest.raises(ValueError, match="n_devices: 0 is not an integer"):
+    cost.mfu(cfg, 2048, 1e5, 312.0, 0)
+  with pytest.raises(ValueError, match="tokens_per_s: -1 is not a positive"):
+    cost.model_tflops_per_s(cfg, 2048, -1)
+  with pytest.raises(ValueError, match="seq_len: 0 is not an integer"):
+    cost.train_flops_per_token(cfg, 0)
 
 
 # ---------------------------------------------------------------- schedules
 
-def test_growth_schedule_is_cheaper_than_scratch():
-  cfgs = cost.flm101b_configs()
-  stages = [(cfgs[n], s["tokens"]) for n, s in cost.FLM101B.items()]
-  s = cost.schedule_summary(stages, 2048)
-  assert s["scratch_train_flops"] > s["total_train_flops"]
-  assert s["saving"] == pytest.approx(
-      1 - s["total_train_flops"] / s["scratch_train_flops"])
-  assert s["speedup"] == pytest.approx(1 / (1 - s["saving"]))
-  assert s["scratch_train_flops"] == pytest.approx(
-      cost.train_flops_per_token(cfgs["101B"], 2048) * 311.55e9)
-  single = cost.schedule_summary([stages[-1]], 2048)
-  assert single["saving"] == 0.0 and single["speedup"] == 1.0
-
-
-def test_money_and_days_are_consistent():
-  flops = 1e21
-  hours = cost.gpu_hours(flops, peak_tflops_per_gpu=1000.0, mfu=0.5)
-  assert hours == pytest.approx(1e21 / 5e14 / 3600)
-  assert cost.dollars(flops, peak_tflops_per_gpu=1000.0, mfu=0.5,
-                      price_per_gpu_hour=2.0) == pytest.approx(2 * hours)
-  days = cost.days_on(flops, 8, 500.0)
-  assert days * 24 * 8 == pytest.approx(hours)
-  assert cost.flops_in(days, 8, 500.0) == pytest.approx(flops)
-  with pytest.raises(ValueError, match="mfu"):
-    cost.gpu_hours(flops, peak_tflops_per_gpu=1000.0, mfu=0)
+@hypothesis.given(
+    widths=st.lists(st.tuples(st.integers(1, 4), st.integers(1, 3)),
+                    min_size=1, max_size=4),
+    tokens=st.lists(st.integers(1, 10**9), min_size=4, max_size=4),
+    seq_len=st.integers(1, 2048))
+def test_a_growing_schedule_costs_no_more_than_scratch(widths, tokens,
+                                                       seq_len):
+  """FLOPs per token only grow with the shape, so stages that only grow
+  cost at most the final shape on all their tokens; the same shape
+  throughout costs exactly that."""
+  heads, layers = 0, 0
+  cfgs = []
+  for dh, dl in widths:
+    heads, layers = heads + dh, layers + dl
+    cfgs.append(ModelConfig(vocab_size=100, d_model=16 * heads,
+                            n_layers=layers, n_heads=heads, head_dim=16,
+                            d_ff=64 * heads, max_len=seq_len))
+  pairs = list(zip(cfgs, tokens))
+  s = cost.schedule_summary(pairs, seq_len)
+  assert s["total_tokens"] == sum(t for _, t in pairs)
+  assert s["total_train_flops"] <= s["scratch_train_flops"]
+  flat = cost.schedule_summary([(cfgs[-1], t) for _, t in pairs], seq_len)
+  assert flat["total_train_flops"] == pytest.approx(flat["scratch_train_flops"])
+  assert s["scratch_train_flops"] == pytest.approx(flat["scratch_train_flops"])
 
 
 # ---------------------------------------------------------------- memory
@@ -191,7 +191,7 @@ SMALL = ModelConfig(vocab_size=32_000, d_model=2048, n_layers=16, n_heads=16,
 
 def test_param_shapes_add_up_to_param_count():
   for cfg in (SMALL, SMALL.replace(tie_embeddings=True),
-              *cost.flm101b_configs().values()):
+              *flm101b.configs().values()):
     assert sum(math.prod(s) for _, s in cost.param_shapes(cfg).values()) == (
         model.param_count(cfg))
     assert cost.local_param_count(cfg, {}) == model.param_count(cfg)
@@ -250,7 +250,7 @@ def test_flm101b_final_stage_fits_its_mesh_only_when_split():
   fsdp 16, tensor 4) they are 25 GB per device, and with remat a local batch
   of 4 sequences adds 31 GB of activations. With fsdp 48, 10,240 does not
   divide, so `parallel` replicates `embed` and the state is 16x larger."""
-  cfg = cost.flm101b_configs()["101B"]
+  cfg = flm101b.configs()["101B"]
   n = model.param_count(cfg)
   one = cost.memory_per_device(cfg, batch_size=1, seq_len=2048, mesh={})
   assert one["params"] + one["optimizer"] + one["gradients"] == 16 * n
@@ -284,7 +284,7 @@ def test_local_counts_match_parallel_shardings(mesh, d_model, n_heads, d_ff,
                     n_heads=n_heads, head_dim=2, d_ff=d_ff, max_len=8,
                     tie_embeddings=tie)
   abstract = jax.eval_shape(lambda: model.init(cfg, jax.random.key(0)))
-  shardings = parallel.param_shardings(cfg, jmesh)
+  shardings = parallel.shardings(abstract, jmesh)
   local = sum(math.prod(s.shard_shape(x.shape)) for x, s in zip(
       jax.tree.leaves(abstract), jax.tree.leaves(shardings)))
   sizes = dict(data=data, fsdp=fsdp, tensor=tensor)
