@@ -83,9 +83,9 @@ def _num(x, fmt=".4f"):
 def format_comparison(result: dict) -> str:
   """The result as a table a reader can check against the JSON."""
   pct = f"{result['ci'] * 100:g}%"
-  lines = [f"baseline (scratch): {result['baseline']};  each curve: EMA of half-life "
-           f"{result['smoothing']['ema_half_life_eval_points']:g} eval point(s), then "
-           "the highest smoothed loss from each point on"]
+  lines = [f"baseline (scratch): {result['baseline']};  each curve: local linear fit, "
+           f"half-life {result['smoothing']['local_linear_half_life_eval_points']:g} "
+           "eval points, then the highest smoothed loss from each point on"]
   lines.append(f"{'run':<24} {'kind':<11} {'seed':>4} {'final val loss':>18} "
                f"{'smoothed':>9} {'FLOPs':>10}")
   for a in result["arms"]:
@@ -95,7 +95,10 @@ def format_comparison(result: dict) -> str:
                  f"{a['smoothed_final_val_loss']:>9.4f} {a['train_flops']:>10.3e}")
   over = (f"{pct} interval over " + " and ".join(result["ci_over"])
           if result["ci_over"] else "no interval")
-  lines.append(f"FLOPs to level, scratch / arm ({over}):")
+  if not result["speedups"]:
+    lines.append("no other arm to compare with the baseline")
+  else:
+    lines.append(f"FLOPs to level, scratch / arm ({over}):")
   for s in result["speedups"]:
     head = f"  level {s['level']:.4f}  {s['arm']:<24}"
     seen = ("" if s["reached_fraction"] is None
@@ -133,6 +136,17 @@ def format_comparison(result: dict) -> str:
 # --- Plots.
 
 
+def ema(loss_N, half_life: float) -> np.ndarray:
+  """Exponential moving average, weights halving every `half_life` points:
+  s_0 = y_0, s_i = s_{i-1} + a (y_i - s_{i-1}), a = 1 - 2**(-1 / half_life).
+  For the eye only: comparisons read `compare.monotone_curve`."""
+  a = 1.0 - 0.5 ** (1.0 / half_life)
+  out_N = np.array(loss_N, float)
+  for i in range(1, len(out_N)):
+    out_N[i] = out_N[i - 1] + a * (out_N[i] - out_N[i - 1])
+  return out_N
+
+
 def _pyplot():
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -149,18 +163,19 @@ def _save(fig, out) -> pathlib.Path:
   return out
 
 
-def scratch_envelope(runs, half_life: float = 1.0):
+def scratch_envelope(runs, half_life: float = 0.5):
   """(flops, loss): the lower envelope over the scratch arms' curves (each
   the mean over its seeds of their monotone curves)."""
   arms: dict[str, list] = {}
   for r in runs:
-    if r.kind == "scratch":
-      arms.setdefault(r.name, []).append(r)
+    if r.kind == "scratch" and any("val_loss" in row for row in r.rows):
+      arms.setdefault(r.name, []).append(compare_lib.eval_curve(r))
   curves = []
-  for members in arms.values():
-    cs = [compare_lib.eval_curve(r) for r in members]
-    mean_E = np.mean([compare_lib.monotone_curve(c.loss_E, half_life) for c in cs], 0)
-    curves.append((cs[0].flops_E, mean_E))
+  for cs in arms.values():
+    flops_E = cs[0].flops_E  # seeds share it; an unfinished one is clamped
+    mean_E = np.mean([np.interp(flops_E, c.flops_E, compare_lib.monotone_curve(
+        c.loss_E, c.flops_E, half_life)) for c in cs], 0)
+    curves.append((flops_E, mean_E))
   if not curves:
     return np.array([]), np.array([])
   grid = np.unique(np.concatenate([f for f, _ in curves]))
@@ -169,7 +184,7 @@ def scratch_envelope(runs, half_life: float = 1.0):
   return grid, np.nanmin(loss, axis=0)
 
 
-def plot_study(runs, out, *, levels=(), half_life: float = 1.0) -> pathlib.Path:
+def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
   """Validation loss against FLOPs and against steady-state seconds.
 
   Every arm in one colour (its seeds alike): logged points faint, the
@@ -182,9 +197,11 @@ def plot_study(runs, out, *, levels=(), half_life: float = 1.0) -> pathlib.Path:
   basis = ("train_time" if all(compare_lib.steady_seconds(r)["basis"] == "train_time"
                                for r in runs) else "time")
   for r in runs:
+    if not any("val_loss" in row for row in r.rows):
+      continue  # nothing to draw yet (a run stopped before its first evaluation)
     colour = colours.setdefault(r.name, f"C{len(colours) % 10}")
     c = compare_lib.eval_curve(r)
-    mono_E = compare_lib.monotone_curve(c.loss_E, half_life)
+    mono_E = compare_lib.monotone_curve(c.loss_E, c.flops_E, half_life)
     t = compare_lib.steady_seconds(r, basis)
     seconds_E = np.interp(c.flops_E, t["flops_N"], t["seconds_N"])
     label = None if r.name in labelled else f"{r.name} ({r.kind})"
@@ -212,15 +229,17 @@ def plot_study(runs, out, *, levels=(), half_life: float = 1.0) -> pathlib.Path:
     ax.set_ylabel("validation loss (nats/token)")
     ax.grid(alpha=0.3)
   ax_f.legend(fontsize=7)
-  ax_f.set_title("loss vs. compute (lines: smoothed, monotone; v: growth)", fontsize=10)
-  ax_t.set_title("loss vs. time (dotted: loss levels)", fontsize=10)
+  ax_f.set_title("loss vs. compute (lines: smoothed, monotone; v: growth; "
+                 "dotted: levels)", fontsize=10)
+  ax_t.set_title("loss vs. time", fontsize=10)
   return _save(fig, out)
 
 
-def plot_run(workdir, out, *, train_half_life: float = 5.0) -> pathlib.Path:
+def plot_run(workdir, out, *, train_half_life: float | None = None) -> pathlib.Path:
   """One run: its training loss (raw, and an EMA of half-life
-  `train_half_life` logged rows) and its validation loss with a band of
-  ± one standard error, against FLOPs; growth dotted."""
+  `train_half_life` logged rows, by default 1/50 of them but at least 1) and
+  its validation loss with a band of ± one standard error, against FLOPs;
+  growth dotted."""
   run = load_run(workdir)
   plt = _pyplot()
   fig, ax = plt.subplots(figsize=(8, 4.8))
@@ -228,9 +247,10 @@ def plot_run(workdir, out, *, train_half_life: float = 5.0) -> pathlib.Path:
   if train:
     flops_N = np.array([r["train_flops"] for r in train], float)
     loss_N = np.array([r["loss"] for r in train], float)
+    train_half_life = train_half_life or max(1.0, len(loss_N) / 50)
     ax.plot(flops_N, loss_N, color="C0", alpha=0.25, lw=0.8)
-    ax.plot(flops_N, compare_lib.ema(loss_N, train_half_life), color="C0", lw=1.5,
-            label=f"training loss (EMA, half-life {train_half_life:g} log lines)")
+    ax.plot(flops_N, ema(loss_N, train_half_life), color="C0", lw=1.5,
+            label=f"training loss (EMA, half-life {train_half_life:.3g} log lines)")
   title = run.name
   if any("val_loss" in r for r in train):
     c = compare_lib.eval_curve(run)
