@@ -264,8 +264,7 @@ def _nan_to_none(x):
 
 
 def _group(runs) -> dict:
-  """{arm name: [runs]}, checked: one kind per arm, distinct seeds, and the
-  seeds of an arm evaluated at the same FLOPs."""
+  """{arm name: [runs]}, checked: one kind per arm, distinct seeds."""
   arms: dict[str, list] = {}
   for run in runs:
     if not isinstance(run.kind, str) or not run.kind:
@@ -282,6 +281,7 @@ def _group(runs) -> dict:
 
 
 def _arm_flops(name, curves) -> np.ndarray:
+  """The FLOPs at which an arm's seeds all evaluate."""
   flops_E = curves[0].flops_E
   for c in curves[1:]:
     if c.flops_E.shape != flops_E.shape or not np.allclose(c.flops_E, flops_E,
@@ -291,17 +291,17 @@ def _arm_flops(name, curves) -> np.ndarray:
   return flops_E
 
 
-def _read(arm_flops: dict, arm_loss: dict, seeds: dict, baseline: str,
-          levels, level_fractions, flops_fractions, half_life) -> dict:
+def _read(*, loss: dict, seeds: dict, arm_flops: dict, baseline: str, levels,
+          level_fractions, flops_fractions, half_life) -> dict:
   """Every statistic, for a batch x of samples (x = 1: the point estimate).
 
-  arm_loss[name] is [S, x, E] validation losses, seeds[name] an [x, S] choice
-  of seed indices. Returns levels_xL, charge[name] ([x, L] FLOPs, nan = not
+  loss[name] is [S, x, E] validation losses, seeds[name] an [x, S] choice of
+  seed indices. Returns levels_xL, charge[name] ([x, L] FLOPs, nan = not
   reached), curve[name] ([x, E] monotone mean curve) and delta[name]
   ({flops: [x] arm - scratch loss}).
   """
   curve = {}
-  for name, loss_SxE in arm_loss.items():
+  for name, loss_SxE in loss.items():
     mono_SxE = monotone_curve(loss_SxE, arm_flops[name], half_life)
     idx_xS = seeds[name]
     x = np.arange(idx_xS.shape[0])[:, None]
@@ -345,7 +345,7 @@ def _check_options(half_life, n_boot, ci, level_fractions, flops_fractions, leve
 def summarize(runs, *, baseline: str | None = None, levels=None,
               level_fractions=(1.0, 0.5, 0.25), flops_fractions=(0.25, 0.5, 1.0),
               half_life: float = 0.5, n_boot: int = 1000, ci: float = 0.95,
-              seed: int = 0) -> dict:
+              rng_seed: int = 0) -> dict:
   """Compares arms against the best scratch arm (definitions: module doc).
 
   Args:
@@ -361,74 +361,44 @@ def summarize(runs, *, baseline: str | None = None, levels=None,
       no smoothing).
     n_boot: bootstrap samples (0: no intervals).
     ci: confidence level of the intervals.
-    seed: of the bootstrap's random draws.
+    rng_seed: of the bootstrap's random draws.
 
   Returns:
-    A JSON-ready dict: "baseline", "levels", "smoothing", "ci_over",
-    "notes"; "arms" (one entry per run: name, kind, seed, lr, final_val_loss,
-    final_val_loss_se, train_flops, smoothed_final_val_loss, flops_to_level);
-    "arm_stats" (per arm: seeds, mean smoothed final loss); "speedups"
-    ([{level, arm, flops_ratio, ci_low, ci_high, reached, reached_fraction,
-    arm_flops, scratch_flops, ratio_below}]); "loss_deltas" ([{flops, arm,
-    delta, ci_low, ci_high}]); "wall_clock" ({basis, compile_seconds: {arm:
-    s}, levels: [{level, arm, seconds, scratch_seconds, time_ratio}]}).
+    A JSON-ready dict: "baseline", "levels", "smoothing", "ci", "ci_over",
+    "n_boot", "notes"; "arms" (one entry per run: name, kind, seed, lr,
+    final_val_loss, final_val_loss_se, train_flops, smoothed_final_val_loss,
+    flops_to_level per level, growth_flops); "arm_stats" (per arm: kind,
+    seeds, mean smoothed final loss); "speedups" ([{level, arm, flops_ratio,
+    ci_low, ci_high, reached, reached_fraction, arm_flops, scratch_flops,
+    ratio_below}]); "loss_deltas" ([{flops, arm, delta, ci_low, ci_high}]);
+    "wall_clock" ({basis, compile_seconds: {arm: s}, levels: [{level, arm,
+    seconds, scratch_seconds, time_ratio}]}).
   """
   _check_options(half_life, n_boot, ci, level_fractions, flops_fractions, levels)
-  runs = list(runs)
-  arms = _group(runs)
-  curves = {id(r): eval_curve(r) for r in runs}
+  arms = _group(list(runs))
+  curves = {id(r): eval_curve(r) for m in arms.values() for r in m}
   arm_flops = {name: _arm_flops(name, [curves[id(r)] for r in members])
                for name, members in arms.items()}
-  notes = []
-
-  # The best scratch arm: lowest mean monotone final loss over its seeds.
   finals = {name: float(np.mean([monotone_curve(curves[id(r)].loss_E, arm_flops[name],
-                                                half_life)[-1]
-                                 for r in members]))
+                                                half_life)[-1] for r in members]))
             for name, members in arms.items()}
-  scratch = [n for n, members in arms.items() if members[0].kind == "scratch"]
-  if baseline is None:
-    if not scratch:
-      raise ValueError("no scratch arm among the runs (kind \"scratch\")")
-    baseline = min(scratch, key=finals.get)
-  elif baseline not in arms:
-    raise ValueError(f"baseline: {baseline!r} is not one of {list(arms)}")
+  baseline = _pick_baseline(arms, finals, baseline)
+  spec = dict(arm_flops=arm_flops, baseline=baseline, levels=levels,
+              level_fractions=level_fractions, flops_fractions=flops_fractions,
+              half_life=half_life)
 
   # The point estimate: every seed once, the logged validation losses.
-  point_loss = {n: np.stack([curves[id(r)].loss_E for r in m])[:, None]
-                for n, m in arms.items()}
-  point_seeds = {n: np.arange(len(m))[None] for n, m in arms.items()}
-  point = _read(arm_flops, point_loss, point_seeds, baseline, levels,
-                level_fractions, flops_fractions, half_life)
-
-  # Bootstrap samples: seeds of each arm and chunks of the validation set.
-  rng = np.random.default_rng(seed)
-  ordered = [r for m in arms.values() for r in m]
-  draws, no_chunks = _chunk_draws([curves[id(r)] for r in ordered], n_boot, rng)
-  multi_seed = any(len(m) > 1 for m in arms.values())
-  ci_over = ((["seeds"] if multi_seed else []) + (["validation chunks"] if draws else [])
-             if n_boot else [])
-  boot = None
-  if ci_over:
-    by_run = dict(zip(map(id, ordered), draws)) if draws else None
-    boot_loss = {n: np.stack([by_run[id(r)] if by_run else np.broadcast_to(
-        curves[id(r)].loss_E, (n_boot, len(curves[id(r)].loss_E))) for r in m])
-                 for n, m in arms.items()}
-    boot_seeds = {n: rng.integers(0, len(m), size=(n_boot, len(m)))
-                  for n, m in arms.items()}
-    boot = _read(arm_flops, boot_loss, boot_seeds, baseline, levels,
-                 level_fractions, flops_fractions, half_life)
+  point = _read(loss={n: np.stack([curves[id(r)].loss_E for r in m])[:, None]
+                      for n, m in arms.items()},
+                seeds={n: np.arange(len(m))[None] for n, m in arms.items()}, **spec)
+  boot, ci_over, notes = _bootstrap(arms, curves, spec, n_boot, rng_seed)
   if levels is not None and np.isnan(point["charge"][baseline][0]).any():
     notes.append(f"the baseline {baseline} never reaches some of the given levels: "
                  "no ratio there")
-  if n_boot and not ci_over:
-    notes.append(f"no confidence intervals: one seed per arm and {no_chunks}")
-  elif n_boot and not draws:
-    notes.append(f"intervals cover seeds only: {no_chunks}")
-  elif n_boot and not multi_seed:
-    notes.append("intervals cover validation chunks only: one seed per arm, "
-                 "so seed-to-seed variation is left out")
-  result = {
+  if any(curves[id(r)].se_E is None for m in arms.values() for r in m):
+    notes.append("some runs log no val_loss_se: their final s.e. comes from "
+                 "val_chunks, else is null")
+  return {
       "baseline": baseline,
       "levels": [float(v) for v in point["levels_xL"][0]],
       "level_fractions": None if levels is not None else list(level_fractions),
@@ -437,23 +407,61 @@ def summarize(runs, *, baseline: str | None = None, levels=None,
                                 "point to the end of the run"},
       "ci": ci, "ci_over": ci_over, "n_boot": n_boot if boot else 0,
       "notes": notes,
-      "arms": _run_entries(arms, curves, point, arm_flops, half_life, notes),
+      "arms": _run_entries(arms, curves, point, half_life),
       "arm_stats": [{"arm": n, "kind": m[0].kind, "seeds": [r.seed for r in m],
                      "smoothed_final_val_loss": finals[n]} for n, m in arms.items()],
       "speedups": _speedups(arms, baseline, arm_flops, point, boot, ci),
       "loss_deltas": _deltas(arms, baseline, point, boot, ci),
       "wall_clock": _wall_clock(arms, baseline, point, notes),
   }
-  return result
 
 
-def _run_entries(arms, curves, point, arm_flops, half_life, notes) -> list:
+def _pick_baseline(arms, finals, baseline) -> str:
+  """`baseline` checked, else the scratch arm of lowest mean final loss."""
+  if baseline is not None:
+    if baseline not in arms:
+      raise ValueError(f"baseline: {baseline!r} is not one of {list(arms)}")
+    return baseline
+  scratch = [n for n, members in arms.items() if members[0].kind == "scratch"]
+  if not scratch:
+    raise ValueError("no scratch arm among the runs (kind \"scratch\")")
+  return min(scratch, key=finals.get)
+
+
+def _bootstrap(arms, curves, spec, n_boot, rng_seed):
+  """(samples of every statistic or None, what they resample, notes)."""
+  rng = np.random.default_rng(rng_seed)
+  ordered = [r for m in arms.values() for r in m]
+  draws, no_chunks = _chunk_draws([curves[id(r)] for r in ordered], n_boot, rng)
+  multi_seed = any(len(m) > 1 for m in arms.values())
+  ci_over = ((["seeds"] if multi_seed else []) + (["validation chunks"] if draws else [])
+             if n_boot else [])
+  notes = []
+  if n_boot and not ci_over:
+    notes.append(f"no confidence intervals: one seed per arm and {no_chunks}")
+  elif n_boot and not draws:
+    notes.append(f"intervals cover seeds only: {no_chunks}")
+  elif n_boot and not multi_seed:
+    notes.append("intervals cover validation chunks only: one seed per arm, "
+                 "so seed-to-seed variation is left out")
+  if not ci_over:
+    return None, ci_over, notes
+  by_run = dict(zip(map(id, ordered), draws)) if draws else {}
+
+  def losses(r):  # [n_boot, E]: resampled chunks, else the logged losses
+    loss_E = curves[id(r)].loss_E
+    return by_run.get(id(r), np.broadcast_to(loss_E, (n_boot, len(loss_E))))
+
+  boot = _read(loss={n: np.stack([losses(r) for r in m]) for n, m in arms.items()},
+               seeds={n: rng.integers(0, len(m), size=(n_boot, len(m)))
+                      for n, m in arms.items()}, **spec)
+  return boot, ci_over, notes
+
+
+def _run_entries(arms, curves, point, half_life) -> list:
   """Per run: the issue's result-schema fields and its own FLOPs to level."""
   out = []
   levels_L = point["levels_xL"][0]
-  if any(curves[id(r)].se_E is None for m in arms.values() for r in m):
-    notes.append("some runs log no val_loss_se: their final s.e. comes from "
-                 "val_chunks, else is null")
   for name, members in arms.items():
     for r in members:
       c = curves[id(r)]

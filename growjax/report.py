@@ -28,15 +28,14 @@ from growjax import compare as compare_lib
 from growjax.train import metrics as metrics_lib
 
 
-def load_run(workdir, kind: str | None = None) -> compare_lib.Run:
+def load_run(workdir) -> compare_lib.Run:
   """A run directory as a `compare.Run`: named after the directory, its kind
   the first growth method (else "scratch"), seed and first peak rate from its
   config.json when present."""
   workdir = pathlib.Path(workdir)
   rows = metrics_lib.read(workdir)
-  if kind is None:
-    methods = [r.get("method", "grown") for r in rows if r.get("event") == "growth"]
-    kind = methods[0] if methods else "scratch"
+  methods = [r.get("method", "grown") for r in rows if r.get("event") == "growth"]
+  kind = methods[0] if methods else "scratch"
   seed = lr = None
   config = workdir / "config.json"
   if config.exists():
@@ -81,30 +80,43 @@ def _num(x, fmt=".4f"):
 
 
 def format_comparison(result: dict) -> str:
-  """The result as a table a reader can check against the JSON."""
-  pct = f"{result['ci'] * 100:g}%"
-  lines = [f"baseline (scratch): {result['baseline']};  each curve: local linear fit, "
-           f"half-life {result['smoothing']['local_linear_half_life_eval_points']:g} "
-           "eval points, then the highest smoothed loss from each point on"]
-  lines.append(f"{'run':<24} {'kind':<11} {'seed':>4} {'final val loss':>18} "
-               f"{'smoothed':>9} {'FLOPs':>10}")
+  """The result as tables a reader can check against the JSON."""
+  head = (f"baseline (scratch): {result['baseline']};  each curve: local linear fit, "
+          f"half-life {result['smoothing']['local_linear_half_life_eval_points']:g} "
+          "eval points, then the highest smoothed loss from each point on")
+  return "\n".join([head] + _run_lines(result) + _speedup_lines(result)
+                   + _delta_lines(result) + _clock_lines(result["wall_clock"])
+                   + [f"note: {n}" for n in result["notes"]])
+
+
+def _bounds(entry, fmt, result) -> str:
+  if not result["ci_over"]:
+    return ""
+  return f"  [{_num(entry['ci_low'], fmt)}, {_num(entry['ci_high'], fmt)}]"
+
+
+def _run_lines(result) -> list:
+  lines = [f"{'run':<24} {'kind':<11} {'seed':>4} {'final val loss':>18} "
+           f"{'smoothed':>9} {'FLOPs':>10}"]
   for a in result["arms"]:
     se = a["final_val_loss_se"]
     final = f"{a['final_val_loss']:.4f}" + (f" ± {se:.4f}" if se is not None else "")
     lines.append(f"{a['name']:<24} {a['kind']:<11} {str(a['seed']):>4} {final:>18} "
                  f"{a['smoothed_final_val_loss']:>9.4f} {a['train_flops']:>10.3e}")
-  over = (f"{pct} interval over " + " and ".join(result["ci_over"])
-          if result["ci_over"] else "no interval")
+  return lines
+
+
+def _speedup_lines(result) -> list:
   if not result["speedups"]:
-    lines.append("no other arm to compare with the baseline")
-  else:
-    lines.append(f"FLOPs to level, scratch / arm ({over}):")
+    return ["no other arm to compare with the baseline"]
+  over = (f"{result['ci'] * 100:g}% interval over " + " and ".join(result["ci_over"])
+          if result["ci_over"] else "no interval")
+  lines = [f"FLOPs to level, scratch / arm ({over}):"]
   for s in result["speedups"]:
     head = f"  level {s['level']:.4f}  {s['arm']:<24}"
     seen = ("" if s["reached_fraction"] is None
             else f", reached in {s['reached_fraction']:.0%} of bootstrap samples")
-    bounds = (f"  [{_num(s['ci_low'], '.2f')}, {_num(s['ci_high'], '.2f')}]"
-              if result["ci_over"] else "")
+    bounds = _bounds(s, ".2f", result)
     if s["scratch_flops"] is None:
       lines.append(f"{head} scratch never reaches it")
     elif s["reached"]:
@@ -112,13 +124,19 @@ def format_comparison(result: dict) -> str:
                    f"{s['scratch_flops']:.3e} FLOPs{seen})")
     else:
       lines.append(f"{head} not reached{bounds} (ratio < {s['ratio_below']:.2f}x{seen})")
-  if result["loss_deltas"]:
-    lines.append("loss at equal FLOPs, arm - scratch:")
-    for d in result["loss_deltas"]:
-      bounds = (f"  [{_num(d['ci_low'], '+.4f')}, {_num(d['ci_high'], '+.4f')}]"
-                if result["ci_over"] else "")
-      lines.append(f"  {d['flops']:.3e} FLOPs  {d['arm']:<24} {d['delta']:+.4f}{bounds}")
-  clock = result["wall_clock"]
+  return lines
+
+
+def _delta_lines(result) -> list:
+  if not result["loss_deltas"]:
+    return []
+  return ["loss at equal FLOPs, arm - scratch:"] + [
+      f"  {d['flops']:.3e} FLOPs  {d['arm']:<24} {d['delta']:+.4f}"
+      f"{_bounds(d, '+.4f', result)}" for d in result["loss_deltas"]]
+
+
+def _clock_lines(clock) -> list:
+  lines = []
   if clock["levels"]:
     lines.append(f"wall-clock to level, seconds ({clock['basis']}):")
     for w in clock["levels"]:
@@ -129,8 +147,7 @@ def format_comparison(result: dict) -> str:
   if compiles:
     lines.append("compile seconds (apart): " + ", ".join(
         f"{k} {v:.1f}" for k, v in compiles.items()))
-  lines += [f"note: {n}" for n in result["notes"]]
-  return "\n".join(lines)
+  return lines
 
 
 # --- Plots.

@@ -182,7 +182,7 @@ def coverage_and_width(k, reps=40):
         [compare.Run("scratch", "scratch", 0, None,
                      rows(flops, s.mean(1), chunks=s)),
          compare.Run("msg", "msg", 0, None, rows(arm_flops, a.mean(1), chunks=a))],
-        n_boot=300, seed=rep)
+        n_boot=300, rng_seed=rep)
     final = speedup(result, "msg")[0]
     covered += final["ci_low"] <= 2.0 <= final["ci_high"]
     widths.append(final["ci_high"] - final["ci_low"])
