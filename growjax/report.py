@@ -1,141 +1,298 @@
-r"""Compares runs: python -m growjax.report RUN_DIR [RUN_DIR ...] [--out FILE.png]
+r"""Compares runs: python -m growjax.report RUN_DIR [RUN_DIR ...] [--baseline B] [--out FILE.png]
 
-Draws validation loss against cumulative training FLOPs and against wall-clock
-time for every run in one PNG, growth points marked, and prints for each grown
-run the FLOPs and time it needed to reach the from-scratch run's final
-validation loss (the speedup). The from-scratch run is the one without growth
-events (or --baseline).
+Reads each run directory's metrics.jsonl, compares every run with the
+from-scratch one the way `growjax.compare` defines (each run read on a
+smoothed, monotone validation curve; FLOPs to several loss levels, their
+ratios and the loss difference at equal FLOPs, with bootstrap intervals;
+steady-state wall-clock with compiles apart), prints the table, and writes a
+PNG (loss against FLOPs and against steady-state seconds, growth marked, the
+scratch envelope drawn) and the same numbers as JSON beside it.
+
+The from-scratch runs are those without growth events, or --baseline. Each
+run directory is one arm; the growth-study command groups seeds into arms
+through `compare.summarize` directly. `plot_run` draws one run alone (the
+training loss, smoothed, and the validation loss with its standard error).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import pathlib
 import sys
 
 import numpy as np
 
+from growjax import compare as compare_lib
 from growjax.train import metrics as metrics_lib
 
 
-def _curves(workdir) -> dict:
+def load_run(workdir) -> compare_lib.Run:
+  """A run directory as a `compare.Run`: named after the directory, its kind
+  the first growth method (else "scratch"), seed and first peak rate from its
+  config.json when present."""
+  workdir = pathlib.Path(workdir)
   rows = metrics_lib.read(workdir)
-  val = [r for r in rows if "val_loss" in r]
-  train = [r for r in rows if "event" not in r]
-  return {
-      "name": pathlib.Path(workdir).name,
-      "val_flops": np.array([r["train_flops"] for r in val]),
-      "val_time": np.array([r["time"] for r in val]),
-      "val_loss": np.array([r["val_loss"] for r in val]),
-      "train_flops": np.array([r["train_flops"] for r in train]),
-      "train_time": np.array([r["time"] for r in train]),
-      "train_loss": np.array([r["loss"] for r in train]),
-      "growth_steps": [r["step"] for r in rows if r.get("event") == "growth"],
-      "step_flops": {r["step"]: (r["train_flops"], r["time"]) for r in train},
-  }
+  methods = [r.get("method", "grown") for r in rows if r.get("event") == "growth"]
+  kind = methods[0] if methods else "scratch"
+  seed = lr = None
+  config = workdir / "config.json"
+  if config.exists():
+    c = json.loads(config.read_text())
+    seed = c.get("seed")
+    lr = ((c.get("stages") or [{}])[0].get("lr") or {}).get("peak")
+  return compare_lib.Run(name=workdir.name, kind=kind, seed=seed, lr=lr, rows=rows)
 
 
-def _growth_points(c):
-  """(flops, time) of each growth, from the logged row at or before it."""
-  points = []
-  for g in c["growth_steps"]:
-    before = [s for s in c["step_flops"] if s <= g]
-    if before:
-      points.append(c["step_flops"][max(before)])
-  return points
+def load_runs(workdirs, baseline=None) -> list:
+  """The run directories (and `baseline`) as `compare.Run`s, one arm each.
+  With `baseline`, that run is the only scratch arm (others without growth
+  are kind "no_growth")."""
+  paths = list(dict.fromkeys(
+      [pathlib.Path(w) for w in workdirs] + ([pathlib.Path(baseline)] if baseline else [])))
+  runs = []
+  for path in paths:
+    run = load_run(path)
+    if baseline is not None and path == pathlib.Path(baseline):
+      run = dataclasses.replace(run, kind="scratch")
+    elif baseline is not None and run.kind == "scratch":
+      run = dataclasses.replace(run, kind="no_growth")
+    runs.append(run)
+  names = [r.name for r in runs]
+  if len(set(names)) != len(names):
+    raise ValueError(f"run directories share a name: {names} (each is one arm)")
+  if not any(r.kind == "scratch" for r in runs):
+    raise ValueError("pass --baseline: no run without growth among "
+                     f"{[str(p) for p in paths]}")
+  return runs
 
 
-def plot(workdirs, out) -> pathlib.Path:
-  """One PNG: loss vs. training FLOPs and vs. wall-clock, growth marked."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-  for i, workdir in enumerate(workdirs):
-    c = _curves(workdir)
-    color = f"C{i}"
-    for ax, x_train, x_val, k in ((axes[0], c["train_flops"], c["val_flops"], 0),
-                                  (axes[1], c["train_time"], c["val_time"], 1)):
-      ax.plot(x_train, c["train_loss"], color=color, alpha=0.3, lw=1)
-      if len(c["val_loss"]):
-        ax.plot(x_val, c["val_loss"], "o-", color=color, ms=3,
-                label=f"{c['name']} (validation)")
-      for point in _growth_points(c):
-        ax.axvline(point[k], color=color, ls=":", lw=1)
-  axes[0].set_xlabel("training FLOPs")
-  axes[1].set_xlabel("wall-clock seconds of training")
-  for ax in axes:
-    ax.set_ylabel("loss (nats/token)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-  axes[0].set_title("loss vs. compute (dotted: growth)")
-  axes[1].set_title("loss vs. time (dotted: growth)")
-  fig.tight_layout()
-  out = pathlib.Path(out)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(out, dpi=110)
-  plt.close(fig)
-  return out
+def compare(workdirs, baseline=None, **options) -> dict:
+  """`compare.summarize` over run directories (options: its keywords)."""
+  runs = load_runs(workdirs, baseline)
+  return compare_lib.summarize(
+      runs, baseline=pathlib.Path(baseline).name if baseline else None, **options)
 
 
-def _first_reach(x, loss, target):
-  """Interpolated x at which `loss` first falls to `target`, or None."""
-  for i in range(len(loss)):
-    if loss[i] <= target:
-      if i == 0:
-        return float(x[0])
-      frac = (loss[i - 1] - target) / (loss[i - 1] - loss[i])
-      return float(x[i - 1] + frac * (x[i] - x[i - 1]))
-  return None
-
-
-def compare(workdirs, baseline=None) -> dict:
-  """Speedups of grown runs over the from-scratch baseline."""
-  curves = [_curves(w) for w in workdirs]
-  if baseline is None:
-    scratch = [c for c in curves if not c["growth_steps"]]
-    if len(scratch) != 1:
-      raise ValueError("report: pass --baseline; found "
-                       f"{len(scratch)} runs without growth among {workdirs}")
-    base = scratch[0]
-  else:
-    base = _curves(baseline)
-    if base["name"] not in [c["name"] for c in curves]:
-      curves.append(base)
-  if not len(base["val_loss"]):
-    raise ValueError(f"report: baseline {base['name']} has no validation loss")
-  target = float(base["val_loss"][-1])
-  out = {"baseline": base["name"], "target_val_loss": target,
-         "baseline_flops": float(base["val_flops"][-1]),
-         "baseline_time": float(base["val_time"][-1]), "runs": {}}
-  for c in curves:
-    if c is base:
-      continue
-    flops = _first_reach(c["val_flops"], c["val_loss"], target)
-    seconds = _first_reach(c["val_time"], c["val_loss"], target)
-    out["runs"][c["name"]] = {
-        "final_val_loss": float(c["val_loss"][-1]) if len(c["val_loss"]) else None,
-        "total_flops": float(c["val_flops"][-1]) if len(c["val_flops"]) else None,
-        "flops_to_target": flops, "time_to_target": seconds,
-        "flops_speedup": out["baseline_flops"] / flops if flops else None,
-        "time_speedup": out["baseline_time"] / seconds if seconds else None}
-  return out
+def _num(x, fmt=".4f"):
+  return "-" if x is None else format(x, fmt)
 
 
 def format_comparison(result: dict) -> str:
-  lines = [f"baseline {result['baseline']}: final val loss "
-           f"{result['target_val_loss']:.4f} after {result['baseline_flops']:.3e} "
-           f"FLOPs, {result['baseline_time']:.1f} s"]
-  for name, r in result["runs"].items():
-    if r["flops_to_target"] is None:
-      lines.append(f"{name}: never reached {result['target_val_loss']:.4f} "
-                   f"(final val loss {r['final_val_loss']:.4f})")
+  """The result as tables a reader can check against the JSON."""
+  head = (f"baseline (scratch): {result['baseline']};  each curve: local linear fit, "
+          f"half-life {result['smoothing']['local_linear_half_life_eval_points']:g} "
+          "eval points, then the highest smoothed loss from each point on")
+  return "\n".join([head] + _run_lines(result) + _speedup_lines(result)
+                   + _delta_lines(result) + _clock_lines(result["wall_clock"])
+                   + [f"note: {n}" for n in result["notes"]])
+
+
+def _bounds(entry, fmt, result) -> str:
+  if not result["ci_over"]:
+    return ""
+  return f"  [{_num(entry['ci_low'], fmt)}, {_num(entry['ci_high'], fmt)}]"
+
+
+def _run_lines(result) -> list:
+  lines = [f"{'run':<24} {'kind':<11} {'seed':>4} {'final val loss':>18} "
+           f"{'smoothed':>9} {'FLOPs':>10}"]
+  for a in result["arms"]:
+    se = a["final_val_loss_se"]
+    final = f"{a['final_val_loss']:.4f}" + (f" ± {se:.4f}" if se is not None else "")
+    lines.append(f"{a['name']:<24} {a['kind']:<11} {str(a['seed']):>4} {final:>18} "
+                 f"{a['smoothed_final_val_loss']:>9.4f} {a['train_flops']:>10.3e}")
+  return lines
+
+
+def _speedup_lines(result) -> list:
+  if not result["speedups"]:
+    return ["no other arm to compare with the baseline"]
+  over = (f"{result['ci'] * 100:g}% interval over " + " and ".join(result["ci_over"])
+          if result["ci_over"] else "no interval")
+  lines = [f"FLOPs to level, scratch / arm ({over}):"]
+  for s in result["speedups"]:
+    head = f"  level {s['level']:.4f}  {s['arm']:<24}"
+    seen = ("" if s["reached_fraction"] is None
+            else f", reached in {s['reached_fraction']:.0%} of bootstrap samples")
+    bounds = _bounds(s, ".2f", result)
+    if s["scratch_flops"] is None:
+      lines.append(f"{head} scratch never reaches it")
+    elif s["reached"]:
+      lines.append(f"{head} {s['flops_ratio']:.2f}x{bounds}  ({s['arm_flops']:.3e} vs "
+                   f"{s['scratch_flops']:.3e} FLOPs{seen})")
     else:
-      lines.append(
-          f"{name}: reached it after {r['flops_to_target']:.3e} FLOPs "
-          f"({r['flops_speedup']:.2f}x fewer), {r['time_to_target']:.1f} s "
-          f"({r['time_speedup']:.2f}x faster)")
-  return "\n".join(lines)
+      lines.append(f"{head} not reached{bounds} (ratio < {s['ratio_below']:.2f}x{seen})")
+  return lines
+
+
+def _delta_lines(result) -> list:
+  if not result["loss_deltas"]:
+    return []
+  return ["loss at equal FLOPs, arm - scratch:"] + [
+      f"  {d['flops']:.3e} FLOPs  {d['arm']:<24} {d['delta']:+.4f}"
+      f"{_bounds(d, '+.4f', result)}" for d in result["loss_deltas"]]
+
+
+def _clock_lines(clock) -> list:
+  lines = []
+  if clock["levels"]:
+    lines.append(f"wall-clock to level, seconds ({clock['basis']}):")
+    for w in clock["levels"]:
+      ratio = "" if w["time_ratio"] is None else f"  {w['time_ratio']:.2f}x"
+      lines.append(f"  level {w['level']:.4f}  {w['arm']:<24} {_num(w['seconds'], '.1f')} "
+                   f"vs scratch {_num(w['scratch_seconds'], '.1f')}{ratio}")
+  compiles = {k: v for k, v in clock["compile_seconds"].items() if v is not None}
+  if compiles:
+    lines.append("compile seconds (apart): " + ", ".join(
+        f"{k} {v:.1f}" for k, v in compiles.items()))
+  return lines
+
+
+# --- Plots.
+
+
+def ema(loss_N, half_life: float) -> np.ndarray:
+  """Exponential moving average, weights halving every `half_life` points:
+  s_0 = y_0, s_i = s_{i-1} + a (y_i - s_{i-1}), a = 1 - 2**(-1 / half_life).
+  For the eye only: comparisons read `compare.monotone_curve`."""
+  a = 1.0 - 0.5 ** (1.0 / half_life)
+  out_N = np.array(loss_N, float)
+  for i in range(1, len(out_N)):
+    out_N[i] = out_N[i - 1] + a * (out_N[i] - out_N[i - 1])
+  return out_N
+
+
+def _pyplot():
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def _save(fig, out) -> pathlib.Path:
+  out = pathlib.Path(out)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  fig.tight_layout()
+  fig.savefig(out, dpi=110)
+  _pyplot().close(fig)
+  return out
+
+
+def scratch_envelope(runs, half_life: float = 0.5):
+  """(flops, loss): the lower envelope over the scratch arms' curves (each
+  the mean over its seeds of their monotone curves)."""
+  arms: dict[str, list] = {}
+  for r in runs:
+    if r.kind == "scratch" and any("val_loss" in row for row in r.rows):
+      arms.setdefault(r.name, []).append(compare_lib.eval_curve(r))
+  curves = []
+  for cs in arms.values():
+    flops_E = cs[0].flops_E  # seeds share it; an unfinished one is clamped
+    mean_E = np.mean([np.interp(flops_E, c.flops_E, compare_lib.monotone_curve(
+        c.loss_E, c.flops_E, half_life)) for c in cs], 0)
+    curves.append((flops_E, mean_E))
+  if not curves:
+    return np.array([]), np.array([])
+  grid = np.unique(np.concatenate([f for f, _ in curves]))
+  loss = np.stack([np.where((grid >= f[0]) & (grid <= f[-1]), np.interp(grid, f, l), np.nan)
+                   for f, l in curves])
+  return grid, np.nanmin(loss, axis=0)
+
+
+def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
+  """Validation loss against FLOPs and against steady-state seconds.
+
+  Every arm in one colour (its seeds alike): logged points faint, the
+  monotone curve as a line, growth points as triangles; the scratch envelope
+  dashed black; `levels` as dotted lines.
+  """
+  plt = _pyplot()
+  fig, (ax_f, ax_t) = plt.subplots(1, 2, figsize=(13, 4.8))
+  colours, labelled = {}, set()
+  basis = ("train_time" if all(compare_lib.steady_seconds(r)["basis"] == "train_time"
+                               for r in runs) else "time")
+  for r in runs:
+    if not any("val_loss" in row for row in r.rows):
+      continue  # nothing to draw yet (a run stopped before its first evaluation)
+    colour = colours.setdefault(r.name, f"C{len(colours) % 10}")
+    c = compare_lib.eval_curve(r)
+    mono_E = compare_lib.monotone_curve(c.loss_E, c.flops_E, half_life)
+    t = compare_lib.steady_seconds(r, basis)
+    seconds_E = np.interp(c.flops_E, t["flops_N"], t["seconds_N"])
+    label = None if r.name in labelled else f"{r.name} ({r.kind})"
+    labelled.add(r.name)
+    for ax, x_E in ((ax_f, c.flops_E), (ax_t, seconds_E)):
+      ax.plot(x_E, c.loss_E, "o", color=colour, ms=2.5, alpha=0.35)
+      ax.plot(x_E, mono_E, "-", color=colour, lw=1.4, label=label)
+    for g in c.growth_flops:
+      if c.flops_E[0] <= g <= c.flops_E[-1]:
+        y = np.interp(g, c.flops_E, mono_E)
+        ax_f.plot([g], [y], "v", color=colour, ms=7, mec="black", mew=0.5)
+        ax_t.plot([np.interp(g, t["flops_N"], t["seconds_N"])], [y], "v",
+                  color=colour, ms=7, mec="black", mew=0.5)
+  grid, envelope = scratch_envelope(runs, half_life)
+  if len(grid):
+    ax_f.plot(grid, envelope, "--", color="black", lw=1.2, label="scratch envelope")
+  for level in levels:
+    for ax in (ax_f, ax_t):
+      ax.axhline(level, color="grey", ls=":", lw=0.8)
+  ax_f.set_xscale("log")
+  ax_f.set_xlabel("training FLOPs")
+  ax_t.set_xlabel("steady-state training seconds" if basis == "train_time"
+                  else "wall-clock seconds (compiles included)")
+  for ax in (ax_f, ax_t):
+    ax.set_ylabel("validation loss (nats/token)")
+    ax.grid(alpha=0.3)
+  ax_f.legend(fontsize=7)
+  ax_f.set_title("loss vs. compute (lines: smoothed, monotone; v: growth; "
+                 "dotted: levels)", fontsize=10)
+  ax_t.set_title("loss vs. time", fontsize=10)
+  return _save(fig, out)
+
+
+def plot_run(workdir, out, *, train_half_life: float | None = None) -> pathlib.Path:
+  """One run: its training loss (raw, and an EMA of half-life
+  `train_half_life` logged rows, by default 1/50 of them but at least 1) and
+  its validation loss with a band of ± one standard error, against FLOPs;
+  growth dotted."""
+  run = load_run(workdir)
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(8, 4.8))
+  train = [r for r in run.rows if "event" not in r]
+  if train:
+    flops_N = np.array([r["train_flops"] for r in train], float)
+    loss_N = np.array([r["loss"] for r in train], float)
+    train_half_life = train_half_life or max(1.0, len(loss_N) / 50)
+    ax.plot(flops_N, loss_N, color="C0", alpha=0.25, lw=0.8)
+    ax.plot(flops_N, ema(loss_N, train_half_life), color="C0", lw=1.5,
+            label=f"training loss (EMA, half-life {train_half_life:.3g} log lines)")
+  title = run.name
+  if any("val_loss" in r for r in train):
+    c = compare_lib.eval_curve(run)
+    se_E = c.se_E
+    if se_E is None and c.chunks_EK is not None and c.chunks_EK.shape[1] > 1:
+      se_E = c.chunks_EK.std(axis=1, ddof=1) / math.sqrt(c.chunks_EK.shape[1])
+    ax.plot(c.flops_E, c.loss_E, "o-", color="C1", ms=3, label="validation loss")
+    if se_E is not None:
+      ax.fill_between(c.flops_E, c.loss_E - se_E, c.loss_E + se_E, color="C1",
+                      alpha=0.3, lw=0, label="± 1 s.e. (validation set)")
+    else:
+      title += " (no validation s.e. in the metrics)"
+    for g in c.growth_flops:
+      ax.axvline(g, color="grey", ls=":", lw=1)
+  ax.set_xlabel("training FLOPs")
+  ax.set_ylabel("loss (nats/token)")
+  ax.set_title(title + "  (dotted: growth)", fontsize=10)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  return _save(fig, out)
+
+
+def plot(workdirs, out, **options) -> pathlib.Path:
+  """`plot_study` over run directories."""
+  return plot_study([load_run(w) for w in workdirs], out, **options)
 
 
 def main(argv=None):
@@ -145,24 +302,26 @@ def main(argv=None):
   parser.add_argument("runs", nargs="+", help="run workdirs")
   parser.add_argument("--baseline", help="the from-scratch run's workdir")
   parser.add_argument("--out", default=None,
-                      help="PNG path (default: FIRST_RUN/../report.png)")
+                      help="PNG path (default: FIRST_RUN/../report.png); the "
+                           "JSON goes beside it")
   args = parser.parse_args(argv)
   for w in args.runs + ([args.baseline] if args.baseline else []):
     if not (pathlib.Path(w) / "metrics.jsonl").exists():
       print(f"error: {w}: no metrics.jsonl (not a growjax run directory)",
             file=sys.stderr)
       return 2
-  runs = list(dict.fromkeys(args.runs + ([args.baseline] if args.baseline else [])))
-  out = args.out or pathlib.Path(args.runs[0]).parent / "report.png"
-  png = plot(runs, out)
-  print(f"plot: {png}")
+  out = pathlib.Path(args.out or pathlib.Path(args.runs[0]).parent / "report.png")
   try:
-    result = compare(args.runs, args.baseline)
+    runs = load_runs(args.runs, args.baseline)
+    result = compare_lib.summarize(
+        runs, baseline=pathlib.Path(args.baseline).name if args.baseline else None)
+    png = plot_study(runs, out, levels=result["levels"])
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   print(format_comparison(result))
-  pathlib.Path(out).with_suffix(".json").write_text(json.dumps(result, indent=1))
+  print(f"plot: {png}")
+  out.with_suffix(".json").write_text(json.dumps(result, indent=1, allow_nan=False))
   return 0
 
 

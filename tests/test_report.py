@@ -1,50 +1,82 @@
-"""The comparison report: speedups read off logged validation curves."""
+"""The report command and its plots, on run directories written by hand."""
 
 import json
 
-import pytest
+import numpy as np
 
 from growjax import report
 
 
-def write_run(path, rows):
+def write_run(path, rows, config=None):
   path.mkdir()
   (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+  if config is not None:
+    (path / "config.json").write_text(json.dumps(config))
   return path
 
 
-def rows(points, growth_at=()):
-  out = [{"step": s, "stage": 0, "loss": l + 0.1, "val_loss": l, "tokens": s,
-          "train_flops": f, "time": t} for s, (f, t, l) in enumerate(points, 1)]
-  out += [{"event": "growth", "step": s, "stage": 1, "loss_before": 1.0,
-           "loss_after": 1.0} for s in growth_at]
+def rows(flops, losses, *, growth_at=(), chunks=True):
+  """Training rows every step, validation (with se and 4 chunks) on each."""
+  out = []
+  for step, (f, l) in enumerate(zip(flops, losses), 1):
+    r = {"step": step, "stage": 0, "loss": l + 0.1, "tokens": step,
+         "train_flops": f, "time": 2.0 * step, "val_loss": l}
+    if chunks:
+      r.update(val_loss_se=0.01, val_chunks=[l - 0.02, l - 0.01, l + 0.01, l + 0.02],
+               train_time=1.5 * step, compile_time=0.4)
+    out.append(r)
+    for g in growth_at:
+      if g == step:
+        out.append({"event": "growth", "step": g, "stage": 1, "method": "msg",
+                    "loss_before": 1.0, "loss_after": 1.0, "seconds": 0.1})
   return out
 
 
-def test_speedup_is_read_where_the_grown_run_reaches_the_final_scratch_loss(tmp_path):
-  scratch = write_run(tmp_path / "scratch", rows([(10, 1, 5.0), (20, 2, 4.0), (40, 4, 3.0)]))
-  grown = write_run(tmp_path / "grown", rows([(5, 1, 4.5), (10, 2, 3.5), (20, 3, 2.5)],
-                                             growth_at=[2]))
-  result = report.compare([str(grown), str(scratch)])
-  assert result["baseline"] == "scratch" and result["target_val_loss"] == 3.0
-  r = result["runs"]["grown"]
-  # 3.0 is halfway between 3.5 (10 FLOPs, 2 s) and 2.5 (20 FLOPs, 3 s)
-  assert r["flops_to_target"] == pytest.approx(15.0)
-  assert r["time_to_target"] == pytest.approx(2.5)
-  assert r["flops_speedup"] == pytest.approx(40 / 15)
-  assert "2.67x fewer" in report.format_comparison(result)
-  png = report.plot([str(grown), str(scratch)], tmp_path / "r.png")
-  assert png.stat().st_size > 10_000
+FLOPS = list(np.arange(1, 9) * 10.0)
+CURVE = [6.0, 5.0, 4.4, 4.0, 3.7, 3.5, 3.35, 3.3]
 
 
-def test_a_run_that_never_reaches_the_target_says_so(tmp_path):
-  scratch = write_run(tmp_path / "scratch", rows([(10, 1, 3.0)]))
-  grown = write_run(tmp_path / "grown", rows([(5, 1, 3.5)], growth_at=[1]))
-  result = report.compare([str(grown), str(scratch)])
-  assert result["runs"]["grown"]["flops_to_target"] is None
-  assert "never reached" in report.format_comparison(result)
+def test_report_command_compares_runs_and_writes_plot_and_json(tmp_path, capsys):
+  scratch = write_run(tmp_path / "scratch", rows(FLOPS, CURVE),
+                      {"seed": 0, "stages": [{"lr": {"peak": 1e-3}}]})
+  grown = write_run(tmp_path / "grown", rows([f / 2 for f in FLOPS], CURVE, growth_at=[3]))
+  out = tmp_path / "cmp.png"
+  assert report.main([str(grown), str(scratch), "--out", str(out)]) == 0
+  text = capsys.readouterr().out
+  assert "interval over validation chunks" in text and "2.00x" in text
+  result = json.loads(out.with_suffix(".json").read_text())
+  assert result["baseline"] == "scratch"
+  assert [s["flops_ratio"] for s in result["speedups"]] == [2.0, 2.0, 2.0]
+  assert result["wall_clock"]["basis"] == "train_time"
+  kinds = {a["name"]: (a["kind"], a["seed"], a["lr"]) for a in result["arms"]}
+  assert kinds == {"grown": ("msg", None, None), "scratch": ("scratch", 0, 1e-3)}
+  assert out.stat().st_size > 10_000
+
+
+def test_baseline_is_the_only_scratch_arm_and_may_be_the_only_run(tmp_path):
+  base = write_run(tmp_path / "base", rows(FLOPS, CURVE, chunks=False))
+  small = write_run(tmp_path / "small", rows(FLOPS, [c + 0.2 for c in CURVE], chunks=False))
+  result = report.compare([str(small)], baseline=str(base))
+  assert {a["name"]: a["kind"] for a in result["arms"]} == {
+      "small": "no_growth", "base": "scratch"}
+  alone = report.compare([str(base)], baseline=str(base))
+  assert alone["speedups"] == [] and alone["baseline"] == "base"
+
+
+def test_report_command_without_a_scratch_run_asks_for_a_baseline(tmp_path, capsys):
+  grown = write_run(tmp_path / "grown", rows(FLOPS, CURVE, growth_at=[3]))
+  assert report.main([str(grown), "--out", str(tmp_path / "r.png")]) == 2
+  assert "pass --baseline" in capsys.readouterr().err
 
 
 def test_report_command_refuses_a_directory_without_metrics(tmp_path, capsys):
   assert report.main([str(tmp_path)]) == 2
   assert "no metrics.jsonl" in capsys.readouterr().err
+
+
+def test_single_run_plot_draws_new_and_old_metrics(tmp_path):
+  new = write_run(tmp_path / "new", rows(FLOPS, CURVE, growth_at=[3]))
+  old = write_run(tmp_path / "old", rows(FLOPS, CURVE, chunks=False))
+  for run in (new, old):
+    png = report.plot_run(run, tmp_path / f"{run.name}.png")
+    assert png.stat().st_size > 10_000
