@@ -16,7 +16,9 @@ core) and to fingerprint it in the same pass.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import pathlib
+import time
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -26,6 +28,8 @@ from growjax.data import tokenizer as tokenizer_lib, tokens
 from growjax.data.config import DataConfig
 from growjax.data.tokenizer import Tokenizer
 from growjax.data.tokens import TokenSplit
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation")
 READ_BATCH = 256  # records per array_record read
@@ -81,6 +85,7 @@ class Corpus:
   texts: Mapping[str, Texts]  # the same documents, as text
   built: tuple[str, ...]  # what this prepare() had to build, () if cached
   token_dir: pathlib.Path  # token ids and fingerprint.json
+  seconds: Mapping[str, float]  # how long each part of `built` took
 
   def fingerprint(self) -> dict:
     """{"name", "files", "documents", "bytes", "tokens", "validation_tokens",
@@ -98,11 +103,19 @@ class Corpus:
     return self.splits[split]
 
 
+def _built(seconds: dict, part: str, start: float, corpus: str) -> None:
+  seconds[part] = round(time.perf_counter() - start, 2)
+  log.info("prepare %s: %s built in %.1f s", corpus, part, seconds[part])
+
+
 def prepare(cfg: DataConfig) -> Corpus:
   """Builds or loads `cfg`'s corpus, tokenizer and token ids."""
+  seconds = {}  # part built -> seconds it took
+  start = time.perf_counter()
   b = builders.builder(cfg)  # raises for a corpus that cannot exist
-  built = ["dataset"] if builders.prepare(b) else []
   name = builders.corpus_name(b)
+  if builders.prepare(b):
+    _built(seconds, "dataset", start, name)
   path = pathlib.Path(b.data_dir)
   texts = {}
   for split in SPLITS:
@@ -117,23 +130,27 @@ def prepare(cfg: DataConfig) -> Corpus:
   if model.exists():
     tok = Tokenizer(model)
   else:
+    start = time.perf_counter()
     tok = tokenizer_lib.train(
         tokenizer_lib.sample(texts["train"], cfg.tokenizer_chars), model,
-        vocab_size=cfg.vocab_size,
-        max_chars=cfg.tokenizer_chars, corpus=name)
-    built.append("tokenizer")
+        vocab_size=cfg.vocab_size, max_chars=cfg.tokenizer_chars, corpus=name)
+    _built(seconds, "tokenizer", start, name)
 
+  # Tokenizing reads each split's text once; the fingerprint hashes it on
+  # the way.
   token_dir = path / "tokens" / model.stem
   splits, digests = {}, {}
   for split in SPLITS:
     if tokens.exists(token_dir, split):
       splits[split] = tokens.load(token_dir, split)
     else:
+      start = time.perf_counter()
       digests[split] = fingerprint_lib.Digests()
       splits[split] = tokens.write(
           token_dir, split, digests[split].texts(texts[split].items()), tok)
-      built.append(f"tokens:{split}")
+      _built(seconds, f"tokens:{split}", start, name)
   if digests or not fingerprint_lib.exists(token_dir):
+    start = time.perf_counter()
     for split in SPLITS:
       if split not in digests:  # tokens cached from before: read once more
         digests[split] = fingerprint_lib.Digests()
@@ -142,7 +159,7 @@ def prepare(cfg: DataConfig) -> Corpus:
     fingerprint_lib.write(
         token_dir, name=name, tokenizer=model.name, digests=digests,
         num_tokens={s: splits[s].num_tokens for s in SPLITS})
-    built.append("fingerprint")
+    _built(seconds, "fingerprint", start, name)
   return Corpus(config=cfg, name=name, path=path, tokenizer=tok,
-                splits=splits, texts=texts, built=tuple(built),
-                token_dir=token_dir)
+                splits=splits, texts=texts, built=tuple(seconds),
+                token_dir=token_dir, seconds=seconds)

