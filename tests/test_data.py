@@ -334,8 +334,7 @@ def test_validation_set_spreads_over_the_split(shakespeare):
   assert gaps.min() >= available // 20 - 1 and gaps.max() <= available // 20 + 1
 
 
-def test_validation_set_larger_than_the_split_is_refused_when_empty(
-    shakespeare):
+def test_validation_split_without_a_whole_window_is_refused(shakespeare):
   n = shakespeare.num_tokens("validation")
   with pytest.raises(ValueError, match="holds no window"):
     data.validation_windows(shakespeare, seq_len=n, tokens=1)

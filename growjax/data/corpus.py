@@ -21,8 +21,6 @@ import pathlib
 import time
 from typing import Iterator, Mapping, Sequence
 
-import numpy as np
-
 from growjax.data import builders, fingerprint as fingerprint_lib
 from growjax.data import tokenizer as tokenizer_lib, tokens
 from growjax.data.config import DataConfig
