@@ -1,15 +1,20 @@
-"""growjax.data: corpora, tokenizer, packed batches, iterator state, errors.
+"""growjax.data: corpora, tokenizer, packed batches, iterator state, the fixed
+validation set, fingerprints, errors.
 
 Two corpora are prepared once per session in the `data_dir` cache:
 tinyshakespeare through text_files (or, on a machine without ../shared, a text
 file this module writes), and python_source (the whole standard library,
-tokenizer trained on a capped 1M characters).
+tokenizer trained on a capped 1M characters). Other corpora are a few tmp files.
 """
 
 import collections
 import json
+import logging
 import math
 import os
+import pathlib
+import re
+import sysconfig
 
 from etils import epath
 import grain
@@ -135,35 +140,70 @@ def test_split_puts_a_document_in_each_split(keys, fraction):
 # Packing.
 
 
+def _epoch_stream(it, rows, batch_size):
+  """The first `rows` rows of `it`, put back in their epoch's window order
+  and joined: the epoch's token stream (plus the wrapped tail)."""
+  got = np.concatenate(
+      [next(it) for _ in range(-(-rows // batch_size))])[:rows]
+  epoch, window = it.stream.locate(np.arange(rows))
+  assert (epoch == 0).all() and sorted(window) == list(range(rows))
+  return got[np.argsort(window)].reshape(-1)
+
+
 def test_train_epoch_holds_every_token_exactly_once(corpus):
-  """Nothing is dropped: epochs follow each other in one stream, so the
-  first num_tokens tokens are epoch 0, every document once (whole, with its
-  EOS), and epoch 1 is the same documents in another order."""
+  """Nothing is dropped: epoch e's rows are its windows, each once, in a
+  shuffled order; put back in order they are every document once (whole,
+  with its EOS), and the next epoch has the documents in another order."""
   split = corpus.split("train")
   n, eos = split.num_tokens, corpus.tokenizer.eos_id
-  it = data.batches(corpus, "train", batch_size=64, seq_len=127, seed=3,
-                    shard_index=0, shard_count=1)
-  steps = math.ceil(2 * n / (64 * 128))
-  stream = np.concatenate([next(it).reshape(-1) for _ in range(steps)])
-  docs = _docs(split)
-  assert _stream_docs(stream[:n], eos) == docs
-  assert _stream_docs(stream[n:2 * n], eos) == docs
-  assert not np.array_equal(stream[:n], stream[n:2 * n])  # reshuffled
+  make = lambda seed: data.batches(corpus, "train", batch_size=64, seq_len=127,
+                                   seed=seed, shard_index=0, shard_count=1)
+  it = make(3)
+  rows = it.stream.epoch_rows
+  assert rows == math.ceil(n / 128)
+  stream = _epoch_stream(it, rows, 64)
+  assert _stream_docs(stream[:n], eos) == _docs(split)
+  # The last window is completed from the epoch's own start.
+  np.testing.assert_array_equal(stream[n:], stream[:len(stream) - n])
   assert not np.array_equal(stream[:n], split.tokens)  # shuffled at all
+  other = _epoch_stream(make(4), rows, 64)
+  assert _stream_docs(other[:n], eos) == _docs(split)
+  assert not np.array_equal(stream[:n], other[:n])  # another seed, order
+
+
+def test_batch_rows_come_from_across_the_epoch(shakespeare):
+  """A batch's rows are windows from all over the epoch: almost no two rows
+  of a batch are neighbouring windows (the old order made every pair
+  neighbours), and each batch spans most of the epoch."""
+  it = data.batches(shakespeare, "train", batch_size=16, seq_len=31, seed=5,
+                    shard_index=0, shard_count=1)
+  rows = it.stream.epoch_rows
+  assert rows > 1000  # else neighbours would be likely by chance
+  neighbours = spans = 0
+  for b in range(50):
+    _, window = it.stream.locate(np.arange(16 * b, 16 * (b + 1)))
+    neighbours += (np.abs(np.diff(np.sort(window))) == 1).sum()
+    spans += np.ptp(window) > rows / 2
+  assert neighbours <= 10  # of 750 pairs; ~2 expected by chance
+  assert spans >= 45  # of 50 batches; a span below half: P ~ 16 / 2**15
 
 
 def test_validation_is_the_split_in_order_then_stops(corpus):
-  """One epoch, unshuffled; the last batch is completed by wrapping to the
-  split's start (every token seen, none dropped, no padding)."""
+  """Unshuffled, rows are the split's consecutive windows, the last one
+  completed from the split's start; one epoch, then the last batch is
+  completed by wrapping to the first rows (no padding), then it stops."""
   tokens = np.asarray(corpus.split("validation").tokens, np.int32)
   make = lambda: data.batches(corpus, "validation", batch_size=4, seq_len=63,
                               num_epochs=1, shard_index=0, shard_count=1)
+  rows = math.ceil(len(tokens) / 64)
   got = list(make())
-  assert len(got) == math.ceil(len(tokens) / (4 * 64))
-  stream = np.concatenate([b.reshape(-1) for b in got])
+  assert len(got) == math.ceil(rows / 4)
+  every = np.concatenate(got)
+  stream = every[:rows].reshape(-1)
   np.testing.assert_array_equal(stream[:len(tokens)], tokens)
-  wrapped = np.resize(tokens, len(stream) - len(tokens))
-  np.testing.assert_array_equal(stream[len(tokens):], wrapped)
+  np.testing.assert_array_equal(stream[len(tokens):],
+                                tokens[:len(stream) - len(tokens)])
+  np.testing.assert_array_equal(every[rows:], every[:len(every) - rows])
   assert all(np.array_equal(a, b) for a, b in zip(got, make()))
 
 
@@ -216,17 +256,26 @@ def test_restored_iterator_yields_the_same_batches(
     np.testing.assert_array_equal(next(resumed), want)
 
 
-def test_state_carries_over_to_a_new_batch_size(shakespeare):
-  """A growth stage that doubles the batch continues the same stream."""
-  small = data.batches(shakespeare, "train", batch_size=4, seq_len=63,
-                       shard_index=0, shard_count=1)
-  for _ in range(5):
-    next(small)
-  big = data.batches(shakespeare, "train", batch_size=8, seq_len=63,
-                     shard_index=0, shard_count=1)
-  big.set_state(small.get_state())
-  np.testing.assert_array_equal(next(big),
-                                np.concatenate([next(small), next(small)]))
+@hypothesis.given(sizes=st.lists(st.sampled_from([1, 2, 3, 4, 8]), min_size=2,
+                                 max_size=5),
+                  seed=st.integers(0, 2**31))
+def test_state_carries_over_to_a_new_batch_size(shakespeare, sizes, seed):
+  """Growth stages with other batch sizes continue one row stream: batches
+  drawn through resumed iterators of sizes `sizes` are that stream's rows."""
+  make = lambda size: data.batches(shakespeare, "train", batch_size=size,
+                                   seq_len=63, seed=seed, shard_index=0,
+                                   shard_count=1)
+  got, state = [], None
+  for size in sizes:
+    it = make(size)
+    if state is not None:
+      it.set_state(json.loads(json.dumps(state)))
+    got.append(next(it))
+    state = it.get_state()
+  assert state["row"] == sum(sizes)
+  one = make(1)
+  want = np.concatenate([next(one) for _ in range(sum(sizes))])
+  np.testing.assert_array_equal(np.concatenate(got), want)
 
 
 def test_grain_checkpoint_handler_saves_and_restores(shakespeare, tmp_path):
@@ -248,6 +297,204 @@ def test_state_from_another_pipeline_is_refused(shakespeare):
                        shard_index=0, shard_count=1)
   with pytest.raises(ValueError, match="seed"):
     other.set_state(it.get_state())
+  old = {k: v for k, v in it.get_state().items() if k != "row"}
+  with pytest.raises(ValueError, match="no valid 'row'"):
+    it.set_state({**old, "window": 64})  # consecutive windows: another stream
+
+
+# The fixed validation set.
+
+
+def test_validation_set_is_fixed_and_sized(corpus, caplog):
+  """It takes no seed or batch size, so every run gets the same set: the
+  asked number of predicted tokens in whole windows of the split, or every
+  window the split holds (and a warning says so)."""
+  tokens = np.asarray(corpus.split("validation").tokens, np.int32)
+  available = len(tokens) // 32
+  windows = data.validation_windows(corpus, seq_len=31, tokens=31 * 50 - 7)
+  assert windows.shape == (50, 32) and windows.dtype == np.int32
+  np.testing.assert_array_equal(
+      windows, data.validation_windows(corpus, seq_len=31, tokens=31 * 50))
+  with caplog.at_level(logging.WARNING):
+    every = data.validation_windows(corpus, seq_len=31, tokens=10**9)
+  np.testing.assert_array_equal(every, tokens[:available * 32].reshape(-1, 32))
+  assert f"holds {available} windows of 32 tokens" in caplog.text
+
+
+def test_validation_set_spreads_over_the_split(shakespeare):
+  """Windows are disjoint, window-aligned pieces of the split, in its order,
+  evenly spaced from its start to its end (not its first files only)."""
+  tokens = np.asarray(shakespeare.split("validation").tokens, np.int32)
+  available = len(tokens) // 32
+  pieces = tokens[:available * 32].reshape(available, 32)
+  windows = data.validation_windows(shakespeare, seq_len=31, tokens=31 * 20)
+  where = [int(np.flatnonzero((pieces == w).all(1))[0]) for w in windows]
+  assert where[0] == 0 and where[-1] >= available * 19 // 20 - 1
+  gaps = np.diff(where)
+  assert gaps.min() >= available // 20 - 1 and gaps.max() <= available // 20 + 1
+
+
+def test_validation_split_without_a_whole_window_is_refused(shakespeare):
+  n = shakespeare.num_tokens("validation")
+  with pytest.raises(ValueError, match="holds no window"):
+    data.validation_windows(shakespeare, seq_len=n, tokens=1)
+
+
+def test_loss_stats_worked_example():
+  # mean 2.5; sample std sqrt(5/3) = 1.29099; se = 1.29099 / sqrt(4).
+  stats = data.loss_stats([1.0, 2.0, 3.0, 4.0], chunks=2)
+  assert stats["loss"] == 2.5 and stats["windows"] == 4
+  assert stats["se"] == pytest.approx(0.645497, abs=1e-6)
+  assert stats["chunk_means"] == [1.5, 3.5]
+
+
+@hypothesis.given(losses=st.lists(st.floats(0, 20), min_size=1, max_size=60),
+                  chunks=st.integers(1, 25))
+def test_loss_stats_chunks_are_equal_and_average_to_the_mean(losses, chunks):
+  stats = data.loss_stats(losses, chunks=chunks)
+  k = min(chunks, len(losses))
+  sizes = [len(p) for p in np.array_split(np.arange(len(losses)), k)]
+  assert len(stats["chunk_means"]) == k and max(sizes) - min(sizes) <= 1
+  assert np.dot(sizes, stats["chunk_means"]) / len(losses) == pytest.approx(
+      stats["loss"], abs=1e-9)
+
+
+def test_loss_stats_refuses_non_finite_losses():
+  with pytest.raises(ValueError, match="finite"):
+    data.loss_stats([1.0, float("nan")])
+
+
+# Fingerprint.
+
+
+def _small_files(directory, n=3, lines=150):
+  directory.mkdir(parents=True, exist_ok=True)
+  for i in range(n):
+    (directory / f"part{i}.txt").write_text("".join(
+        f"file {i}, line {j}: some text to learn pieces from\n"
+        for j in range(lines)))
+  return sorted(directory.glob("*.txt"))
+
+
+def test_fingerprint_counts_the_corpus_and_is_stable(tmp_path):
+  files = _small_files(tmp_path / "a")
+  cfg = data.DataConfig(name="text_files", paths=[str(tmp_path / "a/*.txt")],
+                        seq_len=16, vocab_size=300, dir=str(tmp_path / "c1"))
+  corpus = data.prepare(cfg)
+  fp = corpus.fingerprint()
+  assert set(fp) >= {"name", "files", "bytes", "tokens", "sha256"}
+  assert fp["name"] == corpus.name and fp["files"] == 3
+  assert fp["bytes"] == sum(f.stat().st_size for f in files)  # ASCII text
+  assert fp["tokens"] == corpus.num_tokens("train")
+  assert fp["validation_tokens"] == corpus.num_tokens("validation")
+  assert data.prepare(cfg).fingerprint() == fp  # cached
+  # The same files in another place and another cache: the same text.
+  for f in files:
+    (tmp_path / "b").mkdir(exist_ok=True)
+    (tmp_path / "b" / f.name).write_bytes(f.read_bytes())
+  moved = data.prepare(cfg.replace(paths=(str(tmp_path / "b/*.txt"),),
+                                   dir=str(tmp_path / "c2")))
+  assert moved.fingerprint()["sha256"] == fp["sha256"]
+
+
+def test_fingerprint_changes_with_a_file(tmp_path):
+  files = _small_files(tmp_path / "a")
+  cfg = data.DataConfig(name="text_files", paths=[str(tmp_path / "a/*.txt")],
+                        seq_len=16, vocab_size=300, dir=str(tmp_path / "c"))
+  before = data.prepare(cfg).fingerprint()
+  files[1].write_text(files[1].read_text().replace("line 7:", "line 7;"))
+  after = data.prepare(cfg).fingerprint()
+  assert after["name"] != before["name"]  # a new cache entry
+  assert after["sha256"] != before["sha256"]
+  assert after["bytes"] == before["bytes"]
+
+
+# python_source roots.
+
+
+def _py_tree(root, n=120):
+  for i in range(n):
+    path = root / f"pkg{i % 4}" / f"mod{i}.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"def f{i}(x):\n  return x * {i}  # module {i}\n" * 20)
+  (root / "pkg0" / "__pycache__").mkdir()
+  (root / "pkg0" / "__pycache__" / "cached.py").write_text("x = 1\n")
+
+
+def test_site_packages_root_resolves_here():
+  purelib = pathlib.Path(sysconfig.get_paths()["purelib"])
+  assert documents.python_root("site-packages") == purelib
+  assert documents.python_root("stdlib") == pathlib.Path(
+      sysconfig.get_paths()["stdlib"])
+  cfg = data.DataConfig(name="python_source", seq_len=8, vocab_size=512,
+                        paths=["site-packages"])
+  assert cfg.paths == ("site-packages",)
+  sources = documents.python_sources(cfg.paths)
+  assert len(sources) > 100  # pytest, numpy, jax, ... are installed there
+  key, path = sources[0]
+  assert path == purelib / key and "__pycache__" not in key
+
+
+def test_directory_root_is_a_corpus_keyed_by_relative_path(tmp_path):
+  _py_tree(tmp_path / "src")
+  cfg = data.DataConfig(name="python_source", paths=[str(tmp_path / "src")],
+                        seq_len=16, vocab_size=300, dir=str(tmp_path / "c"))
+  corpus = data.prepare(cfg)
+  keys = {k for split in ("train", "validation")
+          for k, _ in corpus.texts[split].items()}
+  assert keys == {f"pkg{i % 4}/mod{i}.py" for i in range(120)}
+  assert corpus.fingerprint()["files"] == 120
+  # Several roots: keys name their root, and a file is read once.
+  both = documents.python_sources(
+      [str(tmp_path / "src"), str(tmp_path / "src" / "pkg1")])
+  assert len(both) == 120
+  assert both[0][0] == f"{tmp_path / 'src'}/pkg0/mod0.py"
+
+
+def test_python_source_cache_key_follows_the_file_set(tmp_path):
+  _py_tree(tmp_path / "src", n=8)
+  cfg = data.DataConfig(name="python_source", paths=[str(tmp_path / "src")],
+                        seq_len=16, vocab_size=300, dir=str(tmp_path / "c"))
+  name = lambda: data.builders.corpus_name(data.builders.builder(cfg))
+  first = name()
+  assert name() == first
+  (tmp_path / "src" / "new.py").write_text("y = 2\n")
+  second = name()
+  assert second != first
+  (tmp_path / "src" / "new.py").unlink()
+  assert name() == first
+
+
+def test_root_missing_on_this_machine_is_named(tmp_path):
+  root = tmp_path / "gone"
+  root.mkdir()
+  cfg = data.DataConfig(name="python_source", paths=[str(root)], seq_len=8,
+                        vocab_size=512, dir=str(tmp_path / "c"))
+  root.rmdir()
+  with pytest.raises(ValueError, match=f"DataConfig.paths: python_source root "
+                                       f"'{root}' .* is not a directory"):
+    data.prepare(cfg)
+
+
+# Tokenizer training sample.
+
+
+def test_tokenizer_sample_is_spread_over_many_documents():
+  """Within its character budget the sample reaches SAMPLE_DOCS documents,
+  each a piece that starts at a line boundary, mostly not at the top."""
+  docs = ["".join(f"line {j} of doc {i}\n" for j in range(3000))
+          for i in range(400)]
+  budget, used, seen, heads = 2_000_000, 0, set(), 0
+  for piece in data.tokenizer.sample(docs, max_chars=budget):
+    if used >= budget:
+      break
+    used += len(piece)
+    first = re.match(r"line (\d+) of doc (\d+)\n", piece)
+    assert first and piece in docs[int(first.group(2))]
+    seen.add(int(first.group(2)))
+    heads += first.group(1) == "0"
+  assert len(seen) >= data.tokenizer.SAMPLE_DOCS
+  assert heads <= 5
 
 
 # Cache.
@@ -267,7 +514,7 @@ def test_second_prepare_builds_nothing(shakespeare, python_source):
 def test_first_prepare_built_everything(shakespeare):
   # Session fixtures prepare into a fresh directory.
   assert shakespeare.built == ("dataset", "tokenizer", "tokens:train",
-                               "tokens:validation")
+                               "tokens:validation", "fingerprint")
 
 
 def test_different_paths_get_different_caches(tmp_path, data_dir):
@@ -343,17 +590,25 @@ def test_unknown_config_field_is_named():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("seq_len", 0, "seq_len: 0 < 1"),
-    ("vocab_size", 100, "vocab_size: 100 < 260"),
+    ("seq_len", 0, "DataConfig.seq_len: 0 is not an integer >= 1"),
+    ("vocab_size", 100, "DataConfig.vocab_size: 100 is not an integer >= 260"),
     ("vocab_size", 7.5, "vocab_size: 7.5 is not an integer"),
-    ("val_fraction", 0.9, r"val_fraction: 0.9 is not in \(0, 0.5\]"),
+    ("tokenizer_chars", True, "tokenizer_chars: True is not an integer"),
+    ("val_fraction", 0.9, "val_fraction: 0.9 is not a number > 0 and <= 0.5"),
     ("separator", "", "separator: '' is not"),
-    ("paths", ("a.txt",), "paths: .* given for dataset 'python_source'"),
+    ("paths", ("/no/such/dir",),
+     "DataConfig.paths: python_source root '/no/such/dir' is not 'stdlib', "
+     "'site-packages' or a directory"),
 ])
 def test_invalid_config_value_is_named(field, value, message):
   fields = dict(name="python_source", seq_len=8, vocab_size=512)
   with pytest.raises(ValueError, match=message):
     data.DataConfig(**{**fields, field: value})
+
+
+def test_paths_of_a_registry_dataset_are_refused():
+  with pytest.raises(ValueError, match="paths: .* given for dataset 'lm1b'"):
+    data.DataConfig(name="lm1b", seq_len=8, vocab_size=512, paths=["a.txt"])
 
 
 def test_config_from_dict_makes_lists_tuples():
@@ -369,7 +624,8 @@ def test_bad_batch_arguments_are_named(shakespeare):
                                        "shard_count=4"):
     data.batches(shakespeare, "train", batch_size=6, shard_index=0,
                  shard_count=4)
-  with pytest.raises(ValueError, match="shard_index=2 is not below"):
+  with pytest.raises(ValueError, match="batches: shard_index: 2 is not an "
+                                       "integer >= 0 and <= 1"):
     data.batches(shakespeare, "train", batch_size=4, shard_index=2,
                  shard_count=2)
   with pytest.raises(ValueError, match="split 'test' is not one of"):

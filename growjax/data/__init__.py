@@ -3,23 +3,30 @@
     from growjax import data
     dcfg = data.DataConfig(name="python_source", seq_len=256, vocab_size=4096)
     corpus = data.prepare(dcfg)          # built once, then read from the cache
+    corpus.fingerprint()                 # {"name", "files", "bytes", ...}
     it = data.batches(corpus, "train", batch_size=32, seed=0)
     batch = next(it)                     # int32 [32 // processes, 257]
     state = it.get_state()               # JSON; it.set_state(state) resumes
+    val = data.validation_windows(corpus, 256, tokens=1_000_000)  # fixed set
+    data.loss_stats(per_window_losses)   # mean, standard error, chunk means
 
-Corpora: "python_source" (this interpreter's standard library, no download),
+Corpora: "python_source" (this interpreter's Python source: `paths` roots
+"stdlib" (default), "site-packages" or directories; no download),
 "text_files" (any local files, `paths=[...]`), or a TFDS registry name.
 
 Files: config.py (DataConfig), documents.py (local documents and their split),
 builders.py (TFDS array_record builders), tokenizer.py (sentencepiece),
-tokens.py (token id cache), corpus.py (prepare), packing.py (the shuffled,
-packed stream), pipeline.py (batches, sharding, iterator state).
+tokens.py (token id cache), fingerprint.py (the corpus's identity),
+corpus.py (prepare), packing.py (rows from across each shuffled epoch),
+pipeline.py (batches, sharding, iterator state), validation.py (the fixed
+validation set and its statistics).
 """
 
 from growjax.data.config import DataConfig
 from growjax.data.corpus import Corpus, prepare
 from growjax.data.pipeline import BatchIterator, batches
 from growjax.data.tokenizer import Tokenizer
+from growjax.data.validation import loss_stats, validation_windows
 
 __all__ = ["BatchIterator", "Corpus", "DataConfig", "Tokenizer", "batches",
-           "prepare"]
+           "loss_stats", "prepare", "validation_windows"]

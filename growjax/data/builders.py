@@ -8,9 +8,12 @@ document's text under "text" and where it came from under "key"; a registry
 dataset's text is under the config's `text_key`.
 
 The two local corpora get a builder config whose name hashes everything their
-records depend on (files, sizes, modification times, separator, validation
-share), so a changed corpus gets its own cache entry and an unchanged one is
-never rebuilt.
+records depend on (the resolved files with their keys, sizes and modification
+times, separator, validation share), so a changed corpus (a package installed
+into site-packages, a file edited) gets its own cache entry and an unchanged
+one is never rebuilt. Their records are written in document order, unshuffled:
+training shuffles anyway, and skipping TFDS's shuffle keeps the build a single
+sequential write.
 """
 
 from __future__ import annotations
@@ -26,19 +29,22 @@ import sys
 import tensorflow_datasets as tfds
 
 from growjax.data import documents
-from growjax.data.config import PYTHON_SOURCE, TEXT_FILES, DataConfig
+from growjax.data.config import PYTHON_SOURCE, STDLIB, TEXT_FILES, DataConfig
 
 TEXT = "text"
 # Bump when the documents a local config yields change for the same inputs.
-DOCUMENTS_VERSION = "1.0.0"
+# 1.1.0: records in document order (no TFDS shuffle).
+DOCUMENTS_VERSION = "1.1.0"
 
 
 @dataclasses.dataclass(eq=False)
 class LocalConfig(tfds.core.BuilderConfig):
   """Inputs of a local corpus; `name` is a hash of them."""
 
-  root: str = ""  # python_source: the stdlib directory
-  files: tuple[str, ...] = ()  # text_files: resolved file paths
+  # Not in the repr: TFDS logs the config, and a corpus has thousands of files.
+  files: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+  # python_source: each file's document key.
+  keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)
   separator: str | None = None
   val_fraction: float = 0.01
 
@@ -60,7 +66,8 @@ class _LocalCorpus(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         features=tfds.features.FeaturesDict({
             TEXT: tfds.features.Text(),
             "key": tfds.features.Text(),  # where the document comes from
-        }))
+        }),
+        disable_shuffling=True)
 
   def _documents(self):
     raise NotImplementedError
@@ -82,10 +89,17 @@ class _LocalCorpus(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
 
 class PythonSource(_LocalCorpus, skip_registration=True):
-  """The running interpreter's standard library, one record per .py file."""
+  """Python source files under some roots, one record per .py file."""
 
   def _documents(self):
-    return documents.python_documents(pathlib.Path(self.builder_config.root))
+    # The split and then each split's records read every document: read the
+    # files once and keep the text (site-packages: ~400 MB), which saves two
+    # of the build's three passes over the files.
+    if getattr(self, "_texts", None) is None:
+      config = self.builder_config
+      self._texts = list(documents.python_documents(
+          zip(config.keys, map(pathlib.Path, config.files))))
+    return self._texts
 
 
 class TextFiles(_LocalCorpus, skip_registration=True):
@@ -102,15 +116,26 @@ def _config_name(prefix: str, inputs: dict) -> str:
 
 
 def _python_source(cfg: DataConfig, data_dir: pathlib.Path) -> PythonSource:
-  root = documents.stdlib_root()
+  entries = cfg.paths or (STDLIB,)
+  sources = documents.python_sources(entries)
+  if not sources:
+    raise ValueError(
+        f"DataConfig.paths: python_source roots {list(entries)!r} hold no "
+        ".py file")
+  keys, files = zip(*sources)
+  stats = [f.stat() for f in files]
   version = (f"{platform.python_implementation().lower()}-"
              f"{platform.python_version()}")
-  name = _config_name(version, dict(root=str(root), version=sys.version,
-                                    val_fraction=cfg.val_fraction))
+  name = _config_name(version, dict(
+      roots={e: str(documents.python_root(e)) for e in entries},
+      files=[[k, str(f), s.st_size, s.st_mtime_ns]
+             for k, f, s in zip(keys, files, stats)],
+      version=sys.version, val_fraction=cfg.val_fraction))
   config = LocalConfig(
-      name=name, root=str(root), val_fraction=cfg.val_fraction,
-      description=f"Python standard library .py files of {root} "
-                  f"({sys.version.split()[0]})")
+      name=name, files=tuple(map(str, files)), keys=keys,
+      val_fraction=cfg.val_fraction,
+      description=f"{len(files)} Python .py files of "
+                  f"{' + '.join(entries)} ({sys.version.split()[0]})")
   return PythonSource(data_dir=data_dir, config=config,
                       file_format="array_record")
 
@@ -192,9 +217,14 @@ def prepare(b: tfds.core.DatasetBuilder) -> bool:
   return True
 
 
+def is_local(cfg: DataConfig) -> bool:
+  """Whether `cfg` is a local corpus (records hold "text" and "key")."""
+  return cfg.name in (PYTHON_SOURCE, TEXT_FILES)
+
+
 def text_key(cfg: DataConfig) -> str:
   """The record feature that holds a document's text."""
-  return TEXT if cfg.name in (PYTHON_SOURCE, TEXT_FILES) else cfg.text_key
+  return TEXT if is_local(cfg) else cfg.text_key
 
 
 def split_name(b: tfds.core.DatasetBuilder, split: str) -> str:

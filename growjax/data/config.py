@@ -4,6 +4,13 @@
 raises one `ValueError` naming the field and the value. Experiment files give
 it as a plain dict (`c.data = dict(...)`); `DataConfig.from_dict` reads that and
 names any field it does not know.
+
+`paths` means one thing per corpus: for text_files the files (or globs) to
+read; for python_source the roots whose `.py` files make the corpus, each
+"stdlib" (the running interpreter's standard library, the default),
+"site-packages" (its purelib directory) or a directory. The two names resolve
+on the machine that prepares the corpus, so one experiment file names "the
+site-packages of wherever it runs".
 """
 
 from __future__ import annotations
@@ -13,12 +20,18 @@ import os
 import pathlib
 from typing import Any, Mapping
 
+from growjax import checks
+
 PYTHON_SOURCE = "python_source"
 TEXT_FILES = "text_files"
 # Byte fallback reserves 256 byte pieces, plus <unk>, <s> and </s>; a few more
 # are needed for the corpus's own characters.
 MIN_VOCAB = 260
 MAX_VOCAB = 1 << 20
+# python_source roots that name a directory of the machine that prepares.
+STDLIB = "stdlib"
+SITE_PACKAGES = "site-packages"
+PYTHON_ROOTS = (STDLIB, SITE_PACKAGES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +42,9 @@ class DataConfig:
   name: str
   seq_len: int  # tokens per training sequence (the model's context), >= 1
   vocab_size: int  # sentencepiece pieces (256 are bytes), >= 260
-  paths: tuple[str, ...] = ()  # text_files only: files or globs (~, **)
+  # text_files: files or globs (~, **); python_source: roots, each "stdlib",
+  # "site-packages" or a directory (empty: "stdlib").
+  paths: tuple[str, ...] = ()
   separator: str | None = None  # text_files only: text between documents
   text_key: str = "text"  # registry datasets: the feature holding the text
   val_fraction: float = 0.01  # documents held out (local corpora), (0, 0.5]
@@ -49,16 +64,12 @@ class DataConfig:
   def _check(self):
     if not isinstance(self.name, str) or not self.name:
       raise ValueError(f"DataConfig.name: {self.name!r} is not a dataset name")
-    for name, low in (("seq_len", 1), ("vocab_size", MIN_VOCAB),
-                      ("tokenizer_chars", 1)):
-      value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"DataConfig.{name}: {value!r} is not an integer")
-      if value < low:
-        raise ValueError(f"DataConfig.{name}: {value} < {low}")
-    if self.vocab_size > MAX_VOCAB:
-      raise ValueError(
-          f"DataConfig.vocab_size: {self.vocab_size} > {MAX_VOCAB}")
+    checks.positive_int("DataConfig.seq_len", self.seq_len)
+    checks.integer("DataConfig.vocab_size", self.vocab_size, low=MIN_VOCAB,
+                   high=MAX_VOCAB)
+    checks.positive_int("DataConfig.tokenizer_chars", self.tokenizer_chars)
+    checks.number("DataConfig.val_fraction", self.val_fraction, low=0,
+                  high=0.5, low_open=True)
     if not isinstance(self.paths, tuple) or not all(
         isinstance(p, str) and p for p in self.paths):
       raise ValueError(
@@ -67,10 +78,17 @@ class DataConfig:
       raise ValueError(
           "DataConfig.paths: empty; text_files needs the files to read, "
           "e.g. paths=['notes/*.txt']")
-    if self.name != TEXT_FILES and self.paths:
+    if self.name == PYTHON_SOURCE:
+      for root in self.paths:
+        if root not in PYTHON_ROOTS and not os.path.isdir(
+            os.path.expanduser(root)):
+          raise ValueError(
+              f"DataConfig.paths: python_source root {root!r} is not "
+              f"{STDLIB!r}, {SITE_PACKAGES!r} or a directory")
+    elif self.name != TEXT_FILES and self.paths:
       raise ValueError(
           f"DataConfig.paths: {self.paths!r} given for dataset "
-          f"{self.name!r}; only text_files reads paths")
+          f"{self.name!r}; only text_files and python_source read paths")
     if self.separator is not None:
       if not isinstance(self.separator, str) or not self.separator:
         raise ValueError(
@@ -83,11 +101,6 @@ class DataConfig:
     if not isinstance(self.text_key, str) or not self.text_key:
       raise ValueError(
           f"DataConfig.text_key: {self.text_key!r} is not a feature name")
-    fraction = self.val_fraction
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or (
-        not 0 < fraction <= 0.5):
-      raise ValueError(
-          f"DataConfig.val_fraction: {fraction!r} is not in (0, 0.5]")
     if self.dir is not None and (not isinstance(self.dir, (str, os.PathLike))
                                  or not os.fspath(self.dir)):
       raise ValueError(f"DataConfig.dir: {self.dir!r} is not a directory")

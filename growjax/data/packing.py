@@ -1,19 +1,26 @@
-"""A split's token stream, shuffled per epoch and cut into windows.
+"""A split's rows: windows of its token stream, each epoch in a shuffled order.
 
 One epoch of a split is all its documents, each followed by EOS, back to back:
 in stored order, or, when shuffled, in a new order each epoch drawn from
-`(seed, epoch)`. Epochs follow one another in one stream, endless or
-`num_epochs` long, and the stream is cut into consecutive windows of
-`seq_len + 1` tokens, with no padding (a window may span documents and
-epochs): window w is `stream[w * (seq_len + 1) : (w + 1) * (seq_len + 1)]`.
+`(seed, epoch)`. The epoch's stream is cut into `epoch_rows =
+ceil(tokens / window)` windows of `window = seq_len + 1` tokens, with no
+padding: a window may span documents, and the epoch's last window is completed
+from the epoch's own start.
 
-A window is a pure function of its index, and a run of windows is one
-contiguous piece of the stream, gathered with a handful of vectorised numpy
-operations whatever the documents' sizes. That is what makes the pipeline
-fast (no per-document Python) and its state one integer.
+Row r of the stream (r = 0, 1, ... through all epochs) is window
+`order[r % epoch_rows]` of epoch `r // epoch_rows`, where `order` is a
+permutation of the epoch's windows drawn from `(seed, epoch)` when shuffled
+(the identity otherwise). So the B consecutive rows of a batch come from all
+over the epoch, not from one or two neighbouring files (consecutive windows
+made the toy's training loss swing by more than a nat between log lines), and
+an epoch still holds every window exactly once.
 
-A finite stream wraps: windows past its end continue from its start, so the
-last batch can be completed without padding and no token is ever dropped.
+A row is a pure function of its index: the stream's position is one integer,
+and any run of rows is gathered with a handful of vectorised numpy operations
+(no per-document or per-token Python), whatever the documents' sizes.
+
+A finite stream (`num_epochs`) wraps: rows past its end continue from row 0,
+so the last batch can be completed without padding.
 """
 
 from __future__ import annotations
@@ -22,9 +29,12 @@ import numpy as np
 
 from growjax.data.tokens import TokenSplit
 
+# Epochs whose orders are kept; a batch touches at most two.
+CACHED_EPOCHS = 2
+
 
 class PackedStream:
-  """Windows of `window` tokens from a split's (shuffled) epochs."""
+  """Rows of `window` tokens from a split's (shuffled) epochs."""
 
   def __init__(self, split: TokenSplit, *, window: int, shuffle: bool,
                seed: int, num_epochs: int | None):
@@ -32,54 +42,69 @@ class PackedStream:
     self.shuffle = shuffle
     self.seed = seed
     self.epoch_tokens = split.num_tokens
-    # None: endless. Else the stream's length, where it wraps.
-    self.total = None if num_epochs is None else num_epochs * split.num_tokens
+    self.epoch_rows = -(-split.num_tokens // window)
+    # None: endless. Else the stream's length in rows, where it wraps.
+    self.total_rows = (None if num_epochs is None
+                       else num_epochs * self.epoch_rows)
     self._tokens = np.asarray(split.tokens)  # memory-mapped, not loaded
     self._offsets = split.offsets
     self._lengths = np.diff(split.offsets)
-    self._epochs = {}  # epoch -> (shift, starts); the last two are kept
+    self._epochs = {}  # epoch -> (order, shift, starts)
 
-  def _epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-    """Where each document of `epoch`'s order starts in the epoch's stream
-    (`starts`, one past the end last), and how far its tokens lie from there
-    in the unshuffled split (`shift`)."""
+  def _epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A shuffled epoch: its window `order`; where each document of its
+    document order starts in the epoch's stream (`starts`, one past the end
+    last); and how far its tokens lie from there in the split (`shift`)."""
     if epoch not in self._epochs:
-      order = np.random.default_rng([self.seed, epoch]).permutation(
-          len(self._lengths))
-      starts = np.zeros(len(order) + 1, np.int64)
-      np.cumsum(self._lengths[order], out=starts[1:])
-      if len(self._epochs) >= 2:
+      rng = np.random.default_rng([self.seed, epoch])
+      docs = rng.permutation(len(self._lengths))
+      order = rng.permutation(self.epoch_rows)
+      starts = np.zeros(len(docs) + 1, np.int64)
+      np.cumsum(self._lengths[docs], out=starts[1:])
+      if len(self._epochs) >= CACHED_EPOCHS:
         del self._epochs[min(self._epochs)]
-      self._epochs[epoch] = (self._offsets[order] - starts[:-1], starts)
+      self._epochs[epoch] = (order, self._offsets[docs] - starts[:-1], starts)
     return self._epochs[epoch]
 
-  def _epoch_slice(self, epoch: int, start: int, stop: int) -> np.ndarray:
-    """Tokens `start:stop` of epoch `epoch`'s stream."""
+  def locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(epoch, window of that epoch) of each row index."""
+    rows = np.asarray(rows, np.int64)
+    if self.total_rows is not None:
+      rows = rows % self.total_rows
+    epoch, window = np.divmod(rows, self.epoch_rows)
+    if self.shuffle:
+      for e in np.unique(epoch):
+        here = epoch == e
+        window[here] = self._epoch(int(e))[0][window[here]]
+    return epoch, window
+
+  def _gather(self, epoch: int, windows: np.ndarray) -> np.ndarray:
+    """Windows `windows` of epoch `epoch`'s stream, [len(windows), window]."""
+    start = windows * self.window % self.epoch_tokens
+    p = start[:, None] + np.arange(self.window)  # positions in the epoch
     if not self.shuffle:
-      return self._tokens[start:stop]
-    shift, starts = self._epoch(epoch)
-    first = np.searchsorted(starts, start, side="right") - 1
-    last = np.searchsorted(starts, stop - 1, side="right") - 1
-    counts = np.diff(np.clip(starts[first:last + 2], start, stop))
-    source = np.arange(start, stop) + np.repeat(shift[first:last + 1], counts)
-    return self._tokens[source]
+      return self._tokens[p % self.epoch_tokens]
+    # Epoch position -> split position: add the shift of its document. Most
+    # windows lie in one document and need one lookup; the few that cross a
+    # document (or the epoch's end) look up each token.
+    _, shift, starts = self._epoch(epoch)
+    doc = np.searchsorted(starts, start, side="right") - 1
+    whole = p[:, -1] < starts[doc + 1]
+    p[whole] += shift[doc[whole], None]
+    if not whole.all():
+      q = p[~whole] % self.epoch_tokens
+      p[~whole] = q + shift[np.searchsorted(starts, q, side="right") - 1]
+    return self._tokens[p]
 
-  def windows(self, first: int, count: int) -> np.ndarray:
-    """Windows `first .. first + count - 1`, int32 [count, window]."""
-    size = count * self.window
-    out = np.empty(size, np.int32)
-    position = first * self.window
-    done = 0
-    while done < size:
-      p = position + done
-      if self.total is not None:
-        p %= self.total
-      epoch, start = divmod(p, self.epoch_tokens)
-      take = min(size - done, self.epoch_tokens - start)
-      out[done:done + take] = self._epoch_slice(epoch, start, start + take)
-      done += take
-    return out.reshape(count, self.window)
+  def rows(self, first: int, count: int) -> np.ndarray:
+    """Rows `first .. first + count - 1`, int32 [count, window]."""
+    epoch, window = self.locate(np.arange(first, first + count))
+    out = np.empty((count, self.window), np.int32)
+    for e in np.unique(epoch):
+      here = epoch == e
+      out[here] = self._gather(int(e), window[here])
+    return out
 
-  def ends_before(self, window: int) -> bool:
-    """Whether a finite stream has no token left at `window`."""
-    return self.total is not None and window * self.window >= self.total
+  def ends_before(self, row: int) -> bool:
+    """Whether a finite stream has no row left at `row`."""
+    return self.total_rows is not None and row >= self.total_rows

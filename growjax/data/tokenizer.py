@@ -23,6 +23,7 @@ import pathlib
 import re
 from typing import Iterable, Iterator, Sequence
 
+import numpy as np
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2 as model_pb2
 
@@ -42,12 +43,23 @@ TRAINER = dict(
 # The trainer reads "sentences"; we cut documents at line boundaries into
 # pieces of about this many characters, so pieces can span newlines.
 SENTENCE_CHARS = 4096
-ENCODE_THREADS = 2
+# How the training characters are drawn from the corpus (corpus.py's sample);
+# part of the model's file name, so a changed sampling retrains.
+SAMPLING = "spread-v2"
+SAMPLE_DOCS = 200  # documents the training characters come from, at least
+
+
+def threads() -> int:
+  """The cores this process may use: sentencepiece encodes and trains on all
+  of them (the GPU machine has 16-32, prepare's heavy part is encoding)."""
+  return len(os.sched_getaffinity(0)) if hasattr(
+      os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def file_name(corpus: str, vocab_size: int, chars: int) -> str:
   """A model file name naming the corpus and every training setting."""
-  settings = json.dumps(TRAINER, sort_keys=True).encode("utf-8")
+  settings = json.dumps(dict(TRAINER, sampling=SAMPLING),
+                        sort_keys=True).encode("utf-8")
   corpus = re.sub(r"[^A-Za-z0-9_.=-]+", "-", corpus)
   return (f"spm-{corpus}-{TRAINER['model_type']}-v{vocab_size}-c{chars}-"
           f"{hashlib.sha256(settings).hexdigest()[:8]}.model")
@@ -66,8 +78,14 @@ class Tokenizer:
   def encode(self, text: str) -> list[int]:
     return self._sp.encode(text)
 
-  def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-    return self._sp.encode(list(texts), num_threads=ENCODE_THREADS)
+  def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+    """Each text's ids, int32, encoded on every core."""
+    texts = list(texts)
+    try:
+      return self._sp.encode(texts, num_threads=threads(), return_type="numpy")
+    except (TypeError, ValueError):  # a sentencepiece without numpy output
+      return [np.asarray(ids, np.int32)
+              for ids in self._sp.encode(texts, num_threads=threads())]
 
   def decode(self, ids: Iterable[int]) -> str:
     return self._sp.decode([int(i) for i in ids])
@@ -77,6 +95,27 @@ class Tokenizer:
 
   def __repr__(self):
     return f"Tokenizer({str(self.path)!r}, vocab_size={self.vocab_size})"
+
+
+def sample(texts: Sequence[str], max_chars: int, seed: int = 0
+           ) -> Iterator[str]:
+  """About `max_chars` characters spread across `texts` (documents).
+
+  Documents come in a random order, and each gives at most
+  `max_chars / SAMPLE_DOCS` characters (at least one sentence), from a random
+  line boundary: so at least SAMPLE_DOCS documents shape the vocabulary,
+  however large a few of them are, and not only their first lines (licence
+  headers, imports).
+  """
+  rng = np.random.default_rng(seed)
+  cap = max(SENTENCE_CHARS, max_chars // SAMPLE_DOCS)
+  for i in rng.permutation(len(texts)):
+    text = texts[int(i)]
+    if len(text) > cap:
+      start = int(rng.integers(0, len(text) - cap + 1))
+      start = 0 if start == 0 else text.find("\n", start - 1) + 1
+      text = text[start:start + cap]
+    yield text
 
 
 def _sentences(texts: Iterable[str], max_chars: int) -> Iterator[str]:
@@ -138,7 +177,7 @@ def train(texts: Iterable[str], path: pathlib.Path, *, vocab_size: int,
   try:
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(sentences), model_writer=model,
-        vocab_size=vocab_size, num_threads=2, minloglevel=2,
+        vocab_size=vocab_size, num_threads=threads(), minloglevel=2,
         max_sentence_length=4 * SENTENCE_CHARS,  # bytes
         **TRAINER)
   except RuntimeError as e:
