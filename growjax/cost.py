@@ -382,33 +382,47 @@ def _totals(cfg, kw) -> dict[str, float]:
   return {p: memory_per_device(cfg, remat=p, **kw)["total"] for p in REMAT}
 
 
-def _fastest(totals: dict[str, float], device_bytes: float) -> str | None:
-  return next((p for p in REMAT if totals[p] <= SAFETY * device_bytes), None)
+def _policies(policies) -> tuple[str, ...]:
+  """`policies` checked, in `REMAT`'s order (fastest first)."""
+  chosen = {checks.one_of("policies", p, REMAT) for p in policies}
+  if not chosen:
+    raise ValueError("policies: empty; expected some of "
+                     f"{list(REMAT)}")
+  return tuple(p for p in REMAT if p in chosen)
+
+
+def _fastest(totals: dict[str, float], device_bytes: float,
+             policies=REMAT) -> str | None:
+  return next((p for p in policies if totals[p] <= SAFETY * device_bytes),
+              None)
 
 
 def fastest_remat(cfg: ModelConfig, *, batch_size: int, seq_len: int,
                   mesh: dict, device_bytes: float | None, rules=None,
                   loss_chunk: int | None = None, microbatches: int = 1,
-                  flash: bool | None = None) -> str:
-  """The default remat policy ('auto'): the first of `REMAT` (fastest first)
-  whose `memory_per_device` total is at most `SAFETY` of `device_bytes`;
-  'none' when no limit is known (None: CPU); 'full', the least memory, when
-  none fits (`fit_or_explain` says whether even that runs)."""
+                  flash: bool | None = None, policies=REMAT) -> str:
+  """The default remat policy ('auto'): the first of `policies` (those the
+  model has; in `REMAT`'s order, fastest first) whose `memory_per_device`
+  total is at most `SAFETY` of `device_bytes`; the fastest when no limit is
+  known (None: CPU); the least memory when none fits (`fit_or_explain`
+  says whether even that runs)."""
+  policies = _policies(policies)
   if device_bytes is None:
-    return "none"
+    return policies[0]
   totals = _totals(cfg, dict(
       batch_size=batch_size, seq_len=seq_len, mesh=mesh, rules=rules,
       loss_chunk=loss_chunk, microbatches=microbatches, flash=flash))
-  return _fastest(totals, checks.positive_number("device_bytes",
-                                                 device_bytes)) or "full"
+  device_bytes = checks.positive_number("device_bytes", device_bytes)
+  return (_fastest(totals, device_bytes, policies)
+          or min(policies[::-1], key=totals.get))
 
 
 def _mesh_text(sizes: dict) -> str:
   return ", ".join(f"{k}={sizes[k]}" for k in logical.MESH_AXES)
 
 
-def _suggestions(cfg, kw: dict, device_bytes: float,
-                 max_devices: int) -> list[str]:
+def _suggestions(cfg, kw: dict, device_bytes: float, max_devices: int,
+                 policies) -> list[str]:
   """The nearest mesh (the same devices rearranged, else fsdp or tensor
   multiplied) and the fewest microbatches under which some policy fits."""
   def fit(**change):
@@ -416,7 +430,7 @@ def _suggestions(cfg, kw: dict, device_bytes: float,
       totals = _totals(cfg, {**kw, **change})
     except ValueError:  # the batch does not split that way
       return None
-    p = _fastest(totals, device_bytes)
+    p = _fastest(totals, device_bytes, policies)
     return None if p is None else (p, totals[p])
 
   sizes = logical.mesh_sizes(kw["mesh"])
@@ -450,19 +464,20 @@ def fit_or_explain(cfg: ModelConfig, *, batch_size: int, seq_len: int,
                    mesh: dict, device_bytes: float | None, remat="auto",
                    rules=None, loss_chunk: int | None = None,
                    microbatches: int = 1, flash: bool | None = None,
-                   max_devices: int = 4096) -> str | None:
+                   policies=REMAT, max_devices: int = 4096) -> str | None:
   """None when the run fits; else one line for the user, e.g.
 
     needs 152.3 GiB per device with remat='full' (the least memory),
     104.9 GiB on the device: use mesh data=1, fsdp=2, tensor=1 (2 devices:
     78.1 GiB, remat='dots') or microbatches=4 (95.0 GiB, remat='full')
 
-  `remat`: a policy of `REMAT`, or 'auto' (`fastest_remat`'s choice). A run
-  is refused when the estimate exceeds `device_bytes` itself (None: no
-  limit known, nothing refused); what it suggests fits within `SAFETY` of
-  it, as `fastest_remat` chooses: for a set policy that does not fit, the
-  fastest policy that does; when none does, the nearest mesh (the same
-  devices rearranged, else up to `max_devices`) and the fewest microbatches.
+  `remat`: a policy of `REMAT`, or 'auto' (`fastest_remat`'s choice among
+  `policies`, those the model has). A run is refused when the estimate
+  exceeds `device_bytes` itself (None: no limit known, nothing refused);
+  what it suggests fits within `SAFETY` of it, as `fastest_remat` chooses:
+  for a set policy that does not fit, the fastest of `policies` that does;
+  when none does, the nearest mesh (the same devices rearranged, else up to
+  `max_devices`) and the fewest microbatches.
   """
   if device_bytes is None:
     return None
@@ -470,20 +485,21 @@ def fit_or_explain(cfg: ModelConfig, *, batch_size: int, seq_len: int,
   kw = dict(batch_size=batch_size, seq_len=seq_len, mesh=mesh,
             rules=rules, loss_chunk=loss_chunk, microbatches=microbatches,
             flash=flash)
+  policies = _policies(policies)
   totals = _totals(cfg, kw)
-  auto = remat == "auto"
-  policy = (_fastest(totals, device_bytes) or "full") if auto else (
-      remat_policy(remat))
+  least = min(policies[::-1], key=totals.get)
+  policy = ((_fastest(totals, device_bytes, policies) or least)
+            if remat == "auto" else remat_policy(remat))
   if totals[policy] <= device_bytes:
     return None
-  least = " (the least memory)" if policy == "full" else ""
+  least = " (the least memory)" if totals[policy] <= totals[least] else ""
   head = (f"needs {totals[policy] / GIB:.1f} GiB per device with "
           f"remat={policy!r}{least}, {device_bytes / GIB:.1f} GiB on the "
           "device")
-  other = _fastest(totals, device_bytes)
+  other = _fastest(totals, device_bytes, policies)
   if other is not None:
     return f"{head}: remat={other!r} fits ({totals[other] / GIB:.1f} GiB)"
-  fixes = _suggestions(cfg, kw, device_bytes, max_devices)
+  fixes = _suggestions(cfg, kw, device_bytes, max_devices, policies)
   if not fixes:
     return (f"{head}, and no mesh of up to {max_devices} devices nor more "
             "microbatches fits")

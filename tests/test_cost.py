@@ -374,6 +374,24 @@ def test_default_remat_is_the_fastest_that_fits_with_the_margin(room):
     assert chosen == "none"
 
 
+def test_default_remat_chooses_only_among_the_policies_the_model_has():
+  """A model without dots and offload (today's bool remat) gets 'full'
+  where they would have fitted, and no refusal points at them."""
+  totals = _totals()
+  device = totals["dots"] / cost.SAFETY
+  kw = dict(batch_size=8, seq_len=2048, mesh={}, flash=True,
+            device_bytes=device)
+  assert cost.fastest_remat(BF16, **kw) == "dots"
+  assert cost.fastest_remat(BF16, policies=("full", "none"), **kw) == "full"
+  assert cost.fastest_remat(BF16, **{**kw, "device_bytes": None},
+                            policies=("full",)) == "full"
+  assert cost.fit_or_explain(BF16, remat="none", policies=("none", "full"),
+                             **kw).endswith(
+      f"remat='full' fits ({totals['full'] / GIB:.1f} GiB)")
+  with pytest.raises(ValueError, match="policies: 'some' is not one of"):
+    cost.fastest_remat(BF16, policies=("some",), **kw)
+
+
 def test_default_remat_without_a_known_limit_is_none():
   assert cost.device_memory_bytes() is None  # CPU reports no limit
   assert cost.fastest_remat(BF16, batch_size=8, seq_len=2048, mesh={},
