@@ -3,6 +3,7 @@ XLA's own count of the compiled gradient, a count worked by hand, FLM-101B's
 published total; and the memory model against growjax.parallel's shardings."""
 
 import math
+import re
 
 import hypothesis
 import hypothesis.strategies as st
@@ -185,8 +186,10 @@ def test_a_growing_schedule_costs_no_more_than_scratch(widths, tokens,
 
 # ---------------------------------------------------------------- memory
 
+GIB = 2.0**30
 SMALL = ModelConfig(vocab_size=32_000, d_model=2048, n_layers=16, n_heads=16,
                     head_dim=128, d_ff=8192, max_len=2048)
+BF16 = SMALL.replace(dtype="bfloat16")
 
 
 def test_param_shapes_add_up_to_param_count():
@@ -213,57 +216,250 @@ def test_sharding_over_more_devices_reduces_params_per_device(fsdp, tensor):
   assert more["params"] == 4 * ((n - ln) / (fsdp * tensor) + ln / fsdp)
   assert more["gradients"] == more["params"]
   assert more["total"] == pytest.approx(
-      sum(v for k, v in more.items() if k != "total"))
+      more["params"] + more["optimizer"] + more["gradients"]
+      + more["activations"])
 
 
-def test_memory_of_a_known_config():
-  """A 0.94B model (SMALL), batch 8 x 2048 on a (data 2, fsdp 4) mesh:
-  params 470 MB, Adam 940 MB and gradients 470 MB per device; activations
-  by hand from the per-layer model, bf16, no remat: local batch 1."""
-  m = cost.memory_per_device(SMALL, batch_size=8, seq_len=2048,
-                             mesh=dict(data=2, fsdp=4, tensor=1))
-  n = model.param_count(SMALL)
+def test_memory_of_a_known_config_follows_the_documented_terms():
+  """A 0.94B model in bf16 with flash attention, batch 8 x 2048 on a
+  (data 2, fsdp 4) mesh, no remat: one sequence per device. Worked from
+  `activation_bytes`' docstring, term by term."""
+  m = cost.memory_per_device(BF16, batch_size=8, seq_len=2048,
+                             mesh=dict(data=2, fsdp=4, tensor=1), flash=True)
+  n = model.param_count(BF16)
   assert n == pytest.approx(0.937e9, rel=1e-3)
   assert m["params"] == pytest.approx(4 * n / 4, rel=1e-3)
-  d, f, h, s, v, layers = 2048, 8192, 16, 2048, 32_000, 16
-  per_layer = 4 * 2 * d + 2 * (2 * d + 4 * d + 2 * f + h * s)
-  by_hand = s * (layers * per_layer + 2 * d + 8 * v)
-  assert m["activations"] == pytest.approx(by_hand)
-  assert 1e9 < m["activations"] < 10e9  # 3.1 GB: GPT-2-XL-like, one sequence
-  assert m["total"] < 141e9  # fits an H200
+  d, f, h, hk, s, v, layers = 2048, 8192, 16, 2048, 2048, 32_000, 16
+  g = cost._gelu_saved()  # pylint: disable=protected-access
+  per_token = (24 * d + 16 + 2 * (2 * d + 4 * hk + (g + 1) * f)  # no t splits
+               + 4 * h)                                         # log-sum-exp
+  weights = 2 * (4 * d * hk + 2 * d * f) / 4  # bf16 copies, embed over fsdp 4
+  layer = s * per_token + weights
+  head = s * (14 * d + 6 * v)  # final LN; float32 logits + bf16 gradient
+  assert m["activations"] == pytest.approx(layers * layer + max(layer, head))
+  # 6.5 GB: 0.40 GB a layer (0.35 of activations, 0.05 of weight copies)
+  assert 6e9 < m["activations"] < 7e9
+  assert m["host"] == 0
+
+
+POLICY_INPUTS = dict(
+    d_model=st.sampled_from([8, 64, 2048]), n_layers=st.integers(1, 48),
+    n_heads=st.sampled_from([1, 4, 16]), head_dim=st.sampled_from([8, 128]),
+    d_ff=st.sampled_from([16, 256, 8192]),
+    vocab=st.sampled_from([64, 32_000, 256_000]),
+    seq_len=st.sampled_from([16, 2048, 8192]), batch=st.sampled_from([8, 16]),
+    mesh=st.sampled_from([{}, dict(tensor=4), dict(data=2, fsdp=2)]),
+    dtype=st.sampled_from(["float32", "bfloat16"]), flash=st.booleans(),
+    loss_chunk=st.sampled_from([None, 1, 512]),
+    microbatches=st.sampled_from([1, 2]))
+
+
+@hypothesis.given(**POLICY_INPUTS)
+def test_policies_order_by_memory_none_dots_offload_full(
+    d_model, n_layers, n_heads, head_dim, d_ff, vocab, seq_len, batch, mesh,
+    dtype, flash, loss_chunk, microbatches):
+  """none >= dots >= offload (on the device) >= full, whatever the shape:
+  each keeps a subset of the one before it; offload's host bytes are the
+  matmul outputs dots keeps, and only offload has any."""
+  cfg = ModelConfig(vocab_size=vocab, d_model=d_model, n_layers=n_layers,
+                    n_heads=n_heads, head_dim=head_dim, d_ff=d_ff,
+                    max_len=seq_len, dtype=dtype)
+  mem = {p: cost.memory_per_device(
+      cfg, batch_size=batch, seq_len=seq_len, mesh=mesh, remat=p,
+      loss_chunk=loss_chunk, microbatches=microbatches, flash=flash)
+         for p in cost.REMAT}
+  act = [mem[p]["activations"] for p in ("none", "dots", "offload", "full")]
+  assert act == sorted(act, reverse=True)
+  assert mem["full"]["activations"] < mem["none"]["activations"]
+  assert all(mem[p]["host"] == 0 for p in ("none", "dots", "full"))
+  dots = cost.activation_bytes(cfg, batch_size=batch, seq_len=seq_len,
+                               mesh=mesh, remat="dots",
+                               microbatches=microbatches, flash=flash)
+  full = cost.activation_bytes(cfg, batch_size=batch, seq_len=seq_len,
+                               mesh=mesh, remat="full",
+                               microbatches=microbatches, flash=flash)
+  assert mem["offload"]["host"] == pytest.approx(
+      dots["saved"] - full["saved"])
+
+
+@hypothesis.given(seq_len=st.sampled_from([8, 512, 4096]),
+                  chunk=st.integers(1, 4096),
+                  vocab=st.sampled_from([64, 32_000]))
+def test_logits_shrink_with_the_loss_chunk(seq_len, chunk, vocab):
+  """The head holds [b, chunk, V] logits and their gradient instead of
+  [b, s, V]: linear in the chunk, capped at seq_len, and the same as the
+  unchunked loss when the chunk covers the sequence."""
+  cfg = BF16.replace(vocab_size=vocab)
+  def head(c):
+    return cost.activation_bytes(cfg, batch_size=2, seq_len=seq_len, mesh={},
+                                 loss_chunk=c, flash=True)["head"]
+  whole = head(None)
+  c = min(chunk, seq_len)
+  assert head(chunk) == pytest.approx(
+      head(1) + (c - 1) / (seq_len - 1) * (whole - head(1))
+      if seq_len > 1 else whole)
+  assert head(seq_len) == head(2 * seq_len) == whole
+  if chunk < seq_len:
+    assert head(chunk) < whole
+    # float32 logits and their bf16 gradient: 6 bytes per logit removed.
+    assert whole - head(chunk) == 2 * (seq_len - chunk) * 6 * vocab
 
 
 def test_remat_tensor_and_batch_split_reduce_activations():
-  base = dict(batch_size=16, seq_len=2048)
+  base = dict(batch_size=16, seq_len=2048, flash=False)
   def act(**kw):
     return cost.memory_per_device(SMALL, **{**base, **kw})["activations"]
-  full = act(mesh={})
-  assert act(mesh={}, remat=True) < full / 4  # logits stay: 8.4 of 17 GB
-  assert act(mesh=dict(tensor=4)) < full / 2
-  assert act(mesh=dict(data=2, fsdp=2)) == pytest.approx(full / 4)
-  assert act(mesh={}, compute_dtype="float32") > full
+  none = act(mesh={})  # 310 GB: float32 with [T, T] softmax
+  assert act(mesh={}, remat="full") < none / 10  # 23 GB: one layer's set
+  assert act(mesh=dict(tensor=4)) < none / 2  # 105 GB: D terms not split
+  assert act(mesh=dict(data=2, fsdp=2)) == pytest.approx(none / 4)
+  assert act(mesh={}, flash=True) < none
+  assert cost.memory_per_device(BF16, mesh={}, **base)["activations"] < none
+
+
+def test_microbatches_split_activations_and_keep_a_gradient_sum():
+  kw = dict(seq_len=2048, mesh=dict(data=2), flash=True)
+  whole = cost.memory_per_device(BF16, batch_size=8, **kw)
+  split = cost.memory_per_device(BF16, batch_size=8, microbatches=2, **kw)
+  half = cost.memory_per_device(BF16, batch_size=4, **kw)
+  assert split["activations"] == half["activations"] < whole["activations"]
+  assert split["gradients"] == 2 * whole["gradients"]
+  with pytest.raises(ValueError, match="microbatches: 3 does not divide"):
+    cost.memory_per_device(BF16, batch_size=8, microbatches=3, **kw)
 
 
 def test_flm101b_final_stage_fits_its_mesh_only_when_split():
   """The 101B model's weights, gradients and Adam state (16 bytes per
   parameter, 1.6 TB) do not fit one 80 GB A800; on 192 devices as (data 3,
-  fsdp 16, tensor 4) they are 25 GB per device, and with remat a local batch
-  of 4 sequences adds 31 GB of activations. With fsdp 48, 10,240 does not
-  divide, so `parallel` replicates `embed` and the state is 16x larger."""
+  fsdp 16, tensor 4) they are 25 GB per device, and with full remat a local
+  batch of 4 sequences adds 32 GB of activations (27 GB of block inputs).
+  With fsdp 48, 10,240 does not divide, so `parallel` replicates `embed`
+  and the state is 16x larger."""
   cfg = flm101b.configs()["101B"]
   n = model.param_count(cfg)
   one = cost.memory_per_device(cfg, batch_size=1, seq_len=2048, mesh={})
   assert one["params"] + one["optimizer"] + one["gradients"] == 16 * n
   split = cost.memory_per_device(cfg, batch_size=192, seq_len=2048,
                                  mesh=dict(data=3, fsdp=16, tensor=4),
-                                 remat=True)
+                                 remat="full", flash=True)
   state = split["params"] + split["optimizer"] + split["gradients"]
   assert state == pytest.approx(16 * n / 64, rel=1e-3)
   assert cost.local_batch_size(192, dict(data=3, fsdp=16, tensor=4)) == 4
+  assert 30e9 < split["activations"] < 35e9
   assert split["total"] < 80e9
   odd = cost.memory_per_device(cfg, batch_size=192, seq_len=2048,
                                mesh=dict(data=1, fsdp=48, tensor=4))
   assert odd["params"] == pytest.approx(16 * split["params"], rel=1e-3)
+
+
+# ---------------------------------------------------------------- choice
+
+def _totals(cfg=BF16, **kw):
+  kw = {**dict(batch_size=8, seq_len=2048, mesh={}, flash=True), **kw}
+  return {p: cost.memory_per_device(cfg, remat=p, **kw)["total"]
+          for p in cost.REMAT}
+
+
+@hypothesis.given(room=st.floats(0.1, 3.0))
+def test_default_remat_is_the_fastest_that_fits_with_the_margin(room):
+  """'none' when memory is ample, a cheaper policy as it shrinks, 'full'
+  when nothing fits; a policy is taken only within SAFETY of the device."""
+  totals = _totals()
+  device = room * totals["none"]
+  chosen = cost.fastest_remat(BF16, batch_size=8, seq_len=2048, mesh={},
+                              flash=True, device_bytes=device)
+  fitting = [p for p in cost.REMAT if totals[p] <= cost.SAFETY * device]
+  assert chosen == (fitting[0] if fitting else "full")
+  if room >= 1 / cost.SAFETY:
+    assert chosen == "none"
+
+
+def test_default_remat_chooses_only_among_the_policies_the_model_has():
+  """A model without dots and offload (today's bool remat) gets 'full'
+  where they would have fitted, and no refusal points at them."""
+  totals = _totals()
+  device = totals["dots"] / cost.SAFETY
+  kw = dict(batch_size=8, seq_len=2048, mesh={}, flash=True,
+            device_bytes=device)
+  assert cost.fastest_remat(BF16, **kw) == "dots"
+  assert cost.fastest_remat(BF16, policies=("full", "none"), **kw) == "full"
+  assert cost.fastest_remat(BF16, **{**kw, "device_bytes": None},
+                            policies=("full",)) == "full"
+  assert cost.fit_or_explain(BF16, remat="none", policies=("none", "full"),
+                             **kw).endswith(
+      f"remat='full' fits ({totals['full'] / GIB:.1f} GiB)")
+  with pytest.raises(ValueError, match="policies: 'some' is not one of"):
+    cost.fastest_remat(BF16, policies=("some",), **kw)
+
+
+def test_default_remat_without_a_known_limit_is_none():
+  assert cost.device_memory_bytes() is None  # CPU reports no limit
+  assert cost.fastest_remat(BF16, batch_size=8, seq_len=2048, mesh={},
+                            device_bytes=None) == "none"
+  assert cost.fit_or_explain(BF16, batch_size=8, seq_len=2048, mesh={},
+                             device_bytes=None, remat="none") is None
+
+
+def test_a_run_that_fits_is_not_refused():
+  totals = _totals()
+  for policy in cost.REMAT:
+    assert cost.fit_or_explain(
+        BF16, batch_size=8, seq_len=2048, mesh={}, flash=True,
+        device_bytes=totals[policy], remat=policy) is None
+  assert cost.fit_or_explain(BF16, batch_size=8, seq_len=2048, mesh={},
+                             flash=True, device_bytes=totals["full"]) is None
+
+
+def test_a_set_policy_that_does_not_fit_names_the_policy_that_does():
+  totals = _totals()
+  device = totals["dots"] / cost.SAFETY
+  msg = cost.fit_or_explain(BF16, batch_size=8, seq_len=2048, mesh={},
+                            flash=True, device_bytes=device, remat="none")
+  assert msg == (f"needs {totals['none'] / GIB:.1f} GiB per device with "
+                 f"remat='none', {device / GIB:.1f} GiB on the device: "
+                 f"remat='dots' fits ({totals['dots'] / GIB:.1f} GiB)")
+
+
+@hypothesis.given(short=st.floats(0.2, 0.95), batch=st.sampled_from([8, 12]),
+                  mesh=st.sampled_from([{}, dict(data=2), dict(data=4)]))
+def test_a_run_that_fits_under_no_policy_gets_its_figure_and_a_fix_that_fits(
+    short, batch, mesh):
+  """The refusal names the least-memory figure and the device's, and each
+  fix it proposes (a mesh, more microbatches) fits by the same model."""
+  kw = dict(batch_size=batch, seq_len=2048, mesh=mesh, flash=True)
+  totals = _totals(**kw)
+  device = short * totals["full"]
+  msg = cost.fit_or_explain(BF16, device_bytes=device, **kw)
+  assert msg.startswith(
+      f"needs {totals['full'] / GIB:.1f} GiB per device with remat='full' "
+      f"(the least memory), {device / GIB:.1f} GiB on the device: use ")
+  fixes = re.findall(r"mesh data=(\d+), fsdp=(\d+), tensor=(\d+)", msg)
+  micro = re.findall(r"microbatches=(\d+)", msg)
+  assert fixes or micro
+  for data, fsdp, tensor in fixes:
+    new = dict(data=int(data), fsdp=int(fsdp), tensor=int(tensor))
+    assert min(_totals(**{**kw, "mesh": new}).values()) <= cost.SAFETY * device
+  for m in micro:
+    assert min(_totals(**kw, microbatches=int(m)).values()) <= (
+        cost.SAFETY * device)
+
+
+def test_a_run_nothing_can_fix_says_so():
+  msg = cost.fit_or_explain(BF16, batch_size=1, seq_len=2048, mesh={},
+                            flash=True, device_bytes=1e9, max_devices=8)
+  assert msg.endswith("and no mesh of up to 8 devices nor more microbatches "
+                      "fits")
+
+
+def test_a_policy_that_does_not_exist_is_named():
+  with pytest.raises(ValueError, match="remat: 'some' is not one of"):
+    cost.memory_per_device(BF16, batch_size=1, seq_len=8, mesh={},
+                           remat="some")
+  with pytest.raises(ValueError, match="remat: 'auto' is not one of"):
+    cost.memory_per_device(BF16, batch_size=1, seq_len=8, mesh={},
+                           remat="auto")
+  assert cost.remat_policy(True) == "full" and cost.remat_policy(False) == (
+      "none")
 
 
 @hypothesis.given(
