@@ -229,7 +229,6 @@ def _rope_config() -> dict:
 
 
 def _common_config(f: Mapping[str, Any], arch: Architecture) -> dict:
-  from growjax.data import tokenizer  # pylint: disable=g-import-not-at-top
   return {
       "architectures": [arch.name], "model_type": arch.model_type,
       "vocab_size": f["vocab_size"], "hidden_size": f["d_model"],
@@ -238,7 +237,6 @@ def _common_config(f: Mapping[str, Any], arch: Architecture) -> dict:
       "max_position_embeddings": f["max_len"],
       "tie_word_embeddings": f["tie_embeddings"],
       "initializer_range": f["init_std"],
-      "bos_token_id": tokenizer.BOS_ID, "eos_token_id": tokenizer.EOS_ID,
       "dtype": "float32", "use_cache": True,
   }
 
@@ -684,6 +682,8 @@ def save_pretrained(directory, params: Params, cfg: ModelConfig, *,
   from safetensors import numpy as st  # pylint: disable=g-import-not-at-top
   checks.positive_int("max_shard_bytes", max_shard_bytes)
   config, tensors = to_hf(params, cfg)
+  if tokenizer_model_path is not None:  # the ids generation stops at
+    config.update(_special_ids(tokenizer_model_path))
   directory = pathlib.Path(directory)
   directory.mkdir(parents=True, exist_ok=True)
   for old in directory.iterdir():  # a stale shard or index would be read
@@ -789,8 +789,9 @@ def tokenizer_json(model: bytes) -> dict:
   the adjacent pair whose merged piece scores highest; BPE applies merges by
   rank, so the merges are every split (a, b) of each piece into two pieces,
   ranked by the piece's score (how transformers' own converter derives them).
-  Control pieces (<unk>, <s>, </s>) are special added tokens: unlike
-  sentencepiece, transformers maps the text "</s>" to the EOS id.
+  Control pieces (<unk>, <s>, </s>) are special added tokens; the text
+  "</s>" stays three pieces, as in sentencepiece, because tokenizer_config
+  sets split_special_tokens (see `save_tokenizer`).
   """
   from sentencepiece import sentencepiece_model_pb2 as pb  # pylint: disable=g-import-not-at-top
   proto = pb.ModelProto.FromString(model)
@@ -834,6 +835,20 @@ def tokenizer_json(model: bytes) -> dict:
   }
 
 
+def _processor(model_path):
+  import sentencepiece as spm  # pylint: disable=g-import-not-at-top
+  model_path = pathlib.Path(model_path)
+  if not model_path.is_file():
+    raise FileNotFoundError(f"{model_path}: no such tokenizer file")
+  return spm.SentencePieceProcessor(model_proto=model_path.read_bytes())
+
+
+def _special_ids(model_path) -> dict:
+  """config.json's token ids, read from the tokenizer itself."""
+  sp = _processor(model_path)
+  return {"bos_token_id": sp.bos_id(), "eos_token_id": sp.eos_id()}
+
+
 def save_tokenizer(directory, model_path, *, max_len: int) -> list[pathlib.Path]:
   """tokenizer.model (the sentencepiece file), tokenizer.json,
   tokenizer_config.json and special_tokens_map.json in `directory`.
@@ -841,15 +856,13 @@ def save_tokenizer(directory, model_path, *, max_len: int) -> list[pathlib.Path]
   tokenizer_config names PreTrainedTokenizerFast, which reads tokenizer.json:
   transformers 5's LlamaTokenizer rebuilds a tokenizer from tokenizer.model
   with spaces rewritten as "▁", which growjax's model does not use. growjax
-  ends each document with </s> and adds no <s>, so neither is added.
+  ends each document with </s> and adds no <s>, so neither is added, and it
+  reads "</s>" in a text as characters, so split_special_tokens is set.
   """
-  import sentencepiece as spm  # pylint: disable=g-import-not-at-top
-  model_path = pathlib.Path(model_path)
-  if not model_path.is_file():
-    raise FileNotFoundError(f"{model_path}: no such tokenizer file")
-  directory = pathlib.Path(directory)
+  sp = _processor(model_path)
+  model_path, directory = pathlib.Path(model_path), pathlib.Path(directory)
+  directory.mkdir(parents=True, exist_ok=True)
   model = model_path.read_bytes()
-  sp = spm.SentencePieceProcessor(model_proto=model)
   tokens = {"bos_token": sp.id_to_piece(sp.bos_id()),
             "eos_token": sp.id_to_piece(sp.eos_id()),
             "unk_token": sp.id_to_piece(sp.unk_id())}
@@ -858,7 +871,8 @@ def save_tokenizer(directory, model_path, *, max_len: int) -> list[pathlib.Path]
       "tokenizer_config.json": {
           "tokenizer_class": "PreTrainedTokenizerFast", **tokens,
           "add_bos_token": False, "add_eos_token": False,
-          "clean_up_tokenization_spaces": False, "model_max_length": max_len},
+          "split_special_tokens": True, "clean_up_tokenization_spaces": False,
+          "model_max_length": max_len},
       "special_tokens_map.json": tokens,
   }
   written = [directory / "tokenizer.model"]

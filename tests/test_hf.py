@@ -475,9 +475,9 @@ def test_tokenizer_json_merges_encode_as_sentencepiece(spm_model, tmp_path):
   assert config == {
       "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>",
       "eos_token": "</s>", "unk_token": "<unk>", "add_bos_token": False,
-      "add_eos_token": False, "clean_up_tokenization_spaces": False,
-      "model_max_length": 16}
-  sample = text[5000:6500] + "  tabs\t\tand ünïcödé 🙂 12345\n\n    x"
+      "add_eos_token": False, "split_special_tokens": True,
+      "clean_up_tokenization_spaces": False, "model_max_length": 16}
+  sample = text[5000:6500] + "  tabs\t\tand ünïcödé 🙂 12345\n\n  </s>x"
   assert _bpe(tj, sample) == tok.encode(sample)
 
 
@@ -539,6 +539,8 @@ def test_export_refuses_mid_ramp_then_exports_the_folded_model(run_dir,
   assert names == ["config.json", "model.safetensors",
                    "special_tokens_map.json", "tokenizer.json",
                    "tokenizer.model", "tokenizer_config.json"]
+  config = json.loads((tmp_path / "hf" / "config.json").read_text())
+  assert (config["bos_token_id"], config["eos_token_id"]) == (1, 2)
   trained = load_latest(workdir)
   fields, params = hf.load_pretrained(tmp_path / "hf")
   assert ModelConfig(**fields) == trained.config
