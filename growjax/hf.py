@@ -55,6 +55,8 @@ from growjax.config import ModelConfig
 
 Params = dict[str, Any]
 
+SINGLE = "model.safetensors"  # or shards listed in INDEX
+INDEX = "model.safetensors.index.json"
 MAX_SHARD_BYTES = 5_000_000_000  # transformers' default shard size, "5GB"
 ROPE_THETA = 10000.0  # growjax.positions' rotary base
 NORM_EPS = 1e-5  # growjax.model.layer_norm's epsilon
@@ -557,14 +559,13 @@ def _ordered(rows: Sequence[Row], n_layers: int):
 def tensors_to_params(arch: Architecture, fields: Mapping[str, Any],
                       tensors: Mapping[str, np.ndarray], *,
                       config_file: str = "config.json",
-                      tensor_files: str | Mapping[str, str] = "model.safetensors"
-                      ) -> Params:
+                      tensor_files: str | Mapping[str, str] = SINGLE) -> Params:
   """growjax params (float32 numpy, stacked over layers) from HF tensors;
   every tensor is checked against the config's shapes."""
   def file_of(name):
     if isinstance(tensor_files, str):
       return tensor_files
-    return tensor_files.get(name, "model.safetensors")
+    return tensor_files.get(name, SINGLE)
 
   sizes = _sizes(fields)
   rows = arch.rows_for(fields)
@@ -636,7 +637,7 @@ def to_hf(params: Params, cfg: ModelConfig) -> tuple[dict, dict]:
 
 def from_hf(config: Mapping[str, Any], tensors: Mapping[str, np.ndarray], *,
             config_file: str = "config.json",
-            tensor_files: str | Mapping[str, str] = "model.safetensors"
+            tensor_files: str | Mapping[str, str] = SINGLE
             ) -> tuple[dict, Params]:
   """(ModelConfig keyword arguments, params) from a transformers config and
   its tensors. Everything is checked before any tensor is converted."""
@@ -654,8 +655,6 @@ def from_hf(config: Mapping[str, Any], tensors: Mapping[str, np.ndarray], *,
 
 # --- Files -------------------------------------------------------------------
 
-SINGLE = "model.safetensors"
-INDEX = "model.safetensors.index.json"
 _SHARD = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
 
 
@@ -675,7 +674,8 @@ def shards(tensors: Mapping[str, np.ndarray],
 
 def save_pretrained(directory, params: Params, cfg: ModelConfig, *,
                     tokenizer_model_path=None,
-                    max_shard_bytes: int = MAX_SHARD_BYTES) -> list[pathlib.Path]:
+                    max_shard_bytes: int = MAX_SHARD_BYTES
+                    ) -> list[pathlib.Path]:
   """Writes a transformers checkpoint of the model (and the tokenizer, given
   its sentencepiece model) into `directory`; returns the files written.
   Older model files there are replaced."""
@@ -849,7 +849,8 @@ def _special_ids(model_path) -> dict:
   return {"bos_token_id": sp.bos_id(), "eos_token_id": sp.eos_id()}
 
 
-def save_tokenizer(directory, model_path, *, max_len: int) -> list[pathlib.Path]:
+def save_tokenizer(directory, model_path, *,
+                   max_len: int) -> list[pathlib.Path]:
   """tokenizer.model (the sentencepiece file), tokenizer.json,
   tokenizer_config.json and special_tokens_map.json in `directory`.
 

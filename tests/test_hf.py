@@ -208,8 +208,10 @@ def test_files_have_transformers_layout_and_config_fields(tmp_path, params):
            "attention.dense.weight": (32, 32), "attention.dense.bias": (32,),
            "post_attention_layernorm.weight": (32,),
            "post_attention_layernorm.bias": (32,),
-           "mlp.dense_h_to_4h.weight": (64, 32), "mlp.dense_h_to_4h.bias": (64,),
-           "mlp.dense_4h_to_h.weight": (32, 64), "mlp.dense_4h_to_h.bias": (32,)}
+           "mlp.dense_h_to_4h.weight": (64, 32),
+           "mlp.dense_h_to_4h.bias": (64,),
+           "mlp.dense_4h_to_h.weight": (32, 64),
+           "mlp.dense_4h_to_h.bias": (32,)}
   want = {"gpt_neox.embed_in.weight": (61, 32),
           "gpt_neox.final_layer_norm.weight": (32,),
           "gpt_neox.final_layer_norm.bias": (32,), "embed_out.weight": (61, 32),
@@ -222,8 +224,9 @@ def test_files_have_transformers_layout_and_config_fields(tmp_path, params):
   assert all(t.dtype == np.float32 for t in got.values())
   assert not any(np.any(t) for n, t in got.items() if n.endswith(".bias")
                  and "layernorm" not in n and "layer_norm" not in n)
-  np.testing.assert_array_equal(got["gpt_neox.layers.1.mlp.dense_4h_to_h.weight"],
-                                params["blocks"]["mlp"]["wo"][1].T)
+  np.testing.assert_array_equal(
+      got["gpt_neox.layers.1.mlp.dense_4h_to_h.weight"],
+      params["blocks"]["mlp"]["wo"][1].T)
 
 
 def test_shards_hold_at_most_max_bytes_and_index_maps_every_tensor(tmp_path,
@@ -266,7 +269,7 @@ def test_bfloat16_checkpoint_loads_as_float32(tmp_path, params):
   assert _equal(loaded, want)
 
 
-# --- Llama: the table works at the tensor level; ModelConfig refuses it -------
+# --- Llama: the table works at the tensor level; ModelConfig refuses it ------
 
 LLAMA_FIELDS = dict(vocab_size=61, d_model=32, n_layers=2, n_heads=4,
                     n_kv_heads=2, head_dim=8, d_ff=48, max_len=16, pos="rope",
@@ -300,8 +303,7 @@ def test_llama_table_round_trips_tensors_with_grouped_kv_heads():
   config = hf.LLAMA.to_config(LLAMA_FIELDS)
   assert (config["num_key_value_heads"], config["head_dim"],
           config["hidden_act"]) == (2, 8, "silu")
-  assert hf.LLAMA.to_fields(config, "config.json") == {
-      k: v for k, v in LLAMA_FIELDS.items()}
+  assert hf.LLAMA.to_fields(config, "config.json") == LLAMA_FIELDS
 
 
 def test_llama_checkpoint_is_refused_before_its_tensors_are_read(tmp_path):
@@ -315,7 +317,7 @@ def test_llama_checkpoint_is_refused_before_its_tensors_are_read(tmp_path):
       "rmsnorm/swiglu/grouped-query attention yet")
 
 
-# --- Refusals ------------------------------------------------------------------
+# --- Refusals ----------------------------------------------------------------
 
 
 def _set(key, value):
@@ -385,8 +387,8 @@ REFUSALS = {
     "missing tensor": (lambda c, t: t.pop("embed_out.weight"),
                        "model.safetensors: embed_out.weight is missing"),
     "extra layer": (_set("num_hidden_layers", 1),
-                    "model.safetensors: gpt_neox.layers.1.input_layernorm.weight"
-                    " is not a tensor of GPTNeoXForCausalLM with "
+                    "model.safetensors: gpt_neox.layers.1.input_layernorm."
+                    "weight is not a tensor of GPTNeoXForCausalLM with "
                     "num_hidden_layers=1"),
     "unknown tensor": (_extra, "gpt_neox.layers.0.attention.q_norm.weight is "
                               "not a tensor of GPTNeoXForCausalLM"),
@@ -431,7 +433,7 @@ def test_load_names_a_directory_without_a_checkpoint(tmp_path, params):
     hf.load_pretrained(tmp_path)
 
 
-# --- Tokenizer -----------------------------------------------------------------
+# --- Tokenizer ---------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -481,7 +483,7 @@ def test_tokenizer_json_merges_encode_as_sentencepiece(spm_model, tmp_path):
   assert _bpe(tj, sample) == tok.encode(sample)
 
 
-# --- python -m growjax.export ----------------------------------------------------
+# --- python -m growjax.export ------------------------------------------------
 
 
 @pytest.fixture(scope="module")
