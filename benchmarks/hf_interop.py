@@ -1,0 +1,357 @@
+r"""Hugging Face interop checked against transformers itself.
+
+    python benchmarks/hf_interop.py           # the GPU machine, < 2 minutes
+    python benchmarks/hf_interop.py --tiny    # a CPU smoke run, seconds
+
+Needs torch and transformers (growjax itself needs neither); without them it
+prints why and exits 0. For each architecture, transformers builds a small
+random model (weights redrawn so every logit is of order one: LayerNorm
+scales and biases off 1 and 0, linear biases zero, which growjax requires),
+saves it with `save_pretrained`, and then:
+
+  import      growjax.hf.load_pretrained reads the files; growjax's logits
+              against transformers' on the same tokens
+  roundtrip   the imported params exported again and loaded by transformers
+  grow        growjax.grow.grow with msg (width x2 and two new layers,
+              interleaved) and hyperclone (width x2); the grown model's
+              logits against transformers' original logits
+  export      the grown model trained a few steps (optax.adam, the msg masks
+              ramped to 1 and folded), exported, loaded by
+              `AutoModelForCausalLM.from_pretrained`; its logits against
+              growjax's, and no missing or unexpected tensors
+
+Logits are float32 on both sides (TF32 off in torch, "highest" matmul
+precision in JAX); every row must be within --tolerance (1e-4) of its
+reference. LlamaForCausalLM rows run once growjax's ModelConfig has
+rmsnorm/swiglu; until then they are recorded as skipped with the reason
+growjax.hf gives, beside a tensor-level round trip of the Llama table. The
+exported tokenizer is checked too: transformers' AutoTokenizer on the
+exported files against growjax's sentencepiece model, on held-out text.
+
+Writes benchmarks/results/hf_interop.json (--tiny: hf_interop_tiny.json),
+one row per (architecture, direction, method) with max_abs_diff and the
+largest |value| it is measured against (max_abs_ref); exits 1 if any row
+is over the tolerance or the tokenizer disagrees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # torch too
+# GEMM autotuning costs most of the compile time of these small programs.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_gpu_autotune_level=0").strip()
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+SIZES = {  # vocab, d_model, layers, heads, d_ff, tokens (batch, length)
+    "tiny": dict(vocab=256, d_model=32, layers=2, heads=2, d_ff=64,
+                 batch=2, length=16),
+    "full": dict(vocab=2048, d_model=256, layers=4, heads=4, d_ff=1024,
+                 batch=4, length=128),
+}
+TRAIN_STEPS, RAMP_STEPS = 4, 2
+
+
+def _imports():
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+    import transformers  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    return None, f"needs torch and transformers ({e})"
+  return (torch, transformers), None
+
+
+def _device(torch):
+  return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _randomize(model, torch, seed):
+  """Weights of order one so logits are too; linear biases zero."""
+  g = torch.Generator().manual_seed(seed)
+  with torch.no_grad():
+    for name, p in model.named_parameters():
+      norm = "norm" in name
+      if name.endswith(".bias") and not norm:
+        p.zero_()
+      elif norm:
+        base = 0.0 if name.endswith(".bias") else 1.0
+        p.copy_(base + 0.2 * torch.randn(p.shape, generator=g))
+      else:
+        # embedding tables are also the (tied) output projection
+        table = "embed_in" in name or "embed_tokens" in name
+        scale = (4.0 if table else 1.0) * p.shape[-1] ** -0.5
+        p.copy_(scale * torch.randn(p.shape, generator=g))
+
+
+def _hf_config(transformers, arch: str, s: dict, tie: bool):
+  k = s["d_model"] // s["heads"]
+  common = dict(vocab_size=s["vocab"], hidden_size=s["d_model"],
+                num_hidden_layers=s["layers"], num_attention_heads=s["heads"],
+                intermediate_size=s["d_ff"],
+                max_position_embeddings=s["length"],
+                tie_word_embeddings=tie)
+  if arch == "GPTNeoXForCausalLM":
+    return transformers.GPTNeoXConfig(
+        **common, hidden_act="gelu_new", rotary_pct=1.0,
+        rotary_emb_base=10000, use_parallel_residual=False,
+        layer_norm_eps=1e-5, attention_bias=True)
+  return transformers.LlamaConfig(
+      **common, num_key_value_heads=s["heads"] // 2, head_dim=k,
+      hidden_act="silu", rms_norm_eps=1e-5, rope_theta=10000.0,
+      attention_bias=False, mlp_bias=False)
+
+
+def _hf_logits(model, tokens, torch):
+  with torch.no_grad():
+    out = model(torch.as_tensor(tokens, device=_device(torch)))
+  return out.logits.float().cpu().numpy()
+
+
+def _load_hf(transformers, directory, torch):
+  model, info = transformers.AutoModelForCausalLM.from_pretrained(
+      directory, attn_implementation="eager", output_loading_info=True)
+  return model.to(_device(torch)).float().eval(), {
+      k: sorted(map(str, v)) for k, v in info.items() if v}
+
+
+def _diff(a, b):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  return float(np.abs(np.asarray(a, np.float64) - np.asarray(b)).max())
+
+
+def _train(params, cfg, masks, tokens):
+  """A few optax.adam steps on next-token loss, msg masks ramped to 1."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  from growjax import grow, model  # pylint: disable=g-import-not-at-top
+  opt = optax.adam(1e-3)
+
+  @jax.jit
+  def step(params, opt_state, masks):
+    def loss_fn(p):
+      logits = model.apply(p, cfg, tokens[:, :-1], masks=masks)
+      return optax.softmax_cross_entropy_with_integer_labels(
+          logits, tokens[:, 1:]).mean()
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = opt.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  opt_state = opt.init(params)
+  losses = []
+  for s in range(TRAIN_STEPS):
+    params, opt_state, loss = step(params, opt_state,
+                                   grow.ramp(masks, s / RAMP_STEPS))
+    losses.append(float(loss))
+  end = grow.ramp(masks, TRAIN_STEPS / RAMP_STEPS)
+  grow.fold(end)  # all ones after the ramp: the model needs no masks
+  return params, losses
+
+
+def _architecture(arch, tie, s, libs, work, tol) -> list[dict]:
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from growjax import ModelConfig, grow, hf, model  # pylint: disable=g-import-not-at-top
+  torch, transformers = libs
+  apply = jax.jit(model.apply, static_argnums=1)  # one compile per shape
+  label = arch + (" (tied)" if tie else "")
+  rows = []
+  clock = [time.time()]
+
+  def row(direction, method, diff, ref, **extra):
+    """`ref`: what the difference is measured against (logits or tensors);
+    a checkpoint that transformers loads with missing or unexpected tensors
+    fails whatever its logits."""
+    rows.append({"architecture": label, "direction": direction,
+                 "method": method, "max_abs_diff": diff,
+                 "max_abs_ref": float(np.abs(ref).max()),
+                 "ok": diff <= tol and not extra.get("loading_info"),
+                 "seconds": round(time.time() - clock[0], 1), **extra})
+    clock[0] = time.time()
+
+  tokens = np.random.default_rng(0).integers(
+      0, s["vocab"], (s["batch"], s["length"]))
+  config = _hf_config(transformers, arch, s, tie)
+  torch.manual_seed(0)
+  reference = transformers.AutoModelForCausalLM.from_config(
+      config, attn_implementation="eager")
+  _randomize(reference, torch, seed=1)
+  reference = reference.to(_device(torch)).float().eval()
+  original = work / f"{label}-original"
+  reference.save_pretrained(original)
+  want = _hf_logits(reference, tokens, torch)
+
+  # The Llama table at the tensor level: files -> growjax -> tensors.
+  hf_config = json.loads((original / "config.json").read_text())
+  table = hf.architecture_of(hf_config)
+  fields = table.to_fields(hf_config, "config.json")
+  tensors, _ = hf.read_tensors(original)
+  back = hf.params_to_tensors(
+      table, fields, hf.tensors_to_params(table, fields, tensors))
+  row("tensor_roundtrip", "none",
+      max(_diff(tensors[n], back[n]) for n in back),
+      np.concatenate([t.ravel() for t in tensors.values()]),
+      tensors=len(back), hf_tensors=len(tensors))
+
+  try:
+    fields, params = hf.load_pretrained(original)
+  except hf.ConversionError as e:
+    for direction, method in (("import", "none"), ("grow", "msg"),
+                              ("grow", "hyperclone"), ("export", "msg"),
+                              ("export", "hyperclone")):
+      rows.append({"architecture": label, "direction": direction,
+                   "method": method, "max_abs_diff": None,
+                   "skipped": str(e).split(": ", 1)[1]})
+    return rows
+  cfg = ModelConfig(**fields)
+  got = np.asarray(apply(params, cfg, tokens))
+  row("import", "none", _diff(got, want), want)
+
+  out = work / f"{label}-roundtrip"
+  hf.save_pretrained(out, params, cfg)
+  again, info = _load_hf(transformers, out, torch)
+  row("roundtrip", "none", _diff(_hf_logits(again, tokens, torch), want),
+      want, loading_info=info)
+
+  d, h, f, layers = s["d_model"], s["heads"], s["d_ff"], s["layers"]
+  growths = {
+      "msg": (cfg.replace(d_model=2 * d, n_heads=2 * h, d_ff=2 * f,
+                          n_layers=layers + 2), {"new_layers": "interleave"}),
+      "hyperclone": (cfg.replace(d_model=2 * d, n_heads=2 * h, d_ff=2 * f),
+                     {}),
+  }
+  for method, (big, options) in growths.items():
+    try:
+      grown = jax.jit(lambda p, k: grow.grow(p, cfg, big, k, method=method,
+                                             **options))(
+                                                 params, jax.random.key(2))
+    except ValueError as e:
+      for direction in ("grow", "export"):
+        rows.append({"architecture": label, "direction": direction,
+                     "method": method, "max_abs_diff": None,
+                     "skipped": str(e)})
+      continue
+    logits = np.asarray(apply(grown.params, big, tokens, masks=grown.masks))
+    row("grow", method, _diff(logits, want), want,
+        grown={k: getattr(big, k) for k in ("d_model", "n_layers", "n_heads",
+                                            "d_ff")})
+    trained, losses = _train(grown.params, big, grown.masks, tokens)
+    out = work / f"{label}-{method}"
+    hf.save_pretrained(out, trained, big)
+    exported, info = _load_hf(transformers, out, torch)
+    ours = np.asarray(apply(trained, big, tokens))
+    row("export", method, _diff(_hf_logits(exported, tokens, torch), ours),
+        ours, loading_info=info, train_losses=losses)
+  return rows
+
+
+def _tokenizer(libs, work, tiny: bool) -> dict:
+  """AutoTokenizer on the exported files against growjax's sentencepiece
+  model, on standard-library source it was not trained on."""
+  _, transformers = libs
+  try:
+    from growjax.data import documents, tokenizer  # pylint: disable=g-import-not-at-top
+  except Exception as e:  # pylint: disable=broad-except
+    # growjax's data stack (tensorflow-datasets, grain) is not installed
+    return {"skipped": f"growjax.data cannot be imported "
+                       f"({type(e).__name__}: {e})"}
+  files = documents.python_files(documents.stdlib_root())
+  train_text = "".join(p.read_text(encoding="utf-8", errors="replace")
+                       for p in files[:40])
+  held_out = "".join(p.read_text(encoding="utf-8", errors="replace")
+                     for p in files[-(5 if tiny else 60):])
+  held_out += "  ünïcödé ▁ 🙂 \t\t\n\n"
+  tok = tokenizer.train([train_text], work / "spm.model", vocab_size=512,
+                        max_chars=300_000, corpus="stdlib")
+  from growjax import hf  # pylint: disable=g-import-not-at-top
+  hf.save_tokenizer(work / "tok", tok.path, max_len=128)
+  fast = transformers.AutoTokenizer.from_pretrained(
+      work / "tok", model_max_length=10**9)
+  ids, want = fast(held_out)["input_ids"], tok.encode(held_out)
+  return {"class": type(fast).__name__, "chars": len(held_out),
+          "tokens": len(want), "ids_equal": ids == want,
+          "mismatched_positions": sum(a != b for a, b in zip(ids, want))
+                                  + abs(len(ids) - len(want)),
+          "decode_equal": fast.decode(want) == held_out,
+          "special_ids": [fast.unk_token_id, fast.bos_token_id,
+                          fast.eos_token_id]}
+
+
+def _print(r: dict) -> None:
+  diff = ("skipped: " + r["skipped"]) if r["max_abs_diff"] is None else (
+      f"{r['max_abs_diff']:12.3g} {r['max_abs_ref']:10.3g} "
+      f"{r['seconds']:6.1f} s" + ("" if r["ok"] else "  OVER"))
+  print(f"{r['architecture']:28} {r['direction']:16} {r['method']:10} {diff}",
+        flush=True)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--tiny", action="store_true",
+                      help="tiny shapes: a CPU smoke run")
+  parser.add_argument("--tolerance", type=float, default=1e-4)
+  parser.add_argument("--out", type=pathlib.Path, default=None)
+  args = parser.parse_args(argv)
+  libs, why = _imports()
+  if libs is None:
+    print(f"hf_interop: skipped: {why}")
+    return 0
+  torch, transformers = libs
+  import jax  # pylint: disable=g-import-not-at-top
+  import safetensors  # pylint: disable=g-import-not-at-top
+  jax.config.update("jax_default_matmul_precision", "highest")
+  torch.backends.cuda.matmul.allow_tf32 = False
+  torch.backends.cudnn.allow_tf32 = False
+  mode = "tiny" if args.tiny else "full"
+  s = SIZES[mode]
+  start = time.time()
+  rows = []
+  print(f"{'architecture':28} {'direction':16} {'method':10} "
+        f"{'max_abs_diff':>12} {'max|ref|':>10}")
+  with tempfile.TemporaryDirectory() as tmp:
+    work = pathlib.Path(tmp)
+    for arch in ("GPTNeoXForCausalLM", "LlamaForCausalLM"):
+      for tie in (False, True):
+        t0 = time.time()
+        new = _architecture(arch, tie, s, libs, work, args.tolerance)
+        for r in new:
+          _print(r)
+        print(f"  ({time.time() - t0:.1f} s)")
+        rows += new
+    tok = _tokenizer(libs, work, args.tiny)
+  ok = all(r.get("ok", True) for r in rows) and tok.get("ids_equal", True)
+  result = {
+      "mode": mode, "sizes": s, "tolerance": args.tolerance,
+      "train_steps": TRAIN_STEPS, "ramp_steps": RAMP_STEPS,
+      "machine": {"platform": platform.platform(),
+                  "jax_backend": jax.default_backend(),
+                  "devices": [str(d) for d in jax.devices()][:1],
+                  "torch_device": _device(torch)},
+      "versions": {"jax": jax.__version__, "torch": torch.__version__,
+                   "transformers": transformers.__version__,
+                   "safetensors": safetensors.__version__},
+      "seconds": round(time.time() - start, 1),
+      "all_within_tolerance": ok, "rows": rows, "tokenizer": tok,
+  }
+  out = args.out or RESULTS / ("hf_interop_tiny.json" if args.tiny
+                               else "hf_interop.json")
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps(result, indent=1) + "\n")
+  if "skipped" in tok:
+    print(f"tokenizer: skipped: {tok['skipped']}")
+  else:
+    print(f"tokenizer ({tok['class']}): ids equal {tok['ids_equal']} on "
+          f"{tok['tokens']} tokens, decode equal {tok['decode_equal']}")
+  print(f"written: {out} ({result['seconds']} s)")
+  return 0 if ok else 1
+
+
+if __name__ == "__main__":
+  sys.exit(main())

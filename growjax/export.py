@@ -1,0 +1,136 @@
+r"""Exports a run's latest checkpoint as a Hugging Face (transformers) model:
+
+    python -m growjax.export --workdir RUN --out DIR [--tokenizer FILE] \
+        [--max_shard_bytes N]
+
+DIR gets config.json, model.safetensors (or shards and their index) and the
+run's tokenizer (tokenizer.model, tokenizer.json, tokenizer_config.json), so
+`transformers.AutoModelForCausalLM.from_pretrained(DIR)` and
+`AutoTokenizer.from_pretrained(DIR)` load it (see growjax.hf).
+
+MSG masks are folded: a checkpoint after its ramp exports exactly; one taken
+mid-ramp is refused (a masked model has no transformers equivalent). A
+mistake (a workdir that is not a run, a run without a checkpoint, an xPos
+model, a mid-ramp checkpoint) is one line on stderr and exit status 2 (the
+traceback with --verbose).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import traceback
+
+from growjax import checkpoint as ckpt_lib
+from growjax import hf
+from growjax.experiment import Experiment, ExperimentError
+
+
+# Mistakes a user makes, reported in one line; anything else is a bug.
+USER_ERRORS = (ExperimentError, ckpt_lib.CheckpointError, FileNotFoundError,
+               ValueError)
+
+
+def _load_latest(workdir):
+  # The one place export reads a checkpoint (moving to growjax.checkpoint).
+  from growjax.train.load import load_latest  # pylint: disable=g-import-not-at-top
+  return load_latest(workdir)
+
+
+def _tokenizer_path(exp: Experiment) -> pathlib.Path:
+  """The run's sentencepiece model, from the data cache (built if missing,
+  as training would)."""
+  from growjax import data  # pylint: disable=g-import-not-at-top
+  return data.prepare(exp.data).tokenizer.path
+
+
+def export(workdir, out, *, tokenizer=None,
+           max_shard_bytes: int = hf.MAX_SHARD_BYTES) -> dict:
+  """Writes the latest checkpoint of `workdir` to `out`; returns a summary
+  (stage, step, architecture, files). Raises USER_ERRORS for mistakes, every
+  check that needs no checkpoint before reading one."""
+  from growjax.grow import masks as masks_lib  # pylint: disable=g-import-not-at-top
+  workdir = pathlib.Path(workdir)
+  if not workdir.is_dir():
+    raise FileNotFoundError(f"workdir {workdir}: no such directory")
+  config = workdir / "config.json"
+  if not config.exists():
+    raise FileNotFoundError(
+        f"workdir {workdir}: is not a growjax run (no config.json; runs are "
+        f"made by python -m growjax.main --config ... --workdir {workdir})")
+  exp = Experiment.from_config(json.loads(config.read_text()))
+  for stage in exp.stages:
+    if stage.model.pos == "xpos":
+      raise hf.ConversionError(
+          f"workdir {workdir}: stages[{stage.index}].model.pos='xpos': no "
+          "standard architecture has xPos; only rope models export to "
+          "Hugging Face")
+  trained = _load_latest(workdir)
+  if not masks_lib.foldable(trained.masks):
+    starts = exp.stage_starts()
+    stage = exp.stages[trained.stage]
+    end = starts[trained.stage] + stage.grow.ramp_steps
+    try:
+      masks_lib.fold(trained.masks)
+    except ValueError as e:
+      raise hf.ConversionError(
+          f"workdir {workdir}: the checkpoint at step {trained.step} is "
+          f"mid-ramp ({e}); a masked model has no Hugging Face equivalent: "
+          f"export a checkpoint from step {end} on") from None
+  tokenizer = pathlib.Path(tokenizer) if tokenizer else _tokenizer_path(exp)
+  files = hf.save_pretrained(out, trained.params, trained.config,
+                             tokenizer_model_path=tokenizer,
+                             max_shard_bytes=max_shard_bytes)
+  arch = hf.architecture_for(hf.growjax_fields(trained.config))
+  return {"stage": trained.stage, "step": trained.step,
+          "architecture": arch.name, "out": str(pathlib.Path(out)),
+          "files": [str(f) for f in files]}
+
+
+def run(workdir, out, *, verbose: bool = False, **options) -> int:
+  """Exit status: 0 done, 2 a user error (printed in one line)."""
+  try:
+    summary = export(workdir, out, **options)
+  except USER_ERRORS as e:
+    if verbose:
+      traceback.print_exc()
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  print(f"exported stage {summary['stage']}, step {summary['step']} as "
+        f"{summary['architecture']} to {summary['out']}:")
+  for f in summary["files"]:
+    print(f"  {pathlib.Path(f).name}")
+  return 0
+
+
+def _define_flags():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string("workdir", None, "A run's workdir; its latest "
+                      "checkpoint is exported.")
+  flags.DEFINE_string("out", None, "Directory to write the Hugging Face "
+                      "model into.")
+  flags.DEFINE_string("tokenizer", None, "The sentencepiece .model to ship "
+                      "(default: the run's, from the data cache).")
+  flags.DEFINE_integer("max_shard_bytes", hf.MAX_SHARD_BYTES, "Largest "
+                       "safetensors file; a larger model is sharded.")
+  flags.DEFINE_bool("verbose", False, "Full tracebacks for errors.")
+  flags.mark_flags_as_required(["workdir", "out"])
+  return flags.FLAGS
+
+
+def main(argv):
+  flags = _FLAGS
+  if len(argv) > 1:
+    print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
+    return 2
+  from growjax import cli  # pylint: disable=g-import-not-at-top
+  cli.setup_logging()
+  return run(flags.workdir, flags.out, verbose=flags.verbose,
+             tokenizer=flags.tokenizer, max_shard_bytes=flags.max_shard_bytes)
+
+
+if __name__ == "__main__":
+  from absl import app  # pylint: disable=g-import-not-at-top
+  _FLAGS = _define_flags()
+  app.run(main)

@@ -1,0 +1,579 @@
+"""growjax.hf and growjax.export without transformers: the files round-trip
+bitwise, their layout is transformers', a numpy GPT-NeoX written from
+transformers' modeling code computes growjax's logits from the exported
+tensors, the RoPE permutation keeps every attention score, the tokenizer.json
+merges encode as sentencepiece does, and everything growjax cannot represent
+is refused in one line naming the file and the field.
+"""
+
+import json
+import math
+import pathlib
+import runpy
+import subprocess
+import sys
+import textwrap
+
+import hypothesis
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from safetensors import safe_open
+
+from growjax import ModelConfig, export, hf, model, positions
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CFG = ModelConfig(vocab_size=61, d_model=32, n_layers=2, n_heads=2,
+                  head_dim=16, d_ff=64, max_len=16, pos="rope")
+TOKENS = np.random.default_rng(0).integers(0, CFG.vocab_size, (2, 12))
+
+
+def _params(cfg: ModelConfig, seed: int = 0) -> dict:
+  """Fresh params with LayerNorm scales and biases moved off 1 and 0, so a
+  swapped or dropped norm parameter shows in the logits."""
+  params = jax.tree.map(np.asarray, model.init(cfg, jax.random.key(seed)))
+  rng = np.random.default_rng(seed)
+  for ln in (params["blocks"]["ln1"], params["blocks"]["ln2"], params["ln_f"]):
+    ln["scale"] = ln["scale"] + 0.3 * rng.standard_normal(ln["scale"].shape,
+                                                          np.float32)
+    ln["bias"] = 0.3 * rng.standard_normal(ln["bias"].shape, np.float32)
+  return params
+
+
+@pytest.fixture(scope="module")
+def params():
+  return _params(CFG)
+
+
+def _equal(a, b) -> bool:
+  leaves_a, tree_a = jax.tree.flatten(a)
+  leaves_b, tree_b = jax.tree.flatten(b)
+  return tree_a == tree_b and all(
+      x.dtype == np.float32 and np.array_equal(np.asarray(x), np.asarray(y))
+      for x, y in zip(leaves_a, leaves_b))
+
+
+# --- A GPT-NeoX forward pass as transformers computes it ---------------------
+
+
+def _rotate_half(x):
+  half = x.shape[-1] // 2
+  return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+
+
+def _half_split_rope(x_TK, pos_T, theta=10000.0):
+  """transformers' rotary: pairs (i, i + K/2) at position * theta^(-2i/K)."""
+  k = x_TK.shape[-1]
+  inv_freq = 1.0 / theta ** (np.arange(0, k, 2) / k)
+  angles = np.concatenate([np.outer(pos_T, inv_freq)] * 2, axis=-1)
+  return x_TK * np.cos(angles) + _rotate_half(x_TK) * np.sin(angles)
+
+
+def _neox_logits(config, tensors, tokens_BT):
+  """float64 logits of GPTNeoXForCausalLM (sequential residual), following
+  transformers' modeling_gpt_neox: fused qkv viewed as [heads, 3 * K]."""
+  assert config["use_parallel_residual"] is False
+  assert config["hidden_act"] == "gelu_new" and config["rotary_pct"] == 1.0
+  t = {n: v.astype(np.float64) for n, v in tensors.items()}
+  d, h = config["hidden_size"], config["num_attention_heads"]
+  k, eps = d // h, config["layer_norm_eps"]
+
+  def norm(x, name):
+    mean = x.mean(-1, keepdims=True)
+    var = np.square(x - mean).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * t[name + ".weight"] + t[
+        name + ".bias"]
+
+  def linear(x, name):
+    return x @ t[name + ".weight"].T + t[name + ".bias"]
+
+  def gelu_new(x):
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi)
+                                  * (x + 0.044715 * x ** 3)))
+
+  b, n = tokens_BT.shape
+  pos = np.arange(n)
+  causal = np.tril(np.ones((n, n), bool))
+  x = t["gpt_neox.embed_in.weight"][tokens_BT]
+  for i in range(config["num_hidden_layers"]):
+    p = f"gpt_neox.layers.{i}."
+    qkv = linear(norm(x, p + "input_layernorm"),
+                 p + "attention.query_key_value").reshape(b, n, h, 3 * k)
+    q, kk, v = (qkv[..., j * k:(j + 1) * k].transpose(0, 2, 1, 3)
+                for j in range(3))  # [B, H, T, K]
+    q, kk = _half_split_rope(q, pos), _half_split_rope(kk, pos)
+    scores = np.where(causal, q @ kk.transpose(0, 1, 3, 2) / math.sqrt(k),
+                      -np.inf)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    out = (probs @ v).transpose(0, 2, 1, 3).reshape(b, n, d)
+    x = x + linear(out, p + "attention.dense")
+    mlp = linear(norm(x, p + "post_attention_layernorm"),
+                 p + "mlp.dense_h_to_4h")
+    x = x + linear(gelu_new(mlp), p + "mlp.dense_4h_to_h")
+  x = norm(x, "gpt_neox.final_layer_norm")
+  unembed = t["gpt_neox.embed_in.weight" if config["tie_word_embeddings"]
+              else "embed_out.weight"]
+  return x @ unembed.T
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_reference_gpt_neox_on_exported_tensors_gives_growjax_logits(tie):
+  cfg = CFG.replace(tie_embeddings=tie)
+  params = _params(cfg, seed=1)
+  config, tensors = hf.to_hf(params, cfg)
+  want = np.asarray(model.apply(params, cfg, TOKENS))
+  got = _neox_logits(config, tensors, TOKENS)
+  assert np.abs(want).max() > 0.1  # logits large enough to show a mistake
+  np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
+
+
+@hypothesis.given(heads=st.integers(1, 3), head_dim=st.sampled_from([2, 4, 16]),
+                  start=st.integers(0, 5000), seed=st.integers(0, 2**16))
+@pytest.mark.parametrize("layout", ["qkv_fused", "heads_in_rope"])
+def test_rope_permutation_keeps_every_attention_score(layout, heads, head_dim,
+                                                      start, seed):
+  """Half-split rotary (transformers) on the exported q and k weights gives
+  the scores growjax's interleaved rotary gives on its own weights."""
+  rng = np.random.default_rng(seed)
+  d, n = 8, 5
+  w_q, w_k, w_v = (rng.standard_normal((d, heads, head_dim), np.float32)
+                   for _ in range(3))
+  x_TD = rng.standard_normal((n, d), np.float32)
+  pos_T = start + np.arange(n)
+  q, k = (jnp.einsum("TD,DHK->THK", x_TD, w)[None] for w in (w_q, w_k))
+  q, k = positions.encode(q, k, pos_T[None], pos_T[None], kind="rope")
+  want_HTS = np.einsum("THK,SHK->HTS", q[0], k[0])
+
+  table = hf.LAYOUTS[layout]
+  if layout == "qkv_fused":  # GPT-NeoX: rows [heads, 3, head_dim]
+    arrays = [w_q, w_k, w_v]
+    qkv = (x_TD @ table.to_hf(arrays, head_dim).T.astype(np.float64))
+    qkv = qkv.reshape(n, heads, 3 * head_dim)
+    q_THK, k_THK = qkv[..., :head_dim], qkv[..., head_dim:2 * head_dim]
+  else:  # Llama's q_proj and k_proj
+    arrays = [w_q]
+    q_THK, k_THK = ((x_TD @ table.to_hf([w], head_dim).T.astype(np.float64))
+                    .reshape(n, heads, head_dim) for w in (w_q, w_k))
+  q_HTK, k_HTK = (np.stack([_half_split_rope(a[:, j], pos_T)
+                            for j in range(heads)]) for a in (q_THK, k_THK))
+  got_HTS = q_HTK @ k_HTK.transpose(0, 2, 1)
+  np.testing.assert_allclose(got_HTS, want_HTS, rtol=0, atol=2e-3 * max(
+      1.0, np.abs(want_HTS).max()))  # float32 angles at positions ~5000
+  back = table.from_hf(table.to_hf(arrays, head_dim), head_dim)
+  assert all(np.array_equal(a, b) for a, b in zip(back, arrays))
+
+
+# --- Files -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_save_then_load_is_bitwise_and_keeps_logits(tmp_path, tie):
+  cfg = CFG.replace(tie_embeddings=tie)
+  params = _params(cfg, seed=2)
+  hf.save_pretrained(tmp_path, params, cfg)
+  fields, loaded = hf.load_pretrained(tmp_path)
+  assert ModelConfig(**fields) == cfg
+  assert _equal(loaded, params)
+  np.testing.assert_array_equal(
+      np.asarray(model.apply(loaded, ModelConfig(**fields), TOKENS)),
+      np.asarray(model.apply(params, cfg, TOKENS)))
+
+
+def test_files_have_transformers_layout_and_config_fields(tmp_path, params):
+  hf.save_pretrained(tmp_path, params, CFG)
+  assert sorted(p.name for p in tmp_path.iterdir()) == [
+      "config.json", "model.safetensors"]
+  config = json.loads((tmp_path / "config.json").read_text())
+  assert config["architectures"] == ["GPTNeoXForCausalLM"]
+  assert {k: config[k] for k in (
+      "model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
+      "intermediate_size", "vocab_size", "max_position_embeddings",
+      "hidden_act", "rotary_pct", "rotary_emb_base", "use_parallel_residual",
+      "layer_norm_eps", "tie_word_embeddings", "attention_bias")} == {
+          "model_type": "gpt_neox", "hidden_size": 32, "num_hidden_layers": 2,
+          "num_attention_heads": 2, "intermediate_size": 64, "vocab_size": 61,
+          "max_position_embeddings": 16, "hidden_act": "gelu_new",
+          "rotary_pct": 1.0, "rotary_emb_base": 10000.0,
+          "use_parallel_residual": False, "layer_norm_eps": 1e-5,
+          "tie_word_embeddings": False, "attention_bias": True}
+  assert config["rope_parameters"] == {
+      "rope_type": "default", "rope_theta": 10000.0,
+      "partial_rotary_factor": 1.0}
+  layer = {"input_layernorm.weight": (32,), "input_layernorm.bias": (32,),
+           "attention.query_key_value.weight": (96, 32),
+           "attention.query_key_value.bias": (96,),
+           "attention.dense.weight": (32, 32), "attention.dense.bias": (32,),
+           "post_attention_layernorm.weight": (32,),
+           "post_attention_layernorm.bias": (32,),
+           "mlp.dense_h_to_4h.weight": (64, 32),
+           "mlp.dense_h_to_4h.bias": (64,),
+           "mlp.dense_4h_to_h.weight": (32, 64),
+           "mlp.dense_4h_to_h.bias": (32,)}
+  want = {"gpt_neox.embed_in.weight": (61, 32),
+          "gpt_neox.final_layer_norm.weight": (32,),
+          "gpt_neox.final_layer_norm.bias": (32,), "embed_out.weight": (61, 32),
+          **{f"gpt_neox.layers.{i}.{n}": s for i in range(2)
+             for n, s in layer.items()}}
+  with safe_open(tmp_path / "model.safetensors", framework="np") as f:
+    assert f.metadata() == {"format": "pt"}
+    got = {n: f.get_tensor(n) for n in f.keys()}
+  assert {n: t.shape for n, t in got.items()} == want
+  assert all(t.dtype == np.float32 for t in got.values())
+  assert not any(np.any(t) for n, t in got.items() if n.endswith(".bias")
+                 and "layernorm" not in n and "layer_norm" not in n)
+  np.testing.assert_array_equal(
+      got["gpt_neox.layers.1.mlp.dense_4h_to_h.weight"],
+      params["blocks"]["mlp"]["wo"][1].T)
+
+
+def test_shards_hold_at_most_max_bytes_and_index_maps_every_tensor(tmp_path,
+                                                                   params):
+  limit = 8 * 1024  # the [96, 32] qkv weight alone is 12 KiB
+  written = hf.save_pretrained(tmp_path, params, CFG, max_shard_bytes=limit)
+  index = json.loads((tmp_path / hf.INDEX).read_text())
+  files = sorted(set(index["weight_map"].values()))
+  assert len(files) > 2 and files == sorted(
+      p.name for p in written if p.name.startswith("model-"))
+  assert files[0] == f"model-00001-of-{len(files):05d}.safetensors"
+  _, tensors = hf.to_hf(params, CFG)
+  assert set(index["weight_map"]) == set(tensors)
+  assert index["metadata"]["total_size"] == sum(t.nbytes
+                                                for t in tensors.values())
+  for file in files:
+    with safe_open(tmp_path / file, framework="np") as f:
+      names = list(f.keys())
+      size = sum(f.get_tensor(n).nbytes for n in names)
+    assert {n for n, v in index["weight_map"].items() if v == file} == set(
+        names)
+    assert size <= limit or len(names) == 1
+  assert _equal(hf.load_pretrained(tmp_path)[1], params)
+  # a later unsharded export replaces the shards and the index
+  hf.save_pretrained(tmp_path, params, CFG)
+  assert sorted(p.name for p in tmp_path.iterdir()) == [
+      "config.json", "model.safetensors"]
+
+
+def test_bfloat16_checkpoint_loads_as_float32(tmp_path, params):
+  import ml_dtypes  # pylint: disable=g-import-not-at-top
+  from safetensors import numpy as stn  # pylint: disable=g-import-not-at-top
+  config, tensors = hf.to_hf(params, CFG)
+  (tmp_path / "config.json").write_text(json.dumps(config))
+  stn.save_file({n: t.astype(ml_dtypes.bfloat16) for n, t in tensors.items()},
+                tmp_path / "model.safetensors")
+  _, loaded = hf.load_pretrained(tmp_path)
+  want = jax.tree.map(lambda a: np.asarray(a).astype(ml_dtypes.bfloat16)
+                      .astype(np.float32), params)
+  assert _equal(loaded, want)
+
+
+# --- Llama: the table works at the tensor level; ModelConfig refuses it ------
+
+LLAMA_FIELDS = dict(vocab_size=61, d_model=32, n_layers=2, n_heads=4,
+                    n_kv_heads=2, head_dim=8, d_ff=48, max_len=16, pos="rope",
+                    tie_embeddings=False, init_std=0.02, norm="rmsnorm",
+                    mlp="swiglu")
+
+
+def _llama_params(seed=0):
+  rng = np.random.default_rng(seed)
+  L, D, H, G, K, F, V = 2, 32, 4, 2, 8, 48, 61
+  shapes = {"embed": (V, D), "blocks/ln1/scale": (L, D),
+            "blocks/attn/q": (L, D, H, K), "blocks/attn/k": (L, D, G, K),
+            "blocks/attn/v": (L, D, G, K), "blocks/attn/o": (L, H, K, D),
+            "blocks/ln2/scale": (L, D), "blocks/mlp/wg": (L, D, F),
+            "blocks/mlp/wi": (L, D, F), "blocks/mlp/wo": (L, F, D),
+            "ln_f/scale": (D,), "unembed": (D, V)}
+  return hf._nest({p: rng.standard_normal(s).astype(np.float32)
+                   for p, s in shapes.items()})
+
+
+def test_llama_table_round_trips_tensors_with_grouped_kv_heads():
+  params = _llama_params()
+  tensors = hf.params_to_tensors(hf.LLAMA, LLAMA_FIELDS, params)
+  assert tensors["model.layers.1.self_attn.q_proj.weight"].shape == (32, 32)
+  assert tensors["model.layers.1.self_attn.k_proj.weight"].shape == (16, 32)
+  assert tensors["model.layers.0.mlp.gate_proj.weight"].shape == (48, 32)
+  assert tensors["lm_head.weight"].shape == (61, 32)
+  assert len(tensors) == 2 + 2 * 9 + 1
+  back = hf.tensors_to_params(hf.LLAMA, LLAMA_FIELDS, tensors)
+  assert _equal(back, params)
+  config = hf.LLAMA.to_config(LLAMA_FIELDS)
+  assert (config["num_key_value_heads"], config["head_dim"],
+          config["hidden_act"]) == (2, 8, "silu")
+  assert hf.LLAMA.to_fields(config, "config.json") == LLAMA_FIELDS
+
+
+def test_llama_checkpoint_is_refused_before_its_tensors_are_read(tmp_path):
+  config = hf.LLAMA.to_config(LLAMA_FIELDS)
+  (tmp_path / "config.json").write_text(json.dumps(config))
+  with pytest.raises(hf.ConversionError) as e:
+    hf.load_pretrained(tmp_path)  # no safetensors file: never opened
+  assert str(e.value) == (
+      f"{tmp_path / 'config.json'}: LlamaForCausalLM needs norm='rmsnorm', "
+      "mlp='swiglu', n_kv_heads=2: growjax's ModelConfig has no "
+      "rmsnorm/swiglu/grouped-query attention yet")
+
+
+# --- Refusals ----------------------------------------------------------------
+
+
+def _set(key, value):
+  def change(config, tensors):
+    config[key] = value
+  return change
+
+
+def _rope(**values):
+  def change(config, tensors):
+    config["rope_parameters"].update(values)
+  return change
+
+
+def _drop(*keys):
+  def change(config, tensors):
+    for key in keys:
+      config.pop(key, None)
+  return change
+
+
+def _bias(config, tensors):
+  tensors["gpt_neox.layers.1.attention.dense.bias"][3] = 0.25
+
+
+def _extra(config, tensors):
+  tensors["gpt_neox.layers.0.attention.q_norm.weight"] = np.ones(16, np.float32)
+
+
+REFUSALS = {
+    "bias": (_bias, "model.safetensors: gpt_neox.layers.1.attention.dense.bias "
+                    "is not zero (max |b| 0.25); growjax's layers have no "
+                    "biases"),
+    "parallel residual": (_set("use_parallel_residual", True),
+                          "config.json: use_parallel_residual=true: parallel "
+                          "residual is not supported"),
+    "parallel residual by default": (_drop("use_parallel_residual"),
+                                     "config.json: use_parallel_residual=true"),
+    "rope scaling": (_set("rope_scaling", {"type": "linear", "factor": 2.0}),
+                     "config.json: rope_scaling.rope_type='linear': growjax's "
+                     "rope has no scaling"),
+    "rope scaling, transformers 5": (_rope(rope_type="yarn", factor=4.0),
+                                     "config.json: rope_parameters.rope_type="
+                                     "'yarn'"),
+    "rope base": (_rope(rope_theta=500000.0),
+                  "config.json: rotary_emb_base=500000.0: growjax's rope uses "
+                  "base 10000"),
+    "partial rotary": (_rope(partial_rotary_factor=0.25),
+                       "config.json: rotary_pct=0.25: partial rotary is not "
+                       "supported"),
+    "partial rotary by default": (_drop("rotary_pct", "rope_parameters"),
+                                  "config.json: rotary_pct=0.25: partial "
+                                  "rotary"),
+    "erf gelu": (_set("hidden_act", "gelu"),
+                 "config.json: hidden_act='gelu': growjax's MLP uses the tanh "
+                 "GeLU"),
+    "norm epsilon": (_set("layer_norm_eps", 1e-6),
+                     "config.json: layer_norm_eps=1e-06"),
+    "unknown architecture": (_set("architectures", ["MistralForCausalLM"]),
+                             "config.json: architectures=['MistralForCausalLM']"
+                             ": growjax converts only GPTNeoXForCausalLM, "
+                             "LlamaForCausalLM"),
+    "shape": (_set("vocab_size", 60),
+              "model.safetensors: gpt_neox.embed_in.weight has shape (61, 32), "
+              "but config.json gives (60, 32) (vocab_size=60, "
+              "hidden_size=32)"),
+    "missing tensor": (lambda c, t: t.pop("embed_out.weight"),
+                       "model.safetensors: embed_out.weight is missing"),
+    "extra layer": (_set("num_hidden_layers", 1),
+                    "model.safetensors: gpt_neox.layers.1.input_layernorm."
+                    "weight is not a tensor of GPTNeoXForCausalLM with "
+                    "num_hidden_layers=1"),
+    "unknown tensor": (_extra, "gpt_neox.layers.0.attention.q_norm.weight is "
+                              "not a tensor of GPTNeoXForCausalLM"),
+    "missing size": (_drop("hidden_size"), "config.json: hidden_size is "
+                                           "missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_what_growjax_cannot_represent_is_refused_in_one_line(params, case):
+  change, message = REFUSALS[case]
+  config, tensors = hf.to_hf(params, CFG)
+  change(config, tensors)
+  with pytest.raises(hf.ConversionError) as e:
+    hf.from_hf(config, tensors)
+  assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_export_refuses_xpos_and_models_gpt_neox_cannot_hold(params):
+  with pytest.raises(hf.ConversionError, match=r"^model\.pos='xpos': no "
+                     "standard architecture has xPos"):
+    hf.to_hf(params, CFG.replace(pos="xpos"))
+  wide = CFG.replace(head_dim=8)
+  with pytest.raises(hf.ConversionError, match=r"n_heads \* head_dim == "
+                     r"d_model \(2 \* 8 != 32\)"):
+    hf.to_hf(model.init(wide, jax.random.key(0)), wide)
+  with pytest.raises(hf.ConversionError, match="params: blocks/extra/w has no "
+                     "place in GPTNeoXForCausalLM's table"):
+    hf.to_hf({**params, "blocks": {**params["blocks"],
+                                   "extra": {"w": np.zeros(2)}}}, CFG)
+
+
+def test_load_names_a_directory_without_a_checkpoint(tmp_path, params):
+  with pytest.raises(FileNotFoundError, match="no such directory"):
+    hf.load_pretrained(tmp_path / "nothing")
+  with pytest.raises(FileNotFoundError, match="config.json: no such file"):
+    hf.load_pretrained(tmp_path)
+  config, _ = hf.to_hf(params, CFG)
+  (tmp_path / "config.json").write_text(json.dumps(config))
+  with pytest.raises(hf.ConversionError, match="holds no model.safetensors or "
+                     "model.safetensors.index.json"):
+    hf.load_pretrained(tmp_path)
+
+
+# --- Tokenizer ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spm_model(text_path, tmp_path_factory):
+  from growjax.data import tokenizer  # pylint: disable=g-import-not-at-top
+  text = pathlib.Path(text_path).read_text(encoding="utf-8")
+  path = tmp_path_factory.mktemp("tok") / "spm.model"
+  return tokenizer.train([text], path, vocab_size=400, max_chars=100_000,
+                         corpus="test"), text
+
+
+def _bpe(tokenizer_json: dict, text: str) -> list[int]:
+  """tokenizers' BPE with byte fallback: merge the lowest-ranked adjacent
+  pair until none is in the merges."""
+  vocab = tokenizer_json["model"]["vocab"]
+  ranks = {tuple(m): r for r, m in enumerate(tokenizer_json["model"]["merges"])}
+  symbols = []
+  for ch in text:
+    symbols += [ch] if ch in vocab else [f"<0x{b:02X}>" for b in ch.encode()]
+  while True:
+    pairs = [(ranks[p], j) for j, p in enumerate(zip(symbols, symbols[1:]))
+             if p in ranks]
+    if not pairs:
+      return [vocab[s] for s in symbols]
+    _, j = min(pairs)
+    symbols[j:j + 2] = [symbols[j] + symbols[j + 1]]
+
+
+def test_tokenizer_json_merges_encode_as_sentencepiece(spm_model, tmp_path):
+  tok, text = spm_model
+  written = hf.save_tokenizer(tmp_path, tok.path, max_len=16)
+  assert sorted(p.name for p in written) == [
+      "special_tokens_map.json", "tokenizer.json", "tokenizer.model",
+      "tokenizer_config.json"]
+  assert (tmp_path / "tokenizer.model").read_bytes() == tok.path.read_bytes()
+  tj = json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))
+  assert tj["model"]["byte_fallback"] and tj["normalizer"] is None
+  assert [(t["id"], t["content"]) for t in tj["added_tokens"]] == [
+      (0, "<unk>"), (1, "<s>"), (2, "</s>")]
+  config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+  assert config == {
+      "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>",
+      "eos_token": "</s>", "unk_token": "<unk>", "add_bos_token": False,
+      "add_eos_token": False, "split_special_tokens": True,
+      "clean_up_tokenization_spaces": False, "model_max_length": 16}
+  sample = text[5000:6500] + "  tabs\t\tand ünïcödé 🙂 12345\n\n  </s>x"
+  assert _bpe(tj, sample) == tok.encode(sample)
+
+
+# --- python -m growjax.export ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, text_path, data_dir):
+  """A two-stage rope run (msg growth, 2-step ramp), stopped mid-ramp at
+  step 3; the test resumes it."""
+  from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
+  from growjax.train import loop  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp("export")
+  file = root / "tiny.py"
+  file.write_text(textwrap.dedent(f"""
+      import ml_collections
+
+      def get_config(arg=None):
+        c = ml_collections.ConfigDict()
+        c.name = "hf-export"
+        c.data = dict(name="text_files", paths=[{str(text_path)!r}],
+                      seq_len=8, vocab_size=512,
+                      dir={str(data_dir)!r})
+        c.model = dict(d_model=16, n_layers=1, n_heads=2, head_dim=8,
+                       d_ff=32, pos="rope")
+        lr = dict(peak=1e-2, warmup_steps=1, final=1e-3)
+        c.stages = [dict(tokens=2 * 8 * 8, batch_size=8, lr=lr),
+                    dict(model=dict(d_model=32, n_heads=4, n_layers=2,
+                                    d_ff=64),
+                         grow=dict(method="msg", ramp_steps=2),
+                         tokens=3 * 8 * 8, batch_size=8, lr=lr)]
+        c.checkpoint = dict(every_steps=1, keep=10)
+        c.eval = dict(every_steps=100, batches=1)
+        c.train = dict(progress=False)
+        return c
+      """))
+  exp = Experiment.from_config(runpy.run_path(str(file))["get_config"]())
+  workdir = root / "run"
+  loop.run(exp, workdir, stop_at_step=3)
+  return workdir, exp
+
+
+def test_export_refuses_mid_ramp_then_exports_the_folded_model(run_dir,
+                                                               tmp_path):
+  from growjax.train import loop  # pylint: disable=g-import-not-at-top
+  from growjax.train.load import load_latest  # pylint: disable=g-import-not-at-top
+  workdir, exp = run_dir
+  with pytest.raises(hf.ConversionError) as e:
+    export.export(workdir, tmp_path / "mid")
+  assert str(e.value).startswith(
+      f"workdir {workdir}: the checkpoint at step 3 is mid-ramp (masks.")
+  assert str(e.value).endswith("export a checkpoint from step 4 on")
+  assert not (tmp_path / "mid").exists()
+  loop.run(exp, workdir)  # to the end: the ramp is over, masks folded
+  summary = export.export(workdir, tmp_path / "hf")
+  assert (summary["stage"], summary["step"], summary["architecture"]) == (
+      1, 5, "GPTNeoXForCausalLM")
+  names = sorted(pathlib.Path(f).name for f in summary["files"])
+  assert names == ["config.json", "model.safetensors",
+                   "special_tokens_map.json", "tokenizer.json",
+                   "tokenizer.model", "tokenizer_config.json"]
+  config = json.loads((tmp_path / "hf" / "config.json").read_text())
+  assert (config["bos_token_id"], config["eos_token_id"]) == (1, 2)
+  trained = load_latest(workdir)
+  fields, params = hf.load_pretrained(tmp_path / "hf")
+  assert ModelConfig(**fields) == trained.config
+  assert _equal(params, jax.tree.map(np.asarray, trained.params))
+
+
+def test_export_cli_errors_are_one_line_and_exit_2(run_dir, tmp_path, capsys):
+  workdir, _ = run_dir
+  xpos = tmp_path / "xpos"
+  xpos.mkdir()
+  config = json.loads((workdir / "config.json").read_text())
+  config["model"]["pos"] = "xpos"
+  (xpos / "config.json").write_text(json.dumps(config))
+  empty = tmp_path / "fresh"
+  empty.mkdir()
+  (empty / "config.json").write_text((workdir / "config.json").read_text())
+  cases = [(tmp_path / "none", "error: workdir "
+            f"{tmp_path / 'none'}: no such directory"),
+           (tmp_path, f"error: workdir {tmp_path}: is not a growjax run"),
+           (empty, f"error: workdir {empty}: holds no checkpoint"),
+           (xpos, f"error: workdir {xpos}: stages[0].model.pos='xpos': no "
+                  "standard architecture has xPos")]
+  for where, message in cases:
+    assert export.run(where, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1, err
+  done = subprocess.run(
+      [sys.executable, "-m", "growjax.export", "--workdir", str(tmp_path),
+       "--out", str(tmp_path / "out")], capture_output=True, text=True,
+      cwd=REPO, timeout=120)
+  assert done.returncode == 2, done.stderr
+  assert done.stderr.strip() == (
+      f"error: workdir {tmp_path}: is not a growjax run (no config.json; runs "
+      f"are made by python -m growjax.main --config ... --workdir {tmp_path})")
