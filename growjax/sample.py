@@ -367,9 +367,9 @@ def run(workdir: str, prompt: str, *, max_new_tokens: int = 64,
   import traceback  # pylint: disable=g-import-not-at-top
   from growjax import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
   from growjax import data  # pylint: disable=g-import-not-at-top
-  from growjax.train import load  # pylint: disable=g-import-not-at-top
+  from growjax import trained as trained_lib  # pylint: disable=g-import-not-at-top
   try:
-    trained = load.load_latest(workdir)
+    trained = trained_lib.load_latest(workdir)
     tokenizer = data.prepare(trained.experiment.data).tokenizer
     ids = [tokenizer.eos_id] + tokenizer.encode(prompt)  # a document start
     new = generate(trained.params, trained.config, ids,

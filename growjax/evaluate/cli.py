@@ -43,7 +43,7 @@ def evaluate(workdir, suite: str, *, out=None, export_jsonl=None,
   its text table under "table". Raises USER_ERRORS for mistakes."""
   from growjax import data  # pylint: disable=g-import-not-at-top
   from growjax.evaluate import iq, suites  # pylint: disable=g-import-not-at-top
-  from growjax.train import load  # pylint: disable=g-import-not-at-top
+  from growjax import trained as trained_lib  # pylint: disable=g-import-not-at-top
   if suite not in suites.SUITES:
     raise UsageError(f"--suite={suite!r}: unknown suite (one of "
                      f"{', '.join(suites.SUITES)})")
@@ -64,7 +64,7 @@ def evaluate(workdir, suite: str, *, out=None, export_jsonl=None,
   workdir = pathlib.Path(workdir)
   if not workdir.is_dir():
     raise FileNotFoundError(f"workdir {workdir}: no such directory")
-  trained = load.load_latest(workdir)
+  trained = trained_lib.load_latest(workdir)
   corpus = data.prepare(trained.experiment.data)
   if suite == "ppl":
     result = suites.ppl(trained, corpus, batches=batches,

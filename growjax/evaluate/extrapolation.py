@@ -68,7 +68,8 @@ def run(workdir, *, config=DEFAULT_CONFIG, arg: str = "",
   from growjax import data  # pylint: disable=g-import-not-at-top
   from growjax.evaluate import suites  # pylint: disable=g-import-not-at-top
   from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
-  from growjax.train import load, loop  # pylint: disable=g-import-not-at-top
+  from growjax import trained as trained_lib  # pylint: disable=g-import-not-at-top
+  from growjax.train import loop  # pylint: disable=g-import-not-at-top
 
   workdir = pathlib.Path(workdir)
   results: dict = {}
@@ -86,7 +87,7 @@ def run(workdir, *, config=DEFAULT_CONFIG, arg: str = "",
     start = time.perf_counter()
     loop.run(exp, workdir / pos)
     train_s = time.perf_counter() - start
-    trained = load.load_latest(workdir / pos)
+    trained = trained_lib.load_latest(workdir / pos)
     corpus = data.prepare(exp.data)
     start = time.perf_counter()
     r = suites.length(trained, corpus, windows=windows)

@@ -1,6 +1,6 @@
 """The evaluation suites of `python -m growjax.evaluate`, on a trained model.
 
-    trained = load.load_latest(workdir)
+    trained = trained.load_latest(workdir)
     corpus = data.prepare(trained.experiment.data)
     result = suites.SUITES["length"](trained, corpus)   # a JSON-able dict
     print(result["table"])
