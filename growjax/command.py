@@ -77,13 +77,13 @@ def run(main: Callable[[], int | None], *, experiment: bool = False):
                 for a in sys.argv)
 
   def parse(argv):
-    with _reported(verbose):
+    with reported(verbose):
       if experiment:
         argv = _experiment_flag(argv)
       return FLAGS(argv)
 
   def body(argv):
-    with _reported(verbose):
+    with reported(verbose):
       if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}")
       setup_logging()
@@ -93,7 +93,9 @@ def run(main: Callable[[], int | None], *, experiment: bool = False):
 
 
 @contextlib.contextmanager
-def _reported(verbose: bool):
+def reported(verbose: bool = False):
+  """A user error inside becomes one `error: ...` line on stderr and exit
+  status 2 (after its traceback, when `verbose`); anything else propagates."""
   try:
     yield
   except USER_ERRORS as e:
