@@ -354,10 +354,10 @@ def _stage(i: int, raw: dict, base: dict) -> Stage:
       growth = Growth.from_dict(grow_raw)
     except ValueError as e:  # names the method or one of its options
       _fail(*_located(f"{path}.grow", str(e), ["method", *grow_raw]))
-  fields = dict(index=i, model=model, tokens=raw["tokens"],
-                batch_size=raw["batch_size"], lr=lr, grow=growth,
-                microbatches=raw.get("microbatches", 1))
-  return _typed(Stage, fields, path)
+  given = {k: raw[k] for k in ("tokens", "batch_size", "microbatches")
+           if k in raw}  # Stage holds the defaults
+  return _typed(Stage, dict(index=i, model=model, lr=lr, grow=growth, **given),
+                path)
 
 
 def validate(exp: Experiment, *, n_devices: int | None = None) -> None:
