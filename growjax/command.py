@@ -152,6 +152,9 @@ def _experiment_flag(argv: list[str]) -> list[str]:
       rest.append(arg)
     i += 1
   if spec is None:
+    if any(a.split("=")[0] in ("--help", "--helpshort", "--helpfull")
+           for a in rest):
+      return rest  # absl prints the other flags
     raise UsageError("--config: missing (an experiment file, e.g. "
                      "--config experiments/toy.py)")
   config = load_experiment(spec)

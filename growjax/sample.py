@@ -45,7 +45,7 @@ def sample(workdir, prompt: str, *, max_new_tokens: int = 64,
   run = trained.load_latest(workdir)
   tokenizer = data.prepare(run.experiment.data).tokenizer
   ids = [tokenizer.eos_id] + tokenizer.encode(prompt)  # a document start
-  with command.user_input():
+  with command.user_input("--"):
     decode.check_request(run.config, len(ids), max_new_tokens=max_new_tokens,
                          temperature=temperature, top_k=top_k, top_p=top_p,
                          has_key=True, cache_len=cache_len)
