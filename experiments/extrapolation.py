@@ -10,7 +10,7 @@ model keeps working past its training length; this is that claim, CPU-sized
 Both models, the length evaluation, benchmarks/results/extrapolation.json and
 its plot, in one command:
 
-  python -m growjax.evaluate.extrapolation --workdir runs/extrapolation
+  python benchmarks/extrapolation.py --workdir runs/extrapolation
 
 One model by hand:
 

@@ -1,13 +1,17 @@
 """Checkpoints: one orbax CheckpointManager per stage.
 
-    WORKDIR/checkpoints/stage_0/<step>/{state, meta}
-    WORKDIR/checkpoints/stage_1/<step>/{state, meta}   <- the first is the grown state
+    WORKDIR/checkpoints/stage_0/<step>/{params, opt_state, meta}
+    WORKDIR/checkpoints/stage_1/<step>/{params, opt_state, masks0, meta}
+                                         <- the first is the grown state
 
 A stage's directory holds its own steps, so the end of stage k and the grown
-start of stage k+1 (the same global step) are both kept. `state` is the train
-state (orbax StandardSave, async); `meta` is JSON: stage, step, the data
-iterator's state, whether the state carries growth masks, and cumulative
-tokens, FLOPs and wall time.
+start of stage k+1 (the same global step) are both kept. The train state is
+saved as one orbax item per entry (StandardSave, async), so a reader restores
+only what it needs: evaluation takes `params` and `masks0` and never builds an
+optimizer. Its `step` is the checkpoint's own step (a state is saved at its
+step). `meta` is JSON: stage, step, the data iterator's state, the names of
+the growth masks the state carries, and cumulative tokens, FLOPs and wall
+time.
 """
 
 from __future__ import annotations
@@ -15,7 +19,12 @@ from __future__ import annotations
 import pathlib
 import re
 
+import jax
+import numpy as np
 import orbax.checkpoint as ocp
+
+# Train-state entries saved as orbax items; "step" lives in the meta.
+ITEMS = ("params", "opt_state", "masks0")
 
 
 class CheckpointError(RuntimeError):
@@ -71,10 +80,12 @@ class Checkpointer:
     return self._managers[stage]
 
   def save(self, stage: int, step: int, state, meta: dict):
-    """Starts an async save; the state's arrays may be donated right after
-    (orbax copies them off the device before `save` returns)."""
+    """Starts an async save of `state` at global step `step`; its arrays may
+    be donated right after (orbax copies them off the device before `save`
+    returns)."""
+    items = {k: ocp.args.StandardSave(state[k]) for k in ITEMS if k in state}
     self._manager(stage).save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+        **items, meta=ocp.args.JsonSave(meta)))
 
   def read_meta(self, stage: int, step: int) -> dict:
     path = stage_dir(self.workdir, stage) / str(step)
@@ -87,17 +98,25 @@ class Checkpointer:
           f"{e}); delete it to resume from the previous one") from e
 
   def restore(self, stage: int, step: int, abstract_state):
-    """The state saved at (stage, step), laid out like `abstract_state`
-    (a tree of jax.ShapeDtypeStruct with shardings)."""
+    """The entries of `abstract_state` (a dict of trees of
+    jax.ShapeDtypeStruct with shardings; any of params, opt_state, masks0,
+    step) as saved at (stage, step), laid out like it."""
     path = stage_dir(self.workdir, stage) / str(step)
+    items = {k: ocp.args.StandardRestore(v) for k, v in abstract_state.items()
+             if k in ITEMS}
     try:
-      return self._manager(stage).restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(abstract_state))).state
+      restored = self._manager(stage).restore(
+          step, args=ocp.args.Composite(**items))
     except Exception as e:
       raise CheckpointError(
           f"checkpoint {path}: cannot restore the train state "
           f"({type(e).__name__}: {str(e)[:300]}); it is corrupt or from a "
           "different model; delete it to resume from the previous one") from e
+    state = {k: restored[k] for k in items}
+    if "step" in abstract_state:
+      s = abstract_state["step"]
+      state["step"] = jax.device_put(np.asarray(step, s.dtype), s.sharding)
+    return state
 
   def wait(self):
     for m in self._managers.values():

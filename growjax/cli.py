@@ -1,55 +1,46 @@
-"""What growjax.main does once flags are parsed: validate, train, report.
-
-Kept apart from main.py so notebooks and tests call the same path.
+"""What `python -m growjax.main` does once its flags are parsed: validate,
+then train (or plan), then report. Kept apart from main.py so notebooks,
+tests and benchmarks call the same path (`train`).
 """
 
 from __future__ import annotations
 
-import logging
 import pathlib
-import sys
-import traceback
 
-from growjax import checkpoint as ckpt_lib
-from growjax.experiment import Experiment, ExperimentError
-
-log = logging.getLogger("growjax")
-
-# Mistakes a user makes, reported in one line; anything else is a bug.
-USER_ERRORS = (ExperimentError, ckpt_lib.CheckpointError, FileNotFoundError,
-               ValueError)
+from growjax.experiment import Experiment
 
 
-def setup_logging():
-  """growjax's progress lines on stderr, without absl's and JAX's chatter."""
-  logging.basicConfig(level=logging.INFO, format="%(message)s",
-                      stream=sys.stderr, force=True)
-  logging.getLogger("absl").setLevel(logging.ERROR)
-  logging.getLogger("jax").setLevel(logging.WARNING)  # backend probing
+def train(config, workdir, *, stop_at_step: int | None = None) -> dict:
+  """Validates the experiment `config` for the devices here and trains it in
+  `workdir` (resuming); returns the loop's summary."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from growjax import parallel  # pylint: disable=g-import-not-at-top
+  from growjax.train import loop  # pylint: disable=g-import-not-at-top
+  parallel.initialize_distributed()
+  exp = Experiment.from_config(config, n_devices=jax.device_count())
+  return loop.run(exp, workdir, stop_at_step=stop_at_step)
 
 
-def run(config, workdir: str, *, dry_run: bool = False,
-        stop_at_step: int | None = None, verbose: bool = False) -> int:
-  """Exit status: 0 done, 2 a user error (printed in one line)."""
-  try:
-    import jax  # pylint: disable=g-import-not-at-top
-    from growjax import parallel  # pylint: disable=g-import-not-at-top
-    parallel.initialize_distributed()
-    if dry_run:  # plans for the configured mesh, whatever devices are here
-      from growjax import plan  # pylint: disable=g-import-not-at-top
-      exp = Experiment.from_config(config)
-      n = exp.mesh.devices_needed() or jax.device_count()
-      exp = Experiment.from_config(config, n_devices=n)
-      print(plan.report(exp, workdir, n_devices=n))
-      return 0
-    exp = Experiment.from_config(config, n_devices=jax.device_count())
-    from growjax.train import loop  # pylint: disable=g-import-not-at-top
-    summary = loop.run(exp, workdir, stop_at_step=stop_at_step)
-  except USER_ERRORS as e:
-    if verbose:
-      traceback.print_exc()
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+def plan_report(config, workdir) -> str:
+  """The plan of `config` for its configured mesh, whatever devices are here;
+  writes WORKDIR/plan.json and returns the table."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from growjax import parallel, plan  # pylint: disable=g-import-not-at-top
+  parallel.initialize_distributed()
+  exp = Experiment.from_config(config)
+  n = exp.mesh.devices_needed() or jax.device_count()
+  exp = Experiment.from_config(config, n_devices=n)
+  return plan.report(exp, workdir, n_devices=n)
+
+
+def main(config, workdir: str, *, dry_run: bool = False,
+         stop_at_step: int | None = None) -> int:
+  """Trains (or plans) and prints where everything went."""
+  if dry_run:
+    print(plan_report(config, workdir))
+    return 0
+  import jax  # pylint: disable=g-import-not-at-top
+  summary = train(config, workdir, stop_at_step=stop_at_step)
   print(summary["table"])
   if jax.process_index() == 0 and not summary["stopped"]:
     from growjax import report  # pylint: disable=g-import-not-at-top

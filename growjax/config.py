@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from growjax import checks
+
 POSITIONS = ("xpos", "rope")
 DTYPES = ("float32", "bfloat16")
 
@@ -40,12 +42,9 @@ class ModelConfig:
   init_std: float = 0.02  # std of the normal init of every matrix
 
   def __post_init__(self):
-    for name in ("vocab_size", "d_model", "n_layers", "n_heads", "head_dim",
-                 "d_ff", "max_len"):
-      value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"ModelConfig.{name}: {value!r} is not a positive integer")
+    for field in ("vocab_size", "d_model", "n_layers", "n_heads", "head_dim",
+                  "d_ff", "max_len"):
+      checks.positive_int(f"ModelConfig.{field}", getattr(self, field))
     if self.vocab_size < 2:
       raise ValueError(
           f"ModelConfig.vocab_size: {self.vocab_size} < 2, a vocabulary "
@@ -54,26 +53,11 @@ class ModelConfig:
       raise ValueError(
           f"ModelConfig.head_dim: {self.head_dim} is odd; rotary positions "
           "rotate channel pairs, so head_dim must be even")
-    if self.pos not in POSITIONS:
-      raise ValueError(
-          f"ModelConfig.pos: {self.pos!r} is not one of {POSITIONS}")
-    if self.dtype not in DTYPES:
-      raise ValueError(
-          f"ModelConfig.dtype: {self.dtype!r} is not one of {DTYPES}")
-    if not isinstance(self.tie_embeddings, bool):
-      raise ValueError(
-          f"ModelConfig.tie_embeddings: {self.tie_embeddings!r} is not a bool")
-    for name in ("xpos_scale_base", "init_std"):
-      value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-          not value > 0):
-        raise ValueError(
-            f"ModelConfig.{name}: {value!r} is not a positive number")
-    gamma = self.xpos_gamma
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or (
-        not gamma > 0):
-      raise ValueError(
-          f"ModelConfig.xpos_gamma: {gamma!r} is not a positive number")
+    checks.one_of("ModelConfig.pos", self.pos, POSITIONS)
+    checks.one_of("ModelConfig.dtype", self.dtype, DTYPES)
+    checks.boolean("ModelConfig.tie_embeddings", self.tie_embeddings)
+    for field in ("xpos_scale_base", "xpos_gamma", "init_std"):
+      checks.positive_number(f"ModelConfig.{field}", getattr(self, field))
 
   def replace(self, **changes) -> "ModelConfig":
     """A copy with `changes` applied (and validated)."""

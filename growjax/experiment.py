@@ -4,7 +4,17 @@ An experiment file's `get_config(arg)` returns an ml_collections ConfigDict
 (see experiments/toy.py). `Experiment.from_config` reads all of it before any
 compute and raises `ExperimentError` naming the field path, the value and
 what was expected, e.g. `stages[1].model.d_model: 48 < 64, a stage cannot
-shrink`. Every default lives in the dataclasses below.
+shrink`.
+
+Two steps, one place each:
+  - the dataclasses below are plain typed data; each checks its own values
+    (through `growjax.checks`) and holds its fields' defaults; a growth's
+    options are checked, and defaulted, by the growth method itself
+    (`growjax.grow.methods`);
+  - `validate(exp)` runs once over the whole experiment for what needs more
+    than one field: the growth plan between stages (shrinking, head_dim, what
+    a method can grow), steps against warmup and ramp, batches against the
+    mesh.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import json
 import math
 from typing import Any, Mapping
 
+from growjax import checks
 from growjax.config import ModelConfig
 from growjax.data import DataConfig
 
@@ -48,25 +59,25 @@ def _typed(cls, raw: Mapping, path: str):
     _fail(path, str(e).split(".__init__() ")[-1])
   except ExperimentError:
     raise
-  except ValueError as e:  # "Cls.field: message" -> "path.field: message"
-    message = str(e)
-    if ": " in message and "." in message.split(": ")[0]:
-      field, message = message.split(": ", 1)
-      _fail(f"{path}.{field.split('.')[-1]}", message)
-    _fail(path, message)
+  except ValueError as e:  # "[Cls.]field: message" -> "path.field: message"
+    _fail(*_located(path, str(e), names))
 
 
-def _check(cls_name: str, field: str, ok: bool, value, expected: str):
-  if not ok:
-    raise ValueError(f"{cls_name}.{field}: {value!r} {expected}")
+def _located(path: str, message: str, fields) -> tuple[str, str]:
+  """(path.field, message) when `message` starts with one of `fields`."""
+  head, sep, rest = message.partition(": ")
+  field = head.split(".")[-1]  # "Cls.field" or "field", maybe "field[i]"
+  if sep and field.split("[")[0] in fields:
+    return f"{path}.{field}", rest
+  return path, message
 
 
-def _is_int(v) -> bool:
-  return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v) -> bool:
-  return isinstance(v, (int, float)) and not isinstance(v, bool)
+def _below_one(name: str, value) -> float:
+  """A decay rate in [0, 1)."""
+  value = checks.number(name, value, low=0.0, high=1.0)
+  if value == 1.0:
+    raise ValueError(f"{name}: 1.0 is not below 1 (a decay rate in [0, 1))")
+  return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,45 +88,38 @@ class Schedule:
   final: float = 0.0  # learning rate at the stage's last step (0 <= final <= peak)
 
   def __post_init__(self):
-    _check("Schedule", "peak", _is_num(self.peak) and self.peak > 0, self.peak,
-           "is not a positive learning rate")
-    _check("Schedule", "warmup_steps",
-           _is_int(self.warmup_steps) and self.warmup_steps >= 0,
-           self.warmup_steps, "is not a non-negative integer")
-    _check("Schedule", "final",
-           _is_num(self.final) and 0 <= self.final <= self.peak, self.final,
-           f"is not between 0 and peak={self.peak}")
+    checks.positive_number("peak", self.peak)
+    checks.integer("warmup_steps", self.warmup_steps, low=0)
+    checks.number("final", self.final, low=0.0, high=self.peak)
 
 
 @dataclasses.dataclass(frozen=True)
 class Growth:
-  """How a stage grows from the previous one (see growjax.grow.METHODS)."""
-  method: str  # a growjax.grow.METHODS name: "msg", "zero", "hyperclone", "stack"
-  ramp_steps: int = 0  # msg only: steps over which new-structure masks rise 0 -> 1
-  new_layers: Any = "interleave"  # where new layers go: "top", "bottom", "interleave" or a list of indices
+  """How a stage grows from the previous one: a `growjax.grow.METHODS` name
+  and every option of that method (`grow.methods.OPTIONS` documents each and
+  holds its one default)."""
+  method: str  # "msg", "zero", "hyperclone" or "stack"
+  options: dict  # the method's options, checked, defaults filled in
 
-  def __post_init__(self):
-    from growjax import grow  # pylint: disable=g-import-not-at-top
-    _check("Growth", "method", self.method in grow.METHODS, self.method,
-           f"is not a growth method (one of {sorted(grow.METHODS)})")
-    _check("Growth", "ramp_steps",
-           _is_int(self.ramp_steps) and self.ramp_steps >= 0, self.ramp_steps,
-           "is not a non-negative integer")
-    _check("Growth", "ramp_steps", self.method == "msg" or not self.ramp_steps,
-           self.ramp_steps, f"is set but method {self.method!r} has no masks")
-    ok = (self.new_layers in ("top", "bottom", "interleave") or (
-        isinstance(self.new_layers, (list, tuple))
-        and all(_is_int(i) and i >= 0 for i in self.new_layers)))
-    _check("Growth", "new_layers", ok, self.new_layers,
-           "is not 'top', 'bottom', 'interleave' or a list of layer indices")
-    if isinstance(self.new_layers, list):
-      object.__setattr__(self, "new_layers", tuple(self.new_layers))
+  @classmethod
+  def from_dict(cls, raw: Mapping[str, Any]) -> "Growth":
+    """From an experiment's `grow=dict(method=..., **options)`."""
+    from growjax.grow import methods  # pylint: disable=g-import-not-at-top
+    raw = dict(raw)
+    if "method" not in raw:
+      raise ValueError("method: missing (one of "
+                       f"{sorted(methods.METHODS)})")
+    method = raw.pop("method")
+    methods.get(method)
+    return cls(method, methods.check_options(method, raw))
 
-  def options(self, old: ModelConfig, new: ModelConfig) -> dict:
-    """Keyword options for `grow.grow`: where new layers go, when any do."""
-    if new.n_layers > old.n_layers and self.method != "stack":
-      return {"new_layers": self.new_layers}
-    return {}
+  def grow_options(self) -> dict:
+    """The keyword options of `grow.grow` and `grow.grow_opt_state`."""
+    from growjax.grow import methods  # pylint: disable=g-import-not-at-top
+    return {k: self.options[k] for k in methods.get(self.method).grow_options}
+
+  def to_dict(self) -> dict:
+    return {"method": self.method, **self.options}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,58 +127,89 @@ class Stage:
   index: int
   model: ModelConfig
   tokens: int  # training tokens of this stage (> 0)
-  batch_size: int  # sequences per optimizer step, global
+  batch_size: int  # sequences per optimizer step, global (> 0)
   lr: Schedule
   grow: Growth | None  # None for stage 0
   microbatches: int = 1  # gradient accumulation: batch_size is split into this many
 
+  def __post_init__(self):
+    checks.positive_int("tokens", self.tokens)
+    checks.positive_int("batch_size", self.batch_size)
+    checks.positive_int("microbatches", self.microbatches)
+    if self.batch_size % self.microbatches:
+      raise ValueError(f"microbatches: {self.microbatches} does not divide "
+                       f"batch_size {self.batch_size}")
+
   def steps(self, seq_len: int) -> int:
     return self.tokens // (self.batch_size * seq_len)
+
+  def ramp(self, start: int):
+    """The `grow.Ramp` of this stage's growth masks, for a stage that begins
+    at global step `start`; None when its method uses no masks."""
+    from growjax import grow  # pylint: disable=g-import-not-at-top
+    if self.grow is None or not grow.METHODS[self.grow.method].uses_masks:
+      return None
+    return grow.Ramp(start=start, steps=self.grow.options["ramp_steps"])
 
 
 @dataclasses.dataclass(frozen=True)
 class Optimizer:
   """AdamW with global-norm clipping (FLM-101B's settings by default)."""
-  b1: float = 0.9
-  b2: float = 0.95
-  eps: float = 1e-8
-  weight_decay: float = 0.1  # not applied to LayerNorm scales and biases
-  clip_norm: float = 1.0  # global gradient norm clip
+  b1: float = 0.9  # first-moment decay, in [0, 1)
+  b2: float = 0.95  # second-moment decay, in [0, 1)
+  eps: float = 1e-8  # added to the root of the second moment (> 0)
+  weight_decay: float = 0.1  # decoupled, >= 0; not on LayerNorm scales and biases
+  clip_norm: float = 1.0  # global gradient norm clip (> 0)
+
+  def __post_init__(self):
+    _below_one("b1", self.b1)
+    _below_one("b2", self.b2)
+    checks.positive_number("eps", self.eps)
+    checks.number("weight_decay", self.weight_decay, low=0.0)
+    checks.positive_number("clip_norm", self.clip_norm)
+
+
+MESH_AXES = ("data", "fsdp", "tensor")
 
 
 @dataclasses.dataclass(frozen=True)
 class Mesh:
   """Device mesh; -1 takes all remaining devices (at most one axis)."""
-  data: int = -1
-  fsdp: int = 1
-  tensor: int = 1
+  data: int = -1  # replicas (> 0, or -1)
+  fsdp: int = 1  # replicas that also split parameters and optimizer state
+  tensor: int = 1  # tensor parallelism over mlp, heads, vocab
   rules: tuple = ()  # overrides of growjax.parallel.RULES: ((logical, mesh axes), ...)
 
   def __post_init__(self):
-    sizes = (self.data, self.fsdp, self.tensor)
-    for name, v in zip(("data", "fsdp", "tensor"), sizes):
-      _check("Mesh", name, _is_int(v) and (v >= 1 or v == -1), v,
-             "is not a positive integer or -1")
-    _check("Mesh", "data", sizes.count(-1) <= 1, sizes,
-           "uses -1 on more than one axis")
+    sizes = [getattr(self, a) for a in MESH_AXES]
+    for name, v in zip(MESH_AXES, sizes):
+      if not (checks.is_int(v) and v == -1):
+        checks.positive_int(name, v)
+    if sizes.count(-1) > 1:
+      raise ValueError(f"data: {sizes} uses -1 on more than one axis")
+    from growjax import parallel  # pylint: disable=g-import-not-at-top
+    object.__setattr__(self, "rules", parallel.rules_from_config(
+        self.rules, base=(), field="rules"))
 
   def devices_needed(self) -> int | None:
     """Devices of a fully specified mesh; None when an axis is -1."""
-    sizes = (self.data, self.fsdp, self.tensor)
+    sizes = [getattr(self, a) for a in MESH_AXES]
     return None if -1 in sizes else math.prod(sizes)
 
   def shape(self, n_devices: int) -> dict[str, int]:
-    sizes = {"data": self.data, "fsdp": self.fsdp, "tensor": self.tensor}
+    """The axis sizes over `n_devices` (the -1 axis takes the rest): the
+    arguments of `parallel.make_mesh`. ValueError when they do not fit."""
+    sizes = {a: getattr(self, a) for a in MESH_AXES}
     fixed = math.prod(v for v in sizes.values() if v != -1)
     if -1 in sizes.values():
       if n_devices % fixed:
-        raise ValueError(f"Mesh.data: {n_devices} devices do not split into "
-                         f"a mesh with fixed axes of product {fixed}")
-      sizes = {k: (n_devices // fixed if v == -1 else v)
-               for k, v in sizes.items()}
-    elif fixed != n_devices:
-      raise ValueError(f"Mesh.data: mesh {sizes} needs {fixed} devices, "
-                       f"{n_devices} are present")
+        raise ValueError(f"{n_devices} devices do not split into a mesh with "
+                         f"fixed axes of product {fixed}")
+      return {k: (n_devices // fixed if v == -1 else v)
+              for k, v in sizes.items()}
+    if fixed != n_devices:
+      raise ValueError(f"mesh {sizes} needs {fixed} devices, {n_devices} are "
+                       "present")
     return sizes
 
 
@@ -184,10 +219,8 @@ class Checkpoint:
   keep: int = 3  # checkpoints kept per stage
 
   def __post_init__(self):
-    for f in ("every_steps", "keep"):
-      v = getattr(self, f)
-      _check("Checkpoint", f, _is_int(v) and v >= 1, v,
-             "is not a positive integer")
+    checks.positive_int("every_steps", self.every_steps)
+    checks.positive_int("keep", self.keep)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,9 +229,8 @@ class Eval:
   batches: int = 8  # validation batches per evaluation
 
   def __post_init__(self):
-    for f in ("every_steps", "batches"):
-      v = getattr(self, f)
-      _check("Eval", f, _is_int(v) and v >= 1, v, "is not a positive integer")
+    checks.positive_int("every_steps", self.every_steps)
+    checks.positive_int("batches", self.batches)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,8 +240,9 @@ class Train:
   progress: bool = True  # show a progress bar
 
   def __post_init__(self):
-    _check("Train", "log_every", _is_int(self.log_every) and self.log_every >= 1,
-           self.log_every, "is not a positive integer")
+    checks.positive_int("log_every", self.log_every)
+    checks.boolean("remat", self.remat)
+    checks.boolean("progress", self.progress)
 
 
 TOP_FIELDS = ("name", "seed", "data", "model", "stages", "mesh", "checkpoint",
@@ -246,12 +279,13 @@ class Experiment:
     return {"seed": self.seed, "data": dataclasses.asdict(self.data),
             "stages": [{"model": s.model.to_dict(), "tokens": s.tokens,
                         "batch_size": s.batch_size,
-                        "grow": s.grow and dataclasses.asdict(s.grow)}
+                        "grow": s.grow and s.grow.to_dict()}
                        for s in self.stages]}
 
   @classmethod
   def from_config(cls, config, *, n_devices: int | None = None) -> "Experiment":
-    """Validates a whole experiment ConfigDict; raises ExperimentError."""
+    """Reads and validates a whole experiment ConfigDict (the mesh against
+    `n_devices` when given); raises ExperimentError."""
     c = _as_dict(config, "config")
     for key in c:
       if key not in TOP_FIELDS:
@@ -260,50 +294,38 @@ class Experiment:
       if key not in c:
         _fail(key, "missing (every experiment declares data, model and stages)")
     seed = c.get("seed", 0)
-    if not _is_int(seed):
+    if not checks.is_int(seed):
       _fail("seed", f"{seed!r} is not an integer")
     try:
       data = DataConfig.from_dict(_as_dict(c["data"], "data"))
     except ValueError as e:
       _fail("data", str(e))
-    mesh = _typed(Mesh, _as_dict(c.get("mesh"), "mesh"), "mesh")
-    if n_devices is not None:
-      try:
-        mesh_shape = mesh.shape(n_devices)
-      except ValueError as e:
-        _fail("mesh", str(e).split(": ", 1)[1])
-    else:
-      mesh_shape = None
     model = _as_dict(c["model"], "model")
-    for key in ("vocab_size", "max_len"):
+    for key, source in (("vocab_size", "vocab_size"), ("max_len", "seq_len")):
       if key in model:
-        _fail(f"model.{key}", f"comes from data ({'vocab_size' if key == 'vocab_size' else 'seq_len'}); remove it here")
+        _fail(f"model.{key}", f"comes from data ({source}); remove it here")
     stages_raw = c["stages"]
     if not isinstance(stages_raw, (list, tuple)) or not stages_raw:
       _fail("stages", f"{stages_raw!r} is not a non-empty list of stages")
     base = dict(model, vocab_size=data.vocab_size, max_len=data.seq_len)
     stages: list[Stage] = []
-    prev = None
     for i, raw in enumerate(stages_raw):
-      stages.append(_stage(i, _as_dict(raw, f"stages[{i}]"), base, prev,
-                           data.seq_len, mesh_shape))
-      prev = stages[-1]
-      base = prev.model.to_dict()
-    return cls(
-        name=c.get("name", "experiment"), seed=seed, data=data,
-        stages=tuple(stages), mesh=mesh,
-        checkpoint=_typed(Checkpoint, _as_dict(c.get("checkpoint"), "checkpoint"), "checkpoint"),
-        eval=_typed(Eval, _as_dict(c.get("eval"), "eval"), "eval"),
-        optimizer=_typed(Optimizer, _as_dict(c.get("optimizer"), "optimizer"), "optimizer"),
-        train=_typed(Train, _as_dict(c.get("train"), "train"), "train"),
-        config=json.loads(json.dumps(c, default=list)))
+      stages.append(_stage(i, _as_dict(raw, f"stages[{i}]"), base))
+      base = stages[-1].model.to_dict()
+    blocks = {name: _typed(kind, _as_dict(c.get(name), name), name)
+              for name, kind in (("mesh", Mesh), ("checkpoint", Checkpoint),
+                                 ("eval", Eval), ("optimizer", Optimizer),
+                                 ("train", Train))}
+    exp = cls(name=c.get("name", "experiment"), seed=seed, data=data,
+              stages=tuple(stages), **blocks,
+              config=json.loads(json.dumps(c, default=list)))
+    validate(exp, n_devices=n_devices)
+    return exp
 
 
-GROWN_FIELDS = ("d_model", "n_layers", "n_heads", "d_ff")
-
-
-def _stage(i: int, raw: dict, base: dict, prev: Stage | None, seq_len: int,
-           mesh_shape: dict | None) -> Stage:
+def _stage(i: int, raw: dict, base: dict) -> Stage:
+  """Stage i, typed: its model is `base` (the previous stage's model) with
+  the stage's overrides."""
   path = f"stages[{i}]"
   for key in raw:
     if key not in STAGE_FIELDS:
@@ -318,54 +340,62 @@ def _stage(i: int, raw: dict, base: dict, prev: Stage | None, seq_len: int,
     if key in ("vocab_size", "max_len"):
       _fail(f"{path}.model.{key}", "comes from data and cannot change between stages")
   model = _typed(ModelConfig, {**base, **overrides}, f"{path}.model")
-  if prev is not None:
-    old = prev.model
-    for f in GROWN_FIELDS:
-      a, b = getattr(old, f), getattr(model, f)
-      if b < a:
-        _fail(f"{path}.model.{f}", f"{b} < {a}, a stage cannot shrink")
-    if model.head_dim != old.head_dim:
-      _fail(f"{path}.model.head_dim", f"{model.head_dim} != {old.head_dim}, growth keeps head_dim")
-  tokens, batch = raw["tokens"], raw["batch_size"]
-  if not _is_int(tokens) or tokens <= 0:
-    _fail(f"{path}.tokens", f"{tokens!r} is not a positive integer")
-  if not _is_int(batch) or batch <= 0:
-    _fail(f"{path}.batch_size", f"{batch!r} is not a positive integer")
-  micro = raw.get("microbatches", 1)
-  if not _is_int(micro) or micro <= 0 or batch % micro:
-    _fail(f"{path}.microbatches", f"{micro!r} does not divide batch_size {batch}")
-  if mesh_shape is not None:
-    split = mesh_shape["data"] * mesh_shape["fsdp"]
-    if (batch // micro) % split:
-      _fail(f"{path}.batch_size",
-            f"{batch} (in {micro} microbatches) does not split over the mesh's "
-            f"data x fsdp = {split} devices")
   lr = _typed(Schedule, _as_dict(raw["lr"], f"{path}.lr"), f"{path}.lr")
   grow_raw = raw.get("grow")
-  if i == 0:
-    if grow_raw:
-      _fail(f"{path}.grow", "stage 0 has nothing to grow from")
-    growth = None
-  else:
+  growth = None
+  if i == 0 and grow_raw:
+    _fail(f"{path}.grow", "stage 0 has nothing to grow from")
+  if i > 0:
     if not grow_raw:
-      _fail(f"{path}.grow", "missing (a later stage says how it grows, e.g. dict(method='msg', ramp_steps=100))")
-    growth = _typed(Growth, _as_dict(grow_raw, f"{path}.grow"), f"{path}.grow")
-    from growjax import grow  # pylint: disable=g-import-not-at-top
+      _fail(f"{path}.grow", "missing (a later stage says how it grows, e.g. "
+            "dict(method='msg', ramp_steps=100))")
+    grow_raw = _as_dict(grow_raw, f"{path}.grow")
     try:
-      grow.plan(prev.model, model, method=growth.method)
+      growth = Growth.from_dict(grow_raw)
+    except ValueError as e:  # names the method or one of its options
+      _fail(*_located(f"{path}.grow", str(e), ["method", *grow_raw]))
+  given = {k: raw[k] for k in ("tokens", "batch_size", "microbatches")
+           if k in raw}  # Stage holds the defaults
+  return _typed(Stage, dict(index=i, model=model, lr=lr, grow=growth, **given),
+                path)
+
+
+def validate(exp: Experiment, *, n_devices: int | None = None) -> None:
+  """The checks that need more than one field, run once over the whole
+  experiment: growth plans, steps, and (with `n_devices`) the mesh."""
+  from growjax import grow  # pylint: disable=g-import-not-at-top
+  mesh_shape = None
+  if n_devices is not None:
+    try:
+      mesh_shape = exp.mesh.shape(n_devices)
     except ValueError as e:
-      _fail(f"{path}.grow", str(e))
-  stage = Stage(index=i, model=model, tokens=tokens, batch_size=batch, lr=lr,
-                grow=growth, microbatches=micro)
-  steps = stage.steps(seq_len)
-  if steps < 1:
-    _fail(f"{path}.tokens", f"{tokens} tokens make no step of batch_size "
-          f"{batch} x seq_len {seq_len}")
-  if lr.warmup_steps > steps:
-    _fail(f"{path}.lr.warmup_steps", f"{lr.warmup_steps} > the stage's {steps} steps")
-  if growth is not None and growth.ramp_steps > steps:
-    _fail(f"{path}.grow.ramp_steps", f"{growth.ramp_steps} > the stage's {steps} steps")
-  return stage
+      _fail("mesh", str(e))
+  for prev, stage in zip((None,) + exp.stages, exp.stages):
+    path = f"stages[{stage.index}]"
+    if prev is not None:
+      try:
+        grow.plan(prev.model, stage.model, method=stage.grow.method)
+      except grow.PlanError as e:
+        if e.field is None:
+          _fail(f"{path}.grow", str(e))
+        _fail(f"{path}.model.{e.field}", e.detail)
+    steps = stage.steps(exp.seq_len)
+    if steps < 1:
+      _fail(f"{path}.tokens", f"{stage.tokens} tokens make no step of "
+            f"batch_size {stage.batch_size} x seq_len {exp.seq_len}")
+    if stage.lr.warmup_steps > steps:
+      _fail(f"{path}.lr.warmup_steps",
+            f"{stage.lr.warmup_steps} > the stage's {steps} steps")
+    ramp = stage.ramp(0)
+    if ramp is not None and ramp.steps > steps:
+      _fail(f"{path}.grow.ramp_steps", f"{ramp.steps} > the stage's {steps} "
+            "steps (the masks must reach 1 and fold within their stage)")
+    if mesh_shape is not None:
+      split = mesh_shape["data"] * mesh_shape["fsdp"]
+      if (stage.batch_size // stage.microbatches) % split:
+        _fail(f"{path}.batch_size",
+              f"{stage.batch_size} (in {stage.microbatches} microbatches) does "
+              f"not split over the mesh's data x fsdp = {split} devices")
 
 
 def parse_arg(arg: str | None, **defaults) -> dict:

@@ -1,12 +1,14 @@
-"""growjax.evaluate end to end: the extrapolation entry trains a tiny xPos and a
-tiny RoPE run (once per session), then the ppl, length and iq suites, the
-sampling CLI, and the CLIs' one-line errors run on them.
+"""growjax.evaluate end to end: the extrapolation benchmark trains a tiny xPos
+and a tiny RoPE run (once per session), then the ppl, length and iq suites,
+the sampling CLI, and the CLIs' one-line errors run on them.
 
 The runs read tinyshakespeare (or, without ../shared, a stdlib text) at a
 training length of 16 tokens, 20 steps: enough to check every number's
 bookkeeping, not to learn anything.
 """
 
+import ast
+import importlib.util
 import json
 import math
 import os
@@ -19,26 +21,37 @@ import numpy as np
 import pytest
 
 from growjax import sample
-from growjax.evaluate import cli, extrapolation, iq
+from growjax.evaluate import cli, iq
 from growjax.train import metrics
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TRAIN_LEN = 16
 
 
+def _benchmark():
+  """benchmarks/extrapolation.py, a script, as a module."""
+  path = REPO / "benchmarks" / "extrapolation.py"
+  spec = importlib.util.spec_from_file_location("extrapolation_benchmark", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory, text_path, data_dir):
-  """extrapolation.run on a tiny variant of experiments/extrapolation.py:
-  trains RUNS/xpos and RUNS/rope, writes RUNS/extrapolation.json + .png."""
+  """The extrapolation benchmark on a tiny variant of
+  experiments/extrapolation.py: trains RUNS/xpos and RUNS/rope, writes
+  RUNS/extrapolation.json + .png."""
   root = tmp_path_factory.mktemp("extrapolation")
   text = text_path
   config = root / "tiny_extrapolation.py"
+  experiment = REPO / "experiments" / "extrapolation.py"
   config.write_text(textwrap.dedent(f"""
-      from growjax.evaluate import extrapolation
+      from growjax import command
 
       def get_config(arg=None):
-        c = extrapolation.load_config(
-            extrapolation.DEFAULT_CONFIG, arg + ",runlocal,seq_len={TRAIN_LEN}")
+        c = command.load_experiment(
+            "{experiment}:" + arg + ",runlocal,seq_len={TRAIN_LEN}")
         c.data = dict(name="text_files", paths=[{str(text)!r}],
                       seq_len={TRAIN_LEN}, vocab_size=512,
                       dir={str(data_dir)!r})
@@ -46,12 +59,12 @@ def runs(tmp_path_factory, text_path, data_dir):
         c.checkpoint.every_steps = c.eval.every_steps = 1000  # at the end only
         return c
       """))
-  results = extrapolation.run(root, config=config,
-                              out=root / "extrapolation.json")
+  results = _benchmark().run(root, config=config,
+                             out=root / "extrapolation.json")
   return root, results
 
 
-def test_extrapolation_entry_writes_both_runs_ratios_and_a_plot(runs):
+def test_extrapolation_benchmark_writes_both_runs_ratios_and_a_plot(runs):
   root, results = runs
   written = json.loads((root / "extrapolation.json").read_text())
   assert (root / "extrapolation.png").stat().st_size > 0
@@ -111,10 +124,9 @@ def test_iq_suite_scores_each_task_beside_chance_and_exports_them(
   assert "chance" in capsys.readouterr().out
 
 
-def test_sample_cli_continues_the_prompt(runs, capsys):
-  assert sample.run(str(runs[0] / "xpos"), "ROMEO:", max_new_tokens=6,
-                    temperature=0.0) == 0
-  assert capsys.readouterr().out.startswith("ROMEO:")
+def test_sample_command_continues_the_prompt(runs):
+  assert sample.sample(runs[0] / "xpos", "ROMEO:", max_new_tokens=6,
+                       temperature=0.0).startswith("ROMEO:")
 
 
 def _cli(module, *args):
@@ -148,3 +160,32 @@ def test_sample_cli_prompt_longer_than_the_cache_is_one_line_exit_2(runs):
       "exceeds the cache of 16 positions; shorten the prompt or lower "
       "max_new_tokens"), done.stderr
   assert "Traceback" not in done.stderr
+
+
+def _within(module: str, packages) -> bool:
+  return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def test_evaluation_never_imports_training():
+  """No module under growjax/evaluate imports growjax.train, or a module
+  (growjax.cli) that does: evaluation reads checkpoints, it never trains."""
+  training = ("growjax.train", "growjax.cli")
+  for path in sorted((REPO / "growjax" / "evaluate").rglob("*.py")):
+    for node in ast.walk(ast.parse(path.read_text())):
+      if isinstance(node, ast.Import):
+        names = [a.name for a in node.names]
+      elif isinstance(node, ast.ImportFrom) and node.module:
+        names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+      else:
+        continue
+      for name in names:
+        assert not _within(name, training), f"{path}: imports {name}"
+  # Nor does anything they import on the way (the CLI's lazy imports too).
+  code = ("import sys, growjax.evaluate.cli, growjax.evaluate.suites, "
+          "growjax.evaluate.extrapolation, growjax.trained, growjax.decode; "
+          "print(sorted(m for m in sys.modules if m.split('.')[:2] in %r))"
+          % ([t.split(".") for t in training],))
+  done = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                        text=True, cwd=REPO, timeout=120,
+                        env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert done.returncode == 0 and done.stdout.strip() == "[]", done

@@ -339,12 +339,14 @@ def test_hyperclone_noise_breaks_symmetry_and_keeps_logits():
 def test_msg_twice_equals_once_and_mid_ramp_masks_compose():
   mid, final = CASES["msg"][4][1], CASES["msg"][5][1]  # x1.5, then x2
   params = weights(A, 2, "trained")
-  once = do_grow(params, A, final, "msg", seed=1)
-  first = do_grow(params, A, mid, "msg", seed=2)
-  twice = do_grow(first.params, mid, final, "msg", seed=3, masks=first.masks)
+  # New layers on top: placed twice, they land where one placement puts them.
+  once = do_grow(params, A, final, "msg", seed=1, new_layers="top")
+  first = do_grow(params, A, mid, "msg", seed=2, new_layers="top")
+  twice = do_grow(first.params, mid, final, "msg", seed=3, masks=first.masks,
+                  new_layers="top")
   assert jax.tree.map(jnp.shape, once.params) == jax.tree.map(jnp.shape, twice.params)
   assert_trees_equal(once.masks, twice.masks)
-  maps = maps_of(A, final, "msg")
+  maps = maps_of(A, final, "msg", new_layers="top")
   assert_trees_equal(restrict(once.params, model.AXES.get, maps),
                      restrict(twice.params, model.AXES.get, maps))
   assert_trees_equal(restrict(once.params, model.AXES.get, maps), params)
@@ -356,7 +358,8 @@ def test_msg_twice_equals_once_and_mid_ramp_masks_compose():
   # Grown again mid-ramp: the function of the ramped model is kept, old mask
   # values are kept, the newest entries start at 0, and the ramp composes.
   ramped = G.ramp(first.masks, 0.25)
-  again = do_grow(first.params, mid, final, "msg", seed=3, masks=ramped)
+  again = do_grow(first.params, mid, final, "msg", seed=3, masks=ramped,
+                  new_layers="top")
   assert_same_function(forward(first.params, ramped, tokens, cfg=mid),
                        forward(again.params, again.masks, tokens, cfg=final))
   hidden = np.asarray(again.masks["hidden"])
@@ -469,9 +472,9 @@ def assert_every_fresh_entry_has_gradient(grads, maps, tokens):
 def test_msg_new_weights_get_gradients_after_first_ramp_step(index):
   old, new = CASES["msg"][index]
   grown = do_grow(weights(old, 0, "trained"), old, new, "msg",
-                  new_layers="interleave", ramp_steps=100)
+                  new_layers="interleave")
   tokens = tokens_from(5, (2, 9))
-  masks = G.ramp(grown.masks, 1 / 100)
+  masks = G.Ramp(start=0, steps=100).masks(grown.masks, 1)
   _, grads = loss_and_grad(grown.params, masks, tokens, cfg=new)
   assert_every_fresh_entry_has_gradient(grads, maps_of(old, new, "msg"), tokens)
 
@@ -689,12 +692,60 @@ def _params_a():
     (A.replace(n_layers=4), "msg", {"new_layers": [0, 0]},
      r"new_layers: \[0, 0\] must be 2 distinct indices in \[0, 4\)"),
     (A.replace(n_layers=4), "zero", {"new_layers": [1, 7]}, r"new_layers: \[1, 7\]"),
-    (A.replace(n_layers=3), "msg", {"ramp_steps": 0}, r"ramp_steps: 0"),
+    (A.replace(n_layers=3), "msg", {"ramp_steps": 100},
+     r"ramp_steps: an option of the trainer, not of grow\(\)"),
     (A.replace(d_model=16), "hyperclone", {"noise": -1}, r"noise: -1"),
 ])
 def test_bad_growth_is_a_named_value_error(new, method, options, match):
   with pytest.raises(ValueError, match=match):
     G.grow(_params_a(), A, new, jax.random.key(0), method=method, **options)
+
+
+def test_ramp_steps_is_a_checked_option_of_every_method_with_masks():
+  for name, m in G.METHODS.items():
+    assert ("ramp_steps" in m.options) == m.uses_masks, name
+    assert "ramp_steps" not in m.grow_options, name
+  assert methods_lib.check_options("msg", {"ramp_steps": 7})["ramp_steps"] == 7
+  with pytest.raises(ValueError, match=r"ramp_steps: 0 leaves the masks no "
+                     "steps to rise from 0 to 1"):
+    methods_lib.check_options("msg", {"ramp_steps": 0})
+  with pytest.raises(ValueError, match=r"ramp_steps: not an option of method "
+                     "'zero'"):
+    methods_lib.check_options("zero", {"ramp_steps": 10})
+
+
+@pytest.mark.parametrize("method,index", [("msg", 5), ("msg", 3), ("zero", 3),
+                                          ("hyperclone", 3)])
+def test_mask_names_are_the_masks_grow_returns(method, index):
+  old, new = CASES[method][index]
+  shapes = jax.eval_shape(
+      lambda p, k: G.grow(p, old, new, k, method=method), init(old, jax.random.key(0)),
+      jax.random.key(0))
+  assert G.mask_names(old, new, method=method) == tuple(sorted(shapes.masks or {}))
+
+
+def test_growing_params_and_optimizer_state_plans_once():
+  from growjax.grow.plan import _plan  # pylint: disable=g-import-not-at-top
+  new = scaled(A, d=2, f=2)
+  params = init(A, jax.random.key(0))
+  _plan.cache_clear()
+  G.mask_names(A, new, method="msg")
+  jax.eval_shape(lambda p, k: G.grow(p, A, new, k, method="msg"), params,
+                 jax.random.key(0))
+  jax.eval_shape(lambda s: G.grow_opt_state(s, A, new, method="msg"),
+                 optax.adamw(1e-3).init(params))
+  info = _plan.cache_info()
+  assert info.misses == 1 and info.hits == 2
+
+
+def test_ramp_starts_at_the_growth_masks_and_reaches_one_after_its_steps():
+  _, new = CASES["msg"][4]
+  m0 = do_grow(weights(A, 0, "init"), A, new, "msg").masks
+  r = G.Ramp(start=10, steps=4)
+  assert_trees_equal(r.masks(m0, 10), m0)
+  assert_trees_equal(r.masks(m0, 12), G.ramp(m0, 0.5))
+  assert G.foldable(r.masks(m0, 14)) and not G.foldable(r.masks(m0, 13))
+  assert [r.done(s) for s in (13, 14, 20)] == [False, True, True]
 
 
 def test_bad_inputs_are_named_value_errors():

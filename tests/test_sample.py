@@ -1,4 +1,5 @@
-"""growjax.sample: KV-cache decoding, greedy and filtered sampling, log-likelihoods.
+"""growjax.decode, the library behind `python -m growjax.sample`: KV-cache
+decoding, greedy and filtered sampling, log-likelihoods.
 
 Every jitted shape is fixed per position kind, so each compiles once; inputs
 (tokens, prompt lengths, distributions) are generated.
@@ -13,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from growjax import ModelConfig, model, sample
+from growjax import ModelConfig, decode, model
 
 V, P, STEPS = 64, 6, 14  # vocab; padded prompt length; decode steps
 # Training length 8: prompt + steps = 20 > 2 blocks, so xPos decoding runs
@@ -35,14 +36,14 @@ full_forward = jax.jit(model.apply, static_argnames=("cfg", "block_len"))
 
 @functools.partial(jax.jit, static_argnames=("cfg", "block_len"))
 def cached_decode(params, tokens_BP, lengths_B, forced_BS, *, cfg, block_len):
-  """sample.prefill, then one sample.decode_step per forced token."""
+  """decode.prefill, then one decode.decode_step per forced token."""
   cache = model.init_cache(cfg, tokens_BP.shape[0], P + STEPS)
-  prompt_logits, cache = sample.prefill(params, cfg, tokens_BP, lengths_B,
+  prompt_logits, cache = decode.prefill(params, cfg, tokens_BP, lengths_B,
                                         cache, block_len=block_len)
 
   def step(cache, i_token_B):
     i, token_B = i_token_B
-    logits, cache = sample.decode_step(params, cfg, token_B, lengths_B + i,
+    logits, cache = decode.decode_step(params, cfg, token_B, lengths_B + i,
                                        cache, block_len=block_len)
     return cache, logits
 
@@ -58,7 +59,7 @@ def padded_forward(params, cfg, seq):
   buf = np.zeros((1, P + STEPS + 2), np.int32)
   buf[0, :len(seq)] = seq
   return full_forward(params, cfg, buf,
-                      block_len=sample.default_block_len(cfg))[0, :len(seq)]
+                      block_len=decode.default_block_len(cfg))[0, :len(seq)]
 
 
 def _tokens(seed, shape):
@@ -72,10 +73,10 @@ def test_prefill_and_decode_steps_give_the_full_forward_logits(pos, seed, short)
   then STEPS single-token steps: each row's logits equal the full forward
   pass of that row alone, with the same attention (blockwise for xPos)."""
   cfg, params = CFGS[pos], params_of(pos)
-  block_len = sample.default_block_len(cfg)
+  block_len = decode.default_block_len(cfg)
   seqs = _tokens(seed, (2, P + STEPS))
   lengths = np.array([P, short], np.int32)
-  prompts, _, _ = sample.pad_prompts([seqs[0, :P], seqs[1, :short]], P)
+  prompts, _, _ = decode.pad_prompts([seqs[0, :P], seqs[1, :short]], P)
   forced = np.stack([seqs[0, P:], seqs[1, short:short + STEPS]])
   prompt_logits, step_logits = cached_decode(
       params, prompts, lengths, forced, cfg=cfg, block_len=block_len)
@@ -100,7 +101,7 @@ def test_greedy_generation_equals_repeated_argmax_of_the_full_forward(pos):
   """Two prompts of different lengths in one padded batch."""
   cfg, params = CFGS[pos], params_of(pos)
   prompts = [list(_tokens(3, (P,))), list(_tokens(4, (2,)))]
-  out = sample.generate(params, cfg, prompts, max_new_tokens=STEPS)
+  out = decode.generate(params, cfg, prompts, max_new_tokens=STEPS)
   assert out.shape == (2, STEPS) and out.dtype == np.int32
   for prompt, row in zip(prompts, out):
     np.testing.assert_array_equal(
@@ -110,9 +111,9 @@ def test_greedy_generation_equals_repeated_argmax_of_the_full_forward(pos):
 def test_top_k_1_sampling_equals_greedy():
   cfg, params = CFGS["xpos"], params_of("xpos")
   prompts = [list(_tokens(5, (P,))), list(_tokens(6, (3,)))]
-  greedy = sample.generate(params, cfg, prompts, max_new_tokens=STEPS)
+  greedy = decode.generate(params, cfg, prompts, max_new_tokens=STEPS)
   for seed in range(2):
-    topk1 = sample.generate(params, cfg, prompts, max_new_tokens=STEPS,
+    topk1 = decode.generate(params, cfg, prompts, max_new_tokens=STEPS,
                             temperature=1.5, top_k=1,
                             key=jax.random.key(seed))
     np.testing.assert_array_equal(topk1, greedy)
@@ -121,7 +122,7 @@ def test_top_k_1_sampling_equals_greedy():
 def test_sampling_is_seeded_and_varies_with_the_seed():
   cfg, params = CFGS["xpos"], params_of("xpos")
   prompt = list(_tokens(7, (P,)))
-  draw = lambda s: sample.generate(params, cfg, prompt, max_new_tokens=STEPS,
+  draw = lambda s: decode.generate(params, cfg, prompt, max_new_tokens=STEPS,
                                    temperature=3.0, top_p=0.99,
                                    key=jax.random.key(s))
   np.testing.assert_array_equal(draw(0), draw(0))
@@ -131,9 +132,9 @@ def test_sampling_is_seeded_and_varies_with_the_seed():
 def test_rows_stop_at_eos_and_repeat_it():
   cfg, params = CFGS["rope"], params_of("rope")
   prompts = [list(_tokens(8, (P,))), list(_tokens(9, (4,)))]
-  free = sample.generate(params, cfg, prompts, max_new_tokens=STEPS)
+  free = decode.generate(params, cfg, prompts, max_new_tokens=STEPS)
   eos = int(free[0, 2])  # row 0 emits it at step 2
-  out = sample.generate(params, cfg, prompts, max_new_tokens=STEPS,
+  out = decode.generate(params, cfg, prompts, max_new_tokens=STEPS,
                         eos_id=eos)
   for free_row, row in zip(free, out):
     stop = list(free_row).index(eos) if eos in free_row else STEPS
@@ -148,7 +149,7 @@ def test_top_p_keeps_the_smallest_set_with_mass_at_least_p_fixed():
   expect = {0.3: {1}, 0.6: {1, 3}, 0.7: {1, 3, 4}, 0.9: {1, 3, 4, 2},
             0.97: {0, 1, 2, 3, 4}, 1.0: {0, 1, 2, 3, 4}}
   for p, kept in expect.items():
-    out = sample.filter_logits(logits, top_p=p)
+    out = decode.filter_logits(logits, top_p=p)
     assert set(np.flatnonzero(np.isfinite(out))) == kept, p
     np.testing.assert_allclose(out[np.isfinite(out)], logits[np.isfinite(out)])
 
@@ -163,7 +164,7 @@ def test_top_p_keeps_the_smallest_set_with_mass_at_least_p(weights, p):
   # Skip draws within float32 rounding of a set boundary or of a tie.
   hypothesis.assume(np.min(np.abs(cum - p)) > 1e-4)
   hypothesis.assume(np.min(np.diff(np.sort(probs))) > 1e-5)
-  out = np.asarray(sample.filter_logits(
+  out = np.asarray(decode.filter_logits(
       jnp.log(jnp.asarray(probs, jnp.float32)), top_p=p))
   kept = np.isfinite(out)
   size = kept.sum()
@@ -175,7 +176,7 @@ def test_top_p_keeps_the_smallest_set_with_mass_at_least_p(weights, p):
 @hypothesis.given(seed=st.integers(0, 2**31 - 1), k=st.integers(1, V))
 def test_top_k_keeps_the_k_largest_logits(seed, k):
   logits = jax.random.normal(jax.random.key(seed), (3, V))
-  out = np.asarray(sample.filter_logits(logits, top_k=k))
+  out = np.asarray(decode.filter_logits(logits, top_k=k))
   for row, filtered in zip(np.asarray(logits), out):
     np.testing.assert_array_equal(np.flatnonzero(np.isfinite(filtered)),
                                   np.sort(np.argsort(-row)[:k]))
@@ -184,7 +185,7 @@ def test_top_k_keeps_the_k_largest_logits(seed, k):
 def test_sampled_frequencies_follow_the_tempered_distribution():
   logits = jnp.log(jnp.array([0.5, 0.3, 0.15, 0.05]))
   n, temperature = 20_000, 2.0
-  draws = sample.choose(jnp.broadcast_to(logits, (n, 4)), jax.random.key(0),
+  draws = decode.choose(jnp.broadcast_to(logits, (n, 4)), jax.random.key(0),
                         temperature=temperature, greedy=False)
   freq = np.bincount(np.asarray(draws), minlength=4) / n
   expect = np.asarray(jax.nn.softmax(logits / temperature))
@@ -197,7 +198,7 @@ def test_loglik_is_the_sum_of_the_continuations_token_logprobs():
   context = list(_tokens(10, (5,)))
   conts = [list(_tokens(11, (3,))), list(_tokens(12, (1,))),
            list(_tokens(13, (14,)))]
-  got = sample.loglik(params, cfg, context, conts, batch_size=2, bucket=8)
+  got = decode.loglik(params, cfg, context, conts, batch_size=2, bucket=8)
   for cont, score in zip(conts, got):
     logp = jax.nn.log_softmax(padded_forward(params, cfg, context + cont))
     expect = sum(float(logp[len(context) + i - 1, t])
@@ -218,12 +219,12 @@ def test_loglik_is_the_sum_of_the_continuations_token_logprobs():
 ])
 def test_bad_generation_arguments_raise_one_clear_error(kwargs, message):
   with pytest.raises(ValueError, match=message):
-    sample.generate(params_of("xpos"), CFGS["xpos"], list(range(P)), **kwargs)
+    decode.generate(params_of("xpos"), CFGS["xpos"], list(range(P)), **kwargs)
 
 
 def test_prompt_longer_than_the_cache_names_both_lengths():
   with pytest.raises(ValueError) as e:
-    sample.generate(params_of("rope"), CFGS["rope"], list(range(30)),
+    decode.generate(params_of("rope"), CFGS["rope"], list(range(30)),
                     max_new_tokens=8, cache_len=32)
   assert str(e.value) == (
       "prompt of 30 tokens + max_new_tokens 8 = 38 exceeds the cache of 32 "

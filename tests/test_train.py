@@ -133,8 +133,9 @@ def test_corrupt_checkpoint_is_named_and_nothing_is_lost(three_stage_run, tmp_pa
   workdir = tmp_path / "copy"
   shutil.copytree(reference, workdir)
   stage, step = checkpoint.latest(workdir)
-  state_dir = checkpoint.stage_dir(workdir, stage) / str(step) / "state"
-  for f in state_dir.rglob("*"):
+  params_dir = checkpoint.stage_dir(workdir, stage) / str(step) / "params"
+  assert params_dir.is_dir()
+  for f in params_dir.rglob("*"):
     if f.is_file() and f.stat().st_size > 0:
       f.write_bytes(b"not a checkpoint")
   before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}

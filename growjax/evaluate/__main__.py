@@ -15,9 +15,9 @@ checkpoint, an unknown suite, a bad flag value) is one line on stderr and
 exit status 2 (the traceback with --verbose).
 """
 
-import sys
+from absl import flags
 
-from absl import app, flags
+from growjax import command
 
 flags.DEFINE_string("workdir", None, "A run's workdir; its latest checkpoint is "
                     "evaluated.")
@@ -39,25 +39,18 @@ flags.DEFINE_integer("iq_seed", 0, "iq: seed of the generated tasks.")
 flags.DEFINE_integer("n_per_task", 20, "iq: instances of each task.")
 flags.DEFINE_string("tasks", None, "iq: comma-separated task names (default "
                     "all).")
-flags.DEFINE_bool("verbose", False, "Full tracebacks for errors.")
 flags.mark_flags_as_required(["workdir", "suite"])
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-  if len(argv) > 1:
-    print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-    return 2
-  from growjax import cli as growjax_cli  # pylint: disable=g-import-not-at-top
-  growjax_cli.setup_logging()
+def main():
   from growjax.evaluate import cli  # pylint: disable=g-import-not-at-top
-  return cli.run(FLAGS.workdir, FLAGS.suite, verbose=FLAGS.verbose,
-                 out=FLAGS.out, export_jsonl=FLAGS.export_jsonl,
-                 batches=FLAGS.batches, batch_size=FLAGS.batch_size,
-                 multiples=FLAGS.multiples, windows=FLAGS.windows,
-                 iq_seed=FLAGS.iq_seed, n_per_task=FLAGS.n_per_task,
-                 tasks=FLAGS.tasks)
+  return cli.run(FLAGS.workdir, FLAGS.suite, out=FLAGS.out,
+                 export_jsonl=FLAGS.export_jsonl, batches=FLAGS.batches,
+                 batch_size=FLAGS.batch_size, multiples=FLAGS.multiples,
+                 windows=FLAGS.windows, iq_seed=FLAGS.iq_seed,
+                 n_per_task=FLAGS.n_per_task, tasks=FLAGS.tasks)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  command.run(main)

@@ -1,25 +1,17 @@
 """What `python -m growjax.evaluate` does once flags are parsed.
 
-Kept apart from __main__.py so notebooks and tests call the same path.
+Kept apart from __main__.py so notebooks and tests call the same path. Flags
+are checked before anything is read; a user's mistake raises one of
+`command.USER_ERRORS`.
 """
 
 from __future__ import annotations
 
 import json
 import pathlib
-import sys
-import traceback
 
-from growjax import checkpoint as ckpt_lib
-from growjax.experiment import ExperimentError
-
-# Mistakes a user makes, reported in one line; anything else is a bug.
-USER_ERRORS = (ExperimentError, ckpt_lib.CheckpointError, FileNotFoundError,
-               ValueError)
-
-
-class UsageError(ValueError):
-  """A flag that does not fit the suite."""
+from growjax import checks
+from growjax.command import UsageError, user_input
 
 
 def _ints(text: str, name: str) -> tuple[int, ...]:
@@ -40,10 +32,9 @@ def evaluate(workdir, suite: str, *, out=None, export_jsonl=None,
              tasks: str | None = None) -> dict:
   """Runs `suite` on the latest checkpoint of `workdir`; writes the result
   as JSON to `out` (default WORKDIR/eval_<suite>.json) and returns it, with
-  its text table under "table". Raises USER_ERRORS for mistakes."""
-  from growjax import data  # pylint: disable=g-import-not-at-top
-  from growjax.evaluate import iq, suites  # pylint: disable=g-import-not-at-top
-  from growjax.train import load  # pylint: disable=g-import-not-at-top
+  its text table under "table". Raises command.USER_ERRORS for mistakes."""
+  from growjax import data, trained  # pylint: disable=g-import-not-at-top
+  from growjax.evaluate import iq, lm, suites  # pylint: disable=g-import-not-at-top
   if suite not in suites.SUITES:
     raise UsageError(f"--suite={suite!r}: unknown suite (one of "
                      f"{', '.join(suites.SUITES)})")
@@ -57,31 +48,33 @@ def evaluate(workdir, suite: str, *, out=None, export_jsonl=None,
     if unknown:
       raise UsageError(f"--tasks: unknown IQ task(s) {', '.join(unknown)} "
                        f"(known: {', '.join(iq.TASKS)})")
-  for name, value in (("batches", batches), ("batch_size", batch_size),
-                      ("windows", windows), ("n_per_task", n_per_task)):
-    if value is not None and value < 1:
-      raise UsageError(f"--{name}={value}: needs a positive integer")
+  with user_input("--"):
+    for name, value in (("batches", batches), ("batch_size", batch_size),
+                        ("windows", windows), ("n_per_task", n_per_task)):
+      if value is not None:
+        checks.positive_int(name, value)
   workdir = pathlib.Path(workdir)
   if not workdir.is_dir():
-    raise FileNotFoundError(f"workdir {workdir}: no such directory")
-  trained = load.load_latest(workdir)
-  corpus = data.prepare(trained.experiment.data)
-  if suite == "ppl":
-    result = suites.ppl(trained, corpus, batches=batches,
-                        batch_size=batch_size)
-  elif suite == "length":
-    if windows is None and (batches or batch_size):
-      exp = trained.experiment
-      windows = ((batches or exp.eval.batches)
-                 * (batch_size or exp.stages[0].batch_size))
-    result = suites.length(trained, corpus, multiples=multiples,
-                           windows=windows)
-  else:
-    items = iq.generate(iq_seed, n_per_task, names=names)
-    if export_jsonl:
-      iq.export_jsonl(items, export_jsonl)
-    result = suites.iq_suite(trained, corpus, seed=iq_seed,
-                             n_per_task=n_per_task, tasks=items)
+    raise UsageError(f"workdir {workdir}: no such directory")
+  run = trained.load_latest(workdir)
+  corpus = data.prepare(run.experiment.data)
+  try:
+    if suite == "ppl":
+      result = suites.ppl(run, corpus, batches=batches, batch_size=batch_size)
+    elif suite == "length":
+      if windows is None and (batches or batch_size):
+        exp = run.experiment
+        windows = ((batches or exp.eval.batches)
+                   * (batch_size or exp.stages[0].batch_size))
+      result = suites.length(run, corpus, multiples=multiples, windows=windows)
+    else:
+      items = iq.generate(iq_seed, n_per_task, names=names)
+      if export_jsonl:
+        iq.export_jsonl(items, export_jsonl)
+      result = suites.iq_suite(run, corpus, seed=iq_seed,
+                               n_per_task=n_per_task, tasks=items)
+  except lm.NotEnoughText as e:  # the flags ask for more text than there is
+    raise UsageError(str(e)) from e
   result["workdir"] = str(workdir.resolve())
   out = pathlib.Path(out) if out else workdir / f"eval_{suite}.json"
   out.parent.mkdir(parents=True, exist_ok=True)
@@ -91,15 +84,9 @@ def evaluate(workdir, suite: str, *, out=None, export_jsonl=None,
   return result
 
 
-def run(workdir, suite: str, *, verbose: bool = False, **options) -> int:
-  """Exit status: 0 done, 2 a user error (printed in one line)."""
-  try:
-    result = evaluate(workdir, suite, **options)
-  except USER_ERRORS as e:
-    if verbose:
-      traceback.print_exc()
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+def run(workdir, suite: str, **options) -> int:
+  """`evaluate`, then its table and where it went on stdout; exit status 0."""
+  result = evaluate(workdir, suite, **options)
   print(result["table"])
   print(f"written: {result['out']}")
   if options.get("export_jsonl"):

@@ -1,121 +1,26 @@
-r"""xPos against RoPE past the training length, trained and measured in one go.
+"""xPos against RoPE past the training length: the results, side by side.
 
-    python -m growjax.evaluate.extrapolation --workdir runs/extrapolation \
-        [--config experiments/extrapolation.py] [--arg tokens=3000000] \
-        [--out benchmarks/results/extrapolation.json]
+`benchmarks/extrapolation.py` trains the two models of
+experiments/extrapolation.py and reads each with the `length` suite; this
+module keeps what any reader of those results uses (the notebook, the
+benchmark): the numbers a results file keeps of a length result, the summary
+table and the figure. Results look like
 
-Trains experiments/extrapolation.py twice, with pos=xpos and pos=rope, in
-WORKDIR/xpos and WORKDIR/rope (a finished run is only resumed, so re-running
-just re-evaluates), evaluates both with the `length` suite (1x, 2x, 4x, 8x the
-training length; xPos with blockwise causal attention), prints a table and
-writes
+  {"xpos": {"loss_1x", ..., "ratio_4x", ..., "buckets", "block_len"},
+   "rope": {...}, "rope_blockwise": {...}, "train_len": ..., ...}
 
-  {"xpos": {"loss_1x", "loss_2x", "loss_4x", "loss_8x", "ratio_4x", ...},
-   "rope": {...}, "train_len": ..., "machine": ..., ...}
-
-to --out, and the plot (loss against context length, and loss per position
-bucket at the longest length) beside it as a PNG.
-
-A control, "rope_blockwise", reads the RoPE model with the same blockwise
-attention as xPos: it tells how much of xPos's advantage is the attention
-pattern and how much the position encoding.
+"rope_blockwise" is the control: the RoPE model read with xPos's blockwise
+attention, which tells how much of xPos's advantage is the attention pattern
+and how much the position encoding.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
 import pathlib
-import platform
-import sys
-import time
 
-POSITIONS = ("xpos", "rope")
 VARIANTS = ("xpos", "rope", "rope_blockwise")  # results keys, plot order
-REPO = pathlib.Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = REPO / "experiments" / "extrapolation.py"
-DEFAULT_OUT = REPO / "benchmarks" / "results" / "extrapolation.json"
 KEYS = ("loss_1x", "loss_2x", "loss_4x", "loss_8x", "ratio_2x", "ratio_4x",
         "ratio_8x")
-
-
-def load_config(path, arg: str | None):
-  """`get_config(arg)` of an experiment file."""
-  path = pathlib.Path(path)
-  if not path.exists():
-    raise FileNotFoundError(f"--config {path}: no such file")
-  spec = importlib.util.spec_from_file_location(f"_exp_{path.stem}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
-
-
-def machine() -> str:
-  import jax  # pylint: disable=g-import-not-at-top
-  device = jax.devices()[0]
-  return (f"{platform.machine()}, {os.cpu_count()} cores, "
-          f"{platform.platform()}; jax {jax.__version__} on "
-          f"{device.platform} ({device.device_kind})")
-
-
-def run(workdir, *, config=DEFAULT_CONFIG, arg: str = "",
-        out=DEFAULT_OUT, positions=POSITIONS, windows: int | None = None,
-        ) -> dict:
-  """Trains (or resumes) one run per position kind, evaluates `length` on
-  each, writes `out` and its PNG. Returns the results dict."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from growjax import data  # pylint: disable=g-import-not-at-top
-  from growjax.evaluate import suites  # pylint: disable=g-import-not-at-top
-  from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
-  from growjax.train import load, loop  # pylint: disable=g-import-not-at-top
-
-  workdir = pathlib.Path(workdir)
-  results: dict = {}
-  tables = []
-  begin = time.perf_counter()
-
-  def record(name, r, **extra):
-    results[name] = {**entry(r), **extra}
-    tables.append(f"[{name}] " + r["table"])
-
-  for pos in positions:
-    full_arg = ",".join(filter(None, [f"pos={pos}", arg]))
-    exp = Experiment.from_config(load_config(config, full_arg),
-                                 n_devices=jax.device_count())
-    start = time.perf_counter()
-    loop.run(exp, workdir / pos)
-    train_s = time.perf_counter() - start
-    trained = load.load_latest(workdir / pos)
-    corpus = data.prepare(exp.data)
-    start = time.perf_counter()
-    r = suites.length(trained, corpus, windows=windows)
-    extra = dict(step=trained.step, train_tokens=exp.stages[0].tokens,
-                 train_s=round(train_s, 1),
-                 eval_s=round(time.perf_counter() - start, 1))
-    if pos == "xpos":
-      extra["xpos_scale_base"] = trained.config.xpos_scale_base
-    record(pos, r, **extra)
-    if pos == "rope":  # the control: RoPE read the way xPos is
-      record("rope_blockwise", suites.length(
-          trained, corpus, windows=windows, block_len=exp.seq_len),
-             step=trained.step)
-    results.update(
-        train_len=exp.seq_len, eval_tokens_per_length=r["tokens"],
-        model={k: getattr(trained.config, k) for k in
-               ("d_model", "n_layers", "n_heads", "head_dim", "d_ff",
-                "vocab_size")},
-        data=exp.data.name)
-  results["config"] = f"{pathlib.Path(config).name}:{arg}".rstrip(":")
-  results["machine"] = machine()
-  results["total_s"] = round(time.perf_counter() - begin, 1)
-  out = pathlib.Path(out)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps(results, indent=1) + "\n")
-  png = plot(results, out.with_suffix(".png"))
-  results["table"] = "\n\n".join(tables + [summary_table(results)])
-  results["files"] = [str(out), str(png)]
-  return results
 
 
 def entry(length_result: dict) -> dict:
@@ -179,37 +84,3 @@ def plot(results: dict, path) -> pathlib.Path:
   fig.savefig(path, dpi=100)
   plt.close(fig)
   return path
-
-
-def main(argv):
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  f = flags.FLAGS
-  if len(argv) > 1:
-    print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-    return 2
-  from growjax import cli as growjax_cli  # pylint: disable=g-import-not-at-top
-  growjax_cli.setup_logging()
-  from growjax.evaluate import cli  # pylint: disable=g-import-not-at-top
-  try:
-    results = run(f.workdir, config=f.config, arg=f.arg, out=f.out,
-                  windows=f.windows)
-  except cli.USER_ERRORS as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  print(results["table"])
-  print("written: " + ", ".join(results["files"]))
-  return 0
-
-
-if __name__ == "__main__":
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_string("workdir", None, "Parent of the two runs (xpos/, rope/).")
-  flags.DEFINE_string("config", str(DEFAULT_CONFIG), "The experiment file.")
-  flags.DEFINE_string("arg", "", "More get_config arguments, e.g. "
-                      "tokens=1000000 or runlocal (pos is set per run).")
-  flags.DEFINE_string("out", str(DEFAULT_OUT), "Results JSON; the PNG goes "
-                      "beside it.")
-  flags.DEFINE_integer("windows", None, "Validation windows of the longest "
-                       "length (default: eval.batches x batch_size).")
-  flags.mark_flags_as_required(["workdir"])
-  app.run(main)

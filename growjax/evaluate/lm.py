@@ -27,6 +27,10 @@ import optax
 from growjax import data, model
 from growjax.config import ModelConfig
 
+class NotEnoughText(ValueError):
+  """The validation split holds fewer tokens than the windows asked for."""
+
+
 # Largest logits tensor one forward pass may hold, in float32 elements
 # (rows x length x vocab): longer windows are read in fewer rows per call.
 LOGITS_BUDGET = 1 << 24
@@ -91,7 +95,7 @@ def perplexity(params, cfg: ModelConfig, corpus, *, seq_len: int,
                     shard_index=0, shard_count=1)
   got = [b for _, b in zip(range(batches), it)]
   if not got:
-    raise ValueError(f"the validation split ({corpus.num_tokens('validation')}"
+    raise NotEnoughText(f"the validation split ({corpus.num_tokens('validation')}"
                      f" tokens) holds no window of {seq_len + 1} tokens")
   windows = np.concatenate(got)
   per_position = position_losses(params, cfg, windows, masks=masks,
@@ -136,7 +140,7 @@ def length_curve(params, cfg: ModelConfig, corpus, *, train_len: int,
   longest = multiples[-1] * train_len
   fit = available // (longest + 1)
   if fit < 1:
-    raise ValueError(
+    raise NotEnoughText(
         f"the validation split ({available} tokens) holds no window of "
         f"{longest + 1} tokens ({multiples[-1]}x the training length "
         f"{train_len}); lower the multiples")

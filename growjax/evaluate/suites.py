@@ -1,8 +1,8 @@
 """The evaluation suites of `python -m growjax.evaluate`, on a trained model.
 
-    trained = load.load_latest(workdir)
-    corpus = data.prepare(trained.experiment.data)
-    result = suites.SUITES["length"](trained, corpus)   # a JSON-able dict
+    run = trained.load_latest(workdir)          # growjax.trained
+    corpus = data.prepare(run.experiment.data)
+    result = suites.SUITES["length"](run, corpus)   # a JSON-able dict
     print(result["table"])
 
   ppl     validation loss and perplexity at the training length, on the
@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from growjax import sample
+from growjax import decode
 from growjax.evaluate import iq, lm
 
 
@@ -113,7 +113,7 @@ class TextModel:
         rows = members[start:start + self.batch_size]
         batch = [encoded[i] for i in rows]
         batch += [batch[0]] * (self.batch_size - len(batch))  # fixed shape
-        new = sample.generate(self.params, self.cfg, batch,
+        new = decode.generate(self.params, self.cfg, batch,
                               max_new_tokens=max_new_tokens, masks=self.masks,
                               eos_id=eos, pad_to=width)
         for i, ids in zip(rows, new):
@@ -124,7 +124,7 @@ class TextModel:
 
   def logliks(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
     """log p(continuation | prompt) for (prompt, continuation) texts."""
-    return sample.logliks(
+    return decode.logliks(
         self.params, self.cfg,
         [(self.encode_prompt(p), self.tokenizer.encode(c)) for p, c in pairs],
         masks=self.masks, batch_size=self.batch_size, bucket=self.bucket)

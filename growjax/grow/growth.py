@@ -50,11 +50,11 @@ def grow(params: Params, old_cfg: ModelConfig, new_cfg: ModelConfig,
   """Grows `params` (and MSG `masks`, if the model is mid-ramp) from `old_cfg`
   to `new_cfg` with `method` (see `METHODS`).
 
-  options: `new_layers` ("top" | "bottom" | "interleave" | indices; msg, zero),
-  `ramp_steps` (msg; checked, used by the trainer), `noise` (hyperclone). An
-  option the method does not take is a ValueError naming it.
+  options (`methods.OPTIONS` documents each and holds its default):
+  `new_layers` (msg, zero), `noise` (hyperclone). An option the method does
+  not take is a ValueError naming it.
   """
-  opts = methods_lib.check_options(method, options)
+  opts = methods_lib.check_options(method, options, for_grow=True)
   ops = plan(old_cfg, new_cfg, method=method)
   check_params(params, old_cfg)
   check_masks(masks, old_cfg)
@@ -163,6 +163,24 @@ def _init_fill(init: str, std: float, zero_axes, normal=None):
   return fill
 
 
+def mask_names(old_cfg: ModelConfig, new_cfg: ModelConfig, *, method: str,
+               masks=()) -> tuple[str, ...]:
+  """The names of the masks `grow(..., method=method, masks=<masks>)`
+  returns, without growing anything (the trainer lays out the grown state's
+  shardings before it grows)."""
+  ops = plan(old_cfg, new_cfg, method=method)
+  return tuple(sorted(set(masks) | set(_new_masks(ops, method))))
+
+
+def _new_masks(ops, method: str) -> list[str]:
+  """The gating masks a method that uses masks adds: one per grown axis (msg
+  places fresh entries on every axis it grows). `ops`: a plan's operators or
+  their axis maps (each names its `axis`)."""
+  if not methods_lib.get(method).uses_masks:
+    return []
+  return [ops_lib.OPERATORS[op.axis].mask for op in ops]
+
+
 def grow_masks(masks: dict | None, maps, old_cfg: ModelConfig, *,
                method: str) -> dict | None:
   """Masks grown along their axes. msg gates every structure it adds: the
@@ -172,13 +190,10 @@ def grow_masks(masks: dict | None, maps, old_cfg: ModelConfig, *,
   fresh entries (zero's new units or layers) at 1, since those structures are
   exact without a mask."""
   masks = dict(masks or {})
-  uses_masks = methods_lib.get(method).uses_masks
-  if uses_masks:
-    for axis, amap in maps.items():
-      name = ops_lib.OPERATORS[axis].mask
-      if amap.fresh.any() and name not in masks:
-        masks[name] = jnp.ones(axes_lib.mask_shape(name, old_cfg), jnp.float32)
-  value = 0.0 if uses_masks else 1.0
+  for name in _new_masks(maps.values(), method):
+    if name not in masks:
+      masks[name] = jnp.ones(axes_lib.mask_shape(name, old_cfg), jnp.float32)
+  value = 0.0 if methods_lib.get(method).uses_masks else 1.0
 
   def fill(key, shape, dtype, fresh_by_axis):
     return jnp.full(shape, value, dtype)

@@ -11,10 +11,14 @@ exactly m0 (so the grown model computes the old function), at progress >= 1 it
 is exactly 1, and a growth that happens mid-ramp composes (its m0 already holds
 the partial values). Once every mask is 1, `fold` drops them (`masks=None`,
 the model's fast path) without changing the function.
+
+`Ramp` is that schedule in global optimizer steps, the one definition the
+train step, the trainer's fold and loading a checkpoint for evaluation share.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -32,6 +36,23 @@ def ramp(masks_at_growth: Masks | None, progress: Any) -> Masks | None:
   p = jnp.clip(jnp.asarray(progress, jnp.float32), 0.0, 1.0)
   return {k: jnp.where(p >= 1.0, jnp.ones_like(m), m + (1 - m) * p.astype(m.dtype))
           for k, m in masks_at_growth.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Ramp:
+  """Masks rise from their growth values m0 to 1 over `steps` optimizer
+  steps from global step `start` (the growth's step, where they are m0)."""
+  start: int
+  steps: int
+
+  def masks(self, masks0: Masks | None, step: Any) -> Masks | None:
+    """The masks at global `step` (an int or a traced int32)."""
+    progress = (step - self.start) / max(self.steps, 1)
+    return ramp(masks0, jnp.clip(progress, 0.0, 1.0))
+
+  def done(self, step: int) -> bool:
+    """Every mask is exactly 1 from this step on: they may fold."""
+    return step >= self.start + self.steps
 
 
 def foldable(masks: Masks | None) -> bool:

@@ -1,11 +1,11 @@
 """The growth methods: what each grows, whether it keeps the function, and the
-options it takes.
+options it takes, each with its one default and its one check.
 
   msg         masked structural growth (Yao et al., 2024): any axis, any size.
               New structures are gated by masks that start at 0 and ramp to 1
-              (`growjax.grow.ramp`); at 0 the model computes the old function
-              whatever the new weights are. New weights are drawn like
-              `model.init` draws them. Exact.
+              over `ramp_steps` (`growjax.grow.Ramp`); at 0 the model computes
+              the old function whatever the new weights are. New weights are
+              drawn like `model.init` draws them. Exact.
   zero        new structures whose outgoing weights are zero (new MLP units:
               their `wo` rows; new heads: their `o` slices; new layers: the
               attention-out and MLP-out matrices), incoming weights drawn like
@@ -23,12 +23,19 @@ options it takes.
   stack       G_stack (Du et al., 2024): depth grows by stacking cyclic copies
               of the layer stack (layer j copies old layer j % L). Not
               function-preserving.
+
+An experiment's `grow=dict(method=..., **options)` is checked here
+(`check_options`), so an option's default and its check exist once. Every
+method that uses masks takes `ramp_steps`, which the trainer reads; `grow()`
+takes the others (`Method.grow_options`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+from growjax import checks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,43 +44,84 @@ class Method:
   axes: tuple[str, ...]  # logical axes it can grow
   exact: bool  # keeps the function on every axis it grows
   uses_masks: bool  # returns MSG masks that the trainer must ramp
-  options: tuple[str, ...]  # keyword options `grow` accepts
+  grow_options: tuple[str, ...]  # keyword options `grow` accepts
   description: str
+
+  @property
+  def options(self) -> tuple[str, ...]:
+    """Every option an experiment may set: grow()'s, and for a method that
+    uses masks, the length of their ramp."""
+    return self.grow_options + (("ramp_steps",) if self.uses_masks else ())
 
 
 METHODS: dict[str, Method] = {
     "msg": Method(
         "msg", ("embed", "heads", "mlp", "layers"), exact=True, uses_masks=True,
-        options=("new_layers", "ramp_steps"),
+        grow_options=("new_layers",),
         description="masked structural growth: any axis; new structures are "
                     "masked (0 -> 1 ramp), exact for any new weights"),
     "zero": Method(
         "zero", ("heads", "mlp", "layers"), exact=True, uses_masks=False,
-        options=("new_layers",),
+        grow_options=("new_layers",),
         description="new structures with zero outgoing weights; exact for "
                     "mlp, heads, layers (hidden width refused)"),
     "hyperclone": Method(
         "hyperclone", ("embed", "heads", "mlp"), exact=True, uses_masks=False,
-        options=("noise",),
+        grow_options=("noise",),
         description="integer-multiple width by tiling, divided by n along "
                     "input axes; exact with plain LayerNorm"),
     "stack": Method(
-        "stack", ("layers",), exact=False, uses_masks=False, options=(),
+        "stack", ("layers",), exact=False, uses_masks=False, grow_options=(),
         description="depth by cyclic copies of the layer stack (G_stack); "
                     "not function-preserving"),
 }
 
-# Documentation of each option (also used in error messages).
-OPTIONS: dict[str, str] = {
-    "new_layers": 'where new layers go: "top" (default), "bottom", '
-                  '"interleave", or a list of their indices in the grown stack',
-    "ramp_steps": "steps of the mask ramp (read by the trainer's `ramp`; "
-                  "`grow` only checks it is a positive int)",
-    "noise": "std, in units of new_cfg.init_std, of a zero-sum perturbation "
-             "of hypercloned weights across their copies (default 0)",
-}
+LAYER_PLACES = ("interleave", "top", "bottom")
 
-DEFAULTS: dict[str, Any] = {"new_layers": "top", "ramp_steps": None, "noise": 0.0}
+
+def _new_layers(name: str, value: Any) -> Any:
+  if isinstance(value, str):
+    checks.one_of(name, value, LAYER_PLACES)
+    return value
+  if not isinstance(value, Sequence) or not all(
+      checks.is_int(i) and i >= 0 for i in value):
+    raise ValueError(
+        f"{name}: {value!r} is not 'interleave', 'top', 'bottom' or a list of "
+        "layer indices")
+  return tuple(int(i) for i in value)
+
+
+def _ramp_steps(name: str, value: Any) -> int:
+  if checks.is_int(value) and value == 0:
+    raise ValueError(
+        f"{name}: 0 leaves the masks no steps to rise from 0 to 1: the new "
+        "structures would appear at full strength and the growth would not "
+        "keep the function; give it >= 1 steps")
+  return checks.positive_int(name, value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+  default: Any
+  check: Callable[[str, Any], Any]  # (name, value) -> value, ValueError naming it
+  doc: str
+
+
+OPTIONS: dict[str, Option] = {
+    "new_layers": Option(
+        "interleave", _new_layers,
+        'where new layers go: "interleave" (spread evenly among the old '
+        'ones), "top", "bottom", or a list of their indices in the grown '
+        "stack"),
+    "noise": Option(
+        0.0, lambda name, v: checks.number(name, v, low=0.0),
+        "std, in units of new_cfg.init_std, of a zero-sum perturbation of "
+        "hypercloned weights across their copies"),
+    "ramp_steps": Option(
+        100, _ramp_steps,
+        "optimizer steps over which the masks rise from their growth values "
+        "to 1, after which they fold away (read by the trainer, not grow())"),
+}
 
 
 def get(method: str) -> Method:
@@ -84,40 +132,22 @@ def get(method: str) -> Method:
   return METHODS[method]
 
 
-def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
-  """The method's options with defaults filled in; a ValueError naming any
-  option the method does not take, or a malformed value."""
+def check_options(method: str, options: dict[str, Any], *,
+                  for_grow: bool = False) -> dict[str, Any]:
+  """Every option of `method` (only grow()'s with `for_grow`), checked, with
+  its default where not given; a ValueError naming an option the method does
+  not take or a malformed value."""
   m = get(method)
+  known = m.grow_options if for_grow else m.options
   for name in options:
-    if name not in m.options:
-      known = (f"it takes {', '.join(m.options)}" if m.options
-               else "it takes no options")
-      what = OPTIONS.get(name, "an unknown option")
+    if name in known:
+      continue
+    if name in m.options:
       raise ValueError(
-          f"{name}: not an option of method {method!r} ({what}); {known}")
-  out = {name: options.get(name, DEFAULTS[name]) for name in m.options}
-  if "new_layers" in out:
-    _check_new_layers(out["new_layers"])
-  if "ramp_steps" in out and out["ramp_steps"] is not None:
-    r = out["ramp_steps"]
-    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-      raise ValueError(f"ramp_steps: {r!r} is not a positive int")
-  if "noise" in out:
-    n = out["noise"]
-    if isinstance(n, bool) or not isinstance(n, (int, float)) or not n >= 0:
-      raise ValueError(f"noise: {n!r} is not a number >= 0")
-  return out
-
-
-def _check_new_layers(value: Any) -> None:
-  if isinstance(value, str):
-    if value not in ("top", "bottom", "interleave"):
-      raise ValueError(
-          f"new_layers: {value!r} is not 'top', 'bottom', 'interleave' or a "
-          "list of layer indices")
-    return
-  if not isinstance(value, Sequence) or not all(
-      isinstance(i, int) and not isinstance(i, bool) for i in value):
+          f"{name}: an option of the trainer, not of grow() ({OPTIONS[name].doc})")
+    takes = f"it takes {', '.join(known)}" if known else "it takes no options"
+    what = OPTIONS[name].doc if name in OPTIONS else "an unknown option"
     raise ValueError(
-        f"new_layers: {value!r} is not 'top', 'bottom', 'interleave' or a "
-        "list of layer indices")
+        f"{name}: not an option of method {method!r} ({what}); {takes}")
+  return {name: OPTIONS[name].check(name, options.get(name, OPTIONS[name].default))
+          for name in known}

@@ -14,18 +14,18 @@ from growjax import grow, model, parallel
 from growjax.experiment import Stage
 
 
-def abstract_state(cfg, optimizer, mask_keys, mesh, rules):
+def abstract_state(cfg, optimizer, mask_names, mesh, rules):
   """Shapes and shardings of a stage's train state, built without compute;
-  `mask_keys` names the growth masks it carries (MSG, during the ramp)."""
+  `mask_names` names the growth masks it carries (MSG, during the ramp)."""
   sizes = model.axis_sizes(cfg)
 
   def build():
     params = model.init(cfg, jax.random.key(0))
     state = {"params": params, "opt_state": optimizer.init(params),
              "step": jnp.zeros((), jnp.int32)}
-    if mask_keys:
+    if mask_names:
       state["masks0"] = {k: jnp.ones([sizes[a] for a in model.MASK_AXES[k]])
-                         for k in mask_keys}
+                         for k in mask_names}
     return state
   shapes = jax.eval_shape(build)
   params_sh = parallel.shardings(shapes["params"], mesh, rules)
@@ -43,28 +43,30 @@ def init_state(cfg, optimizer, key, shardings):
   return jax.jit(build, out_shardings=shardings)(key)
 
 
-def grown_mask_keys(state, old: Stage, new: Stage) -> list[str]:
-  """Which masks growing `state` from `old` into `new` produces."""
-  shapes = jax.eval_shape(
-      lambda p, k: grow.grow(p, old.model, new.model, k, method=new.grow.method,
-                             masks=state.get("masks0"),
-                             **new.grow.options(old.model, new.model)).masks,
-      state["params"], jax.random.key(0))
-  return sorted(shapes or {})
+def grow_state(state, old: Stage, new: Stage, key, optimizer, mesh, rules, *,
+               start: int):
+  """The previous stage's final state grown into `new`'s shape, on its
+  devices, and the ramp of its growth masks (None when the method has none).
 
-
-def grow_state(state, old: Stage, new: Stage, key, shardings, keep_masks):
-  """The previous stage's final state, grown into `new`'s shape, on device."""
-  method, options = new.grow.method, new.grow.options(old.model, new.model)
+  The previous stage ended with its masks folded (a ramp fits in its stage),
+  so the model grows unmasked. The grown state's layout is known before
+  anything grows (`grow.mask_names`), so the growth runs once, jitted
+  straight into its shardings.
+  """
+  if "masks0" in state:
+    raise ValueError("state: still carries growth masks; fold them first")
+  method, options = new.grow.method, new.grow.grow_options()
+  names = grow.mask_names(old.model, new.model, method=method)
+  _, shardings = abstract_state(new.model, optimizer, names, mesh, rules)
 
   def grow_fn(state, key):
     grown = grow.grow(state["params"], old.model, new.model, key,
-                      method=method, masks=state.get("masks0"), **options)
+                      method=method, **options)
     opt_state = grow.grow_opt_state(state["opt_state"], old.model, new.model,
                                     method=method, **options)
     out = {"params": grown.params, "opt_state": opt_state, "step": state["step"]}
-    if grown.masks is not None and keep_masks:  # else the masks jump to 1
+    if grown.masks is not None:
       out["masks0"] = grown.masks
     return out
 
-  return jax.jit(grow_fn, out_shardings=shardings)(state, key)
+  return jax.jit(grow_fn, out_shardings=shardings)(state, key), new.ramp(start)

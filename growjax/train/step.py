@@ -4,35 +4,22 @@ The train state is a plain dict:
   params     float32 parameters (growjax.model)
   opt_state  optax state of `optimizer.make`
   step       int32 global optimizer step (it carries over growth)
-  masks0     (msg stages, during the mask ramp only) growth masks at the
-             stage's first step; the step ramps them to 1 over `ramp_steps`
+  masks0     (during a growth's mask ramp only) the masks at the stage's
+             first step; the step ramps them to 1 (`grow.Ramp`)
 The model has no stochastic layers, so the state carries no RNG; growth keys
 derive from (seed, stage), so a re-run grows identically.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from growjax import model
+from growjax import grow, model
 from growjax.config import ModelConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class Ramp:
-  """MSG masks rise from their growth values to 1 over `steps` from `start`."""
-  start: int
-  steps: int
-
-  def masks(self, masks0, step):
-    from growjax import grow  # pylint: disable=g-import-not-at-top
-    progress = (step - self.start) / max(self.steps, 1)
-    return grow.ramp(masks0, jnp.clip(progress, 0.0, 1.0))
 
 
 def loss_fn(params, cfg: ModelConfig, batch_BT1, masks=None, remat=False):
@@ -43,7 +30,7 @@ def loss_fn(params, cfg: ModelConfig, batch_BT1, masks=None, remat=False):
       logits_BTV, batch_BT1[:, 1:]).mean()
 
 
-def current_masks(state, ramp: Ramp | None):
+def current_masks(state, ramp: grow.Ramp | None):
   if ramp is None or "masks0" not in state:
     return None
   return ramp.masks(state["masks0"], state["step"])
@@ -51,7 +38,7 @@ def current_masks(state, ramp: Ramp | None):
 
 def make_train_step(cfg: ModelConfig, optimizer: optax.GradientTransformation,
                     lr: Callable, *, microbatches: int = 1,
-                    ramp: Ramp | None = None, remat: bool = False):
+                    ramp: grow.Ramp | None = None, remat: bool = False):
   """(state, batch [B, T+1]) -> (state, metrics); gradients are averaged over
   `microbatches` slices of the batch before one optimizer update."""
 
@@ -82,7 +69,7 @@ def make_train_step(cfg: ModelConfig, optimizer: optax.GradientTransformation,
   return train_step
 
 
-def make_eval_step(cfg: ModelConfig, ramp: Ramp | None = None):
+def make_eval_step(cfg: ModelConfig, ramp: grow.Ramp | None = None):
   """(state, batch) -> mean loss, with the masks of the state's step."""
 
   def eval_step(state, batch):

@@ -1,0 +1,181 @@
+"""One way to start a command: flags, logging, and a user's mistake in one line.
+
+Every entry point (`python -m growjax.main`, `growjax.evaluate`,
+`growjax.sample`, `benchmarks/extrapolation.py`) defines its absl flags and
+ends with
+
+    if __name__ == "__main__":
+      command.run(main)                    # main() -> exit status (None: 0)
+
+`run` parses the flags, sets up logging (growjax's progress lines on stderr,
+without absl's and JAX's chatter) and calls `main()`. A user's mistake (an
+experiment field, a checkpoint, a flag, a path: `USER_ERRORS`) is printed as
+one `error: ...` line on stderr with exit status 2; `--verbose` adds the
+traceback. Anything else is a bug and shows its traceback.
+
+`run(main, experiment=True)` adds the experiment flag, `--config FILE[:ARG]`
+with `--config.FIELD=VALUE` overrides (ml_collections' syntax): the file is
+loaded here, so a missing file, a missing `get_config` and an unknown field
+are each named, and only then does `config_flags` apply the overrides.
+`FLAGS.config` is the ConfigDict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import pathlib
+import re
+import sys
+import traceback
+from typing import Callable
+
+from absl import app, flags
+from ml_collections import config_flags
+from ml_collections.config_flags import config_path
+
+from growjax.checkpoint import CheckpointError
+from growjax.experiment import ExperimentError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_bool("verbose", False, "Full tracebacks for errors.")
+
+
+class UsageError(ValueError):
+  """A flag, argument or path a user gave that does not fit; names it."""
+
+
+# Mistakes a user makes, reported in one line; anything else is a bug.
+USER_ERRORS = (ExperimentError, CheckpointError, UsageError, flags.Error)
+
+
+def setup_logging():
+  """growjax's progress lines on stderr, without absl's and JAX's chatter."""
+  logging.basicConfig(level=logging.INFO, format="%(message)s",
+                      stream=sys.stderr, force=True)
+  logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's INFO lines
+  logging.getLogger("jax").setLevel(logging.WARNING)  # backend probing
+
+
+@contextlib.contextmanager
+def user_input(what: str = ""):
+  """ValueErrors raised while checking what a user gave become UsageErrors
+  (prefixed by `what`): wrap argument checks, not computations."""
+  try:
+    yield
+  except ValueError as e:
+    if isinstance(e, USER_ERRORS):
+      raise
+    raise UsageError(f"{what}{e}") from e
+
+
+def run(main: Callable[[], int | None], *, experiment: bool = False):
+  """Parses the flags (and the experiment, with `experiment`), sets up
+  logging, runs `main()` and exits with its status; 2 after a user error."""
+  verbose = any(a in ("--verbose", "--verbose=true", "--verbose=True")
+                for a in sys.argv)
+
+  def parse(argv):
+    with reported(verbose):
+      if experiment:
+        argv = _experiment_flag(argv)
+      return FLAGS(argv)
+
+  def body(argv):
+    with reported(verbose):
+      if len(argv) > 1:
+        raise UsageError(f"unexpected arguments {argv[1:]}")
+      setup_logging()
+      return main()
+
+  app.run(body, flags_parser=parse)
+
+
+@contextlib.contextmanager
+def reported(verbose: bool = False):
+  """A user error inside becomes one `error: ...` line on stderr and exit
+  status 2 (after its traceback, when `verbose`); anything else propagates."""
+  try:
+    yield
+  except USER_ERRORS as e:
+    if verbose:
+      traceback.print_exc()
+    print("error: " + " ".join(str(e).split()), file=sys.stderr)
+    sys.exit(2)
+
+
+# ------------------------------------------------------------- experiment --
+def load_experiment(spec: str):
+  """`get_config(arg)` of an experiment file `FILE[:ARG]` (get_config() without
+  ARG), each problem named: the file, then what is wrong with it."""
+  path_text, sep, arg = spec.partition(":")
+  path = pathlib.Path(path_text)
+  if not path.is_file():
+    raise UsageError(f"experiment file {path}: not found")
+  module_spec = importlib.util.spec_from_file_location(
+      f"growjax_experiment_{path.stem}", path)
+  module = importlib.util.module_from_spec(module_spec)
+  try:
+    module_spec.loader.exec_module(module)
+  except Exception as e:  # pylint: disable=broad-except
+    raise UsageError(f"experiment file {path}: fails to import "
+                     f"({type(e).__name__}: {e})") from e
+  get_config = getattr(module, "get_config", None)
+  if not callable(get_config):
+    raise UsageError(f"experiment file {path}: defines no get_config(arg=None)")
+  try:
+    return get_config(arg) if sep else get_config()
+  except ExperimentError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    raise UsageError(f"experiment file {path}: get_config({arg!r}) fails "
+                     f"({type(e).__name__}: {e})") from e
+
+
+_OVERRIDE = re.compile(r"--config\.([^=\s]+)(?:=.*)?$")
+
+
+def _experiment_flag(argv: list[str]) -> list[str]:
+  """Loads `--config FILE[:ARG]`, checks that every `--config.FIELD`
+  override names a field, and defines FLAGS.config with the overrides;
+  returns argv without `--config FILE`."""
+  spec, rest, i = None, [], 0
+  while i < len(argv):
+    arg = argv[i]
+    if arg == "--config" and i + 1 < len(argv):
+      spec, i = argv[i + 1], i + 2
+      continue
+    if arg.startswith("--config="):
+      spec = arg.split("=", 1)[1]
+    else:
+      rest.append(arg)
+    i += 1
+  if spec is None:
+    if any(a.split("=")[0] in ("--help", "--helpshort", "--helpfull")
+           for a in rest):
+      return rest  # absl prints the other flags
+    raise UsageError("--config: missing (an experiment file, e.g. "
+                     "--config experiments/toy.py)")
+  config = load_experiment(spec)
+  for arg in rest:
+    match = _OVERRIDE.match(arg)
+    if match:
+      try:
+        config_path.get_type(match.group(1), config)
+      except (KeyError, AttributeError, IndexError) as e:
+        raise UsageError(f"--config.{match.group(1)}: not a field of the "
+                         f"experiment ({_reason(e)})") from None
+  config_flags.DEFINE_config_dict("config", config, "The experiment.",
+                                  lock_config=True, sys_argv=rest)
+  return rest
+
+
+def _reason(e: BaseException) -> str:
+  """The message inside an exception that wraps others (config_dict raises
+  AttributeError(KeyError(message)))."""
+  while e.args and isinstance(e.args[0], BaseException):
+    e = e.args[0]
+  text = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
+  return "; ".join(" ".join(line.split()) for line in text.splitlines()
+                   if line.strip())
