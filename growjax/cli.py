@@ -25,12 +25,12 @@ def plan_report(config, workdir) -> str:
   """The plan of `config` for its configured mesh, whatever devices are here;
   writes WORKDIR/plan.json and returns the table."""
   import jax  # pylint: disable=g-import-not-at-top
-  from growjax import parallel, plan  # pylint: disable=g-import-not-at-top
+  from growjax import dry_run, parallel  # pylint: disable=g-import-not-at-top
   parallel.initialize_distributed()
   exp = Experiment.from_config(config)
   n = exp.mesh.devices_needed() or jax.device_count()
   exp = Experiment.from_config(config, n_devices=n)
-  return plan.report(exp, workdir, n_devices=n)
+  return dry_run.report(exp, workdir, n_devices=n)
 
 
 def main(config, workdir: str, *, dry_run: bool = False,
@@ -44,7 +44,7 @@ def main(config, workdir: str, *, dry_run: bool = False,
   print(summary["table"])
   if jax.process_index() == 0 and not summary["stopped"]:
     from growjax import report  # pylint: disable=g-import-not-at-top
-    png = report.plot([summary["workdir"]], pathlib.Path(workdir) / "loss.png")
+    png = report.plot_run(summary["workdir"], pathlib.Path(workdir) / "loss.png")
     print(f"plot: {png}")
   where = summary["workdir"]
   print(f"metrics: {where}/metrics.jsonl  (TensorBoard: {where}/tb)")

@@ -34,7 +34,7 @@ USER_ERRORS = (ExperimentError, ckpt_lib.CheckpointError, FileNotFoundError,
 
 def _load_latest(workdir):
   # The one place export reads a checkpoint (moving to growjax.checkpoint).
-  from growjax.train.load import load_latest  # pylint: disable=g-import-not-at-top
+  from growjax.trained import load_latest  # pylint: disable=g-import-not-at-top
   return load_latest(workdir)
 
 

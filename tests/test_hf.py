@@ -525,7 +525,7 @@ def run_dir(tmp_path_factory, text_path, data_dir):
 def test_export_refuses_mid_ramp_then_exports_the_folded_model(run_dir,
                                                                tmp_path):
   from growjax.train import loop  # pylint: disable=g-import-not-at-top
-  from growjax.train.load import load_latest  # pylint: disable=g-import-not-at-top
+  from growjax.trained import load_latest  # pylint: disable=g-import-not-at-top
   workdir, exp = run_dir
   with pytest.raises(hf.ConversionError) as e:
     export.export(workdir, tmp_path / "mid")
