@@ -29,7 +29,8 @@ which only ever grows over a run.
 
 Writes benchmarks/results/train_speed_h200.json (`--out` to change):
 machine, jax, matmul_bf16_tflops, runs (one row per impl, size, seq_len,
-remat). `--profile DIR` writes a jax.profiler trace of 3 steps of the first
+remat). `--loss_chunk N` gives growjax's rows growjax.loss's chunked
+cross-entropy (no [B, T, V] logits). `--profile DIR` writes a jax.profiler trace of 3 steps of the first
 row and prints its top device ops by time (read from the trace's
 perfetto JSON; no xprof needed).
 """
@@ -57,7 +58,7 @@ import optax  # noqa: E402
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import plain_step  # noqa: E402  (benchmarks/, beside this file)
 
-from growjax import ModelConfig, cost, model  # noqa: E402
+from growjax import ModelConfig, cost, loss, model  # noqa: E402
 from growjax.train import optimizer as opt_lib  # noqa: E402
 from growjax.train import step as step_lib  # noqa: E402
 
@@ -106,7 +107,26 @@ def growjax_config(size: str, seq_len: int) -> ModelConfig:
                      pos="xpos", dtype="bfloat16")
 
 
-def build(impl: str, size: str, seq_len: int, remat: str):
+def with_chunked_loss(train_step, chunk: int):
+  """`train_step` tracing growjax.loss.cross_entropy(..., chunk=chunk) where
+  it calls growjax.train.step.loss_fn: measures the chunked loss before the
+  step takes it as an option."""
+  def chunked(params, cfg, batch, masks=None, remat=False):
+    return loss.cross_entropy(params, cfg, batch, masks=masks, remat=remat,
+                              chunk=chunk)
+
+  def patched(state, batch):
+    original, step_lib.loss_fn = step_lib.loss_fn, chunked
+    try:
+      return train_step(state, batch)
+    finally:
+      step_lib.loss_fn = original
+
+  return patched
+
+
+def build(impl: str, size: str, seq_len: int, remat: str,
+          loss_chunk: int | None = None):
   """(init(key) -> state, train_step(state, batch) -> (state, out))."""
   if impl == "plain":
     d, layers, heads, k, f = SIZES[size]
@@ -122,7 +142,9 @@ def build(impl: str, size: str, seq_len: int, remat: str):
     return {"params": params, "opt_state": optimizer.init(params),
             "step": jnp.zeros((), jnp.int32)}
 
-  return init, step_lib.make_train_step(cfg, optimizer, lr, remat=remat)
+  train_step = step_lib.make_train_step(cfg, optimizer, lr, remat=remat)
+  return init, (with_chunked_loss(train_step, loss_chunk) if loss_chunk
+                else train_step)
 
 
 def program_bytes(compiled) -> int | None:
@@ -137,9 +159,10 @@ def program_bytes(compiled) -> int | None:
 _INITS = {}
 
 
-def measure(impl, size, seq_len, remat, *, steps, warmup, profile=None):
+def measure(impl, size, seq_len, remat, *, steps, warmup, profile=None,
+            loss_chunk=None):
   batch_size = TOKENS_PER_STEP // seq_len if size != "tiny" else 8
-  init, train_step = build(impl, size, seq_len, remat)
+  init, train_step = build(impl, size, seq_len, remat, loss_chunk)
   key = jax.random.key(0)
   tokens = jax.random.randint(jax.random.key(1), (batch_size, seq_len + 1), 0,
                               vocab(size), jnp.int32)
@@ -203,23 +226,25 @@ def top_ops(trace_dir: str, n: int = 15) -> list[tuple[str, float, float]]:
 
 def plan(sizes, seq_lens, impls, remats):
   """Rows in the order they run: each size's first policy (both impls) at
-  every seq_len, then the other policies."""
-  first, rest = [], []
-  for size in sizes:
-    for seq in seq_lens:
-      for i, remat in enumerate(remats or REMATS[size]):
-        for impl in impls:
-          (first if i == 0 else rest).append((impl, size, seq, remat))
+  every seq_len, then the other policies, largest size and seq_len first (the
+  rows a time budget drops are the small models' second choices)."""
+  rows = [(i, impl, size, seq, remat) for size in sizes for seq in seq_lens
+          for i, remat in enumerate(remats or REMATS[size]) for impl in impls]
+  first = [r[1:] for r in rows if r[0] == 0]
+  rest = [r[1:] for r in rows if r[0] > 0]
+  rest.sort(key=lambda r: (-sizes.index(r[1]), -r[2]))  # stable: keeps impls
   return first + rest
 
 
 def print_table(rows):
-  print(f"\n{'impl':>7} {'size':>5} {'seq':>5} {'batch':>5} {'remat':>5} "
+  print(f"\n{'impl':>7} {'size':>5} {'seq':>5} {'batch':>5} {'remat':>8} "
         f"{'tok/s':>9} {'TFLOP/s':>8} {'MFU':>6} {'/matmul':>7} "
         f"{'causal':>6} {'GiB':>6} {'compile':>7}")
   for r in rows:
+    remat = r["remat"] + (f"/c{r['loss_chunk']}" if r.get("loss_chunk")
+                          else "")
     head = (f"{r['impl']:>7} {r['size']:>5} {r['seq_len']:>5} "
-            f"{r['batch'] or 0:>5} {r['remat']:>5}")
+            f"{r['batch'] or 0:>5} {remat:>8}")
     if r.get("error"):
       print(f"{head}  {r['error']}")
       continue
@@ -255,6 +280,9 @@ def main(argv=None):
                       help="skip rows that would start past this many seconds")
   parser.add_argument("--out", default=None)
   parser.add_argument("--profile", default=None, metavar="DIR")
+  parser.add_argument("--loss_chunk", type=int, default=None,
+                      help="growjax rows use growjax.loss's chunked "
+                           "cross-entropy, this many positions per chunk")
   parser.add_argument("--tiny", action="store_true",
                       help="a CPU smoke run in seconds (tiny model, seq 32)")
   args = parser.parse_args(argv)
@@ -289,8 +317,9 @@ def main(argv=None):
   started, rows, last_s = time.perf_counter(), [], {}
   for impl, size, seq, remat in plan(sizes, seq_lens, impls, remats):
     cfg = growjax_config(size, seq)
+    chunk = args.loss_chunk if impl == "growjax" else None
     row = {"impl": impl, "size": size, "params": model.param_count(cfg),
-           "seq_len": seq, "batch": None, "remat": remat}
+           "seq_len": seq, "batch": None, "remat": remat, "loss_chunk": chunk}
     guess = last_s.get(size, 0.0)
     if time.perf_counter() - started + guess > args.budget_s:
       rows.append({**row, "error": "skipped: time budget"})
@@ -298,7 +327,8 @@ def main(argv=None):
     row_start = time.perf_counter()
     try:
       row.update(measure(impl, size, seq, remat, steps=steps,
-                         warmup=1 if tiny else 2, profile=args.profile))
+                         warmup=1 if tiny else 2, profile=args.profile,
+                         loss_chunk=chunk))
       if args.profile:
         print(f"trace of {impl} {size} seq {seq} {remat}: {args.profile}")
         ops = top_ops(args.profile)

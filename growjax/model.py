@@ -22,11 +22,12 @@ model with no mask arithmetic on the hot path.
 Rematerialisation (`apply(..., remat=...)`, one of `REMAT`) decides what each
 scanned block keeps for the backward pass:
   none     everything XLA would keep (fastest, most memory);
-  dots     the tensors tagged with `checkpoint_name` below (`SAVED`: q, k, v,
-           the attention output, the output projection, the MLP
-           pre-activation) and the cuDNN attention kernel's outputs; LayerNorm,
-           positions, GeLU and XLA attention's softmax are recomputed, no
-           matmul of a projection is;
+  dots     the tensors tagged with `checkpoint_name` below (`SAVED`: q, k, v
+           after positions, the attention output, the output projection,
+           the MLP pre-activation), or on the cuDNN path the attention
+           kernel's outputs (its output and softmax statistics) instead of
+           the tagged attention output; LayerNorm, positions, GeLU and XLA
+           attention's softmax are recomputed, no projection's matmul is;
   full     only each block's input (the scan carry): the block's forward runs
            again in the backward pass;
   offload  what `dots` keeps, the tagged tensors in host memory (pinned_host):
@@ -210,11 +211,13 @@ class Attention(nn.Module):
     else:
       mask = positions_lib.causal_mask(q_pos_BT, k_pos_BS, self.block_len)
       is_causal = False
+    implementation = _attention_implementation(cfg, mask)
     out_BTHK = jax.nn.dot_product_attention(
         q_BTHK, k_BSHK, v_BSHK, mask=mask,
         is_causal=is_causal, scale=1.0 / math.sqrt(cfg.head_dim),
-        implementation=_attention_implementation(cfg, mask))
-    out_BTHK = checkpoint_name(out_BTHK, "context")
+        implementation=implementation)
+    if implementation is None:  # cuDNN's output is kept with its kernel's
+      out_BTHK = checkpoint_name(out_BTHK, "context")
     if heads_mask_H is not None:
       out_BTHK = out_BTHK * heads_mask_H[:, None].astype(dtype)
     out_BTD = jnp.einsum("BTHK,HKD->BTD", out_BTHK, w_o_HKD)
