@@ -10,8 +10,14 @@ import pytest
 from conftest import REPO
 
 
+# Smoke runs measure nothing: compile fast rather than well.
+FAST_COMPILE = (" --xla_backend_optimization_level=0"
+                " --xla_llvm_disable_expensive_passes=true")
+
+
 def run_tiny(script, out):
-  env = {**os.environ, "PYTHONPATH": str(REPO)}
+  env = {**os.environ, "PYTHONPATH": str(REPO),
+         "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + FAST_COMPILE}
   subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--tiny",
                   "--out", str(out)], check=True, env=env, cwd=REPO,
                  timeout=600)
