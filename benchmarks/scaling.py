@@ -1,8 +1,8 @@
 r"""Two-GPU scaling: 1.3B on 1 and 2 GPUs, the largest model fsdp=2 trains, and a
 350M -> 1.3B growth on the 2-GPU mesh.
 
-    python benchmarks/scaling.py          # nvidia-h200-x2: ~5 min
-    python benchmarks/scaling.py --tiny   # 8 simulated CPU devices, seconds
+    python benchmarks/scaling.py          # nvidia-h200-x2
+    python benchmarks/scaling.py --tiny   # 8 simulated CPU devices
 
 1. scaling: growjax's train step (growjax.train.step, AdamW of
    growjax.train.optimizer, state built sharded by growjax.train.state) for
@@ -291,7 +291,7 @@ def growth(run) -> dict:
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--tiny", action="store_true",
-                      help="8 simulated CPU devices, tiny models, seconds")
+                      help="8 simulated CPU devices, tiny models")
   parser.add_argument("--parts", default="scaling,largest,growth")
   parser.add_argument("--remat", default="dots",
                       help="policy of the scaling runs (growjax.model.REMAT)")
@@ -301,7 +301,10 @@ def main(argv=None):
   run = dict(TINY_RUN if args.tiny else FULL)
   if args.steps:
     run["steps"] = args.steps
-  model.remat_kind(args.remat)  # a bad policy fails here, before any compute
+  try:  # a bad policy fails here, before any compute
+    model.remat_kind(args.remat)
+  except ValueError as e:
+    parser.error(f"--{e}")
   parts = args.parts.split(",")
   for part in parts:
     if part not in ("scaling", "largest", "growth"):

@@ -1,7 +1,7 @@
 r"""Training throughput of growjax's train step beside a plain JAX step, in one run.
 
-    python benchmarks/train_speed.py           # one H200: ~6 min, all sizes
-    python benchmarks/train_speed.py --tiny    # CPU smoke run, seconds
+    python benchmarks/train_speed.py           # one H200; rows start until --budget_s
+    python benchmarks/train_speed.py --tiny    # CPU smoke run
     python benchmarks/train_speed.py --sizes 1.3B --seq_lens 2048 \
         --remats dots --impls growjax --profile /tmp/trace   # one config traced
 
@@ -21,18 +21,18 @@ FLOPs: growjax.cost.train_flops_per_token, PaLM's convention (6 x matmul
 weights + 6 D V + 12 L H K s, full non-causal attention, no recomputation).
 `causal_tflops` halves the attention term (what a causal kernel does).
 MFU against 989 TFLOP/s (H100/H200 dense bf16) and against the bf16
-8192^3 matmul rate measured at the start of the same run.
-JAX may use 95% of the GPU's memory (XLA_PYTHON_CLIENT_MEM_FRACTION, unless
-set). `peak_memory_gib` is the compiled program's own peak (XLA's memory analysis:
+8192^3 matmul rate measured at the start of the same run. JAX may use 95% of
+the GPU's memory (XLA_PYTHON_CLIENT_MEM_FRACTION, unless set).
+`peak_memory_gib` is the compiled program's own peak (XLA's memory analysis:
 arguments, outputs and temporaries), not the process-wide allocator peak,
 which only ever grows over a run.
 
 Writes benchmarks/results/train_speed_h200.json (`--out` to change):
 machine, jax, matmul_bf16_tflops, runs (one row per impl, size, seq_len,
 remat). `--loss_chunk N` gives growjax's rows growjax.loss's chunked
-cross-entropy (no [B, T, V] logits). `--profile DIR` writes a jax.profiler trace of 3 steps of the first
-row and prints its top device ops by time (read from the trace's
-perfetto JSON; no xprof needed).
+cross-entropy (no [B, T, V] logits). `--profile DIR` writes a jax.profiler
+trace of 3 steps of the first row and prints its top device ops by time
+(read from the trace's perfetto JSON; no xprof needed).
 """
 
 from __future__ import annotations
@@ -131,8 +131,8 @@ def build(impl: str, size: str, seq_len: int, remat: str,
   if impl == "plain":
     d, layers, heads, k, f = SIZES[size]
     return plain_step.make(plain_step.Config(
-        vocab=vocab(size), d_model=d, n_layers=layers, n_heads=heads, head_dim=k,
-        d_ff=f, remat=remat))
+        vocab=vocab(size), d_model=d, n_layers=layers, n_heads=heads,
+        head_dim=k, d_ff=f, remat=remat))
   cfg = growjax_config(size, seq_len)
   lr = optax.constant_schedule(1e-4)
   optimizer = opt_lib.make(opt_lib.Optimizer(), lr)
@@ -284,7 +284,7 @@ def main(argv=None):
                       help="growjax rows use growjax.loss's chunked "
                            "cross-entropy, this many positions per chunk")
   parser.add_argument("--tiny", action="store_true",
-                      help="a CPU smoke run in seconds (tiny model, seq 32)")
+                      help="a CPU smoke run (tiny model, seq 32)")
   args = parser.parse_args(argv)
   tiny = args.tiny
   sizes = (args.sizes or ("tiny" if tiny else "125M,350M,1.3B")).split(",")

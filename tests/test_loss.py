@@ -32,10 +32,13 @@ def msg_masks(cfg, seed):
           for key, (k, shape) in zip(keys, sorted(shapes.items()))}
 
 
-value_and_grad = jax.jit(
-    jax.value_and_grad(lambda p, cfg, b, masks, remat, chunk: loss.cross_entropy(
-        p, cfg, b, masks=masks, remat=remat, chunk=chunk)),
-    static_argnames=("cfg", "remat", "chunk"))
+def xent(p, cfg, batch, masks, remat, chunk):
+  return loss.cross_entropy(p, cfg, batch, masks=masks, remat=remat,
+                            chunk=chunk)
+
+
+value_and_grad = jax.jit(jax.value_and_grad(xent),
+                         static_argnames=("cfg", "remat", "chunk"))
 
 
 def assert_trees_close(a, b, rtol, atol):
