@@ -18,6 +18,23 @@ Masks (masked structural growth, MSG) are an optional dict with any of
 At 0 a masked structure contributes nothing, so a grown model computes the
 old function whatever its new weights are; `masks=None` is a fully grown
 model with no mask arithmetic on the hot path.
+
+Rematerialisation (`apply(..., remat=...)`, one of `REMAT`) decides what each
+scanned block keeps for the backward pass:
+  none     everything XLA would keep (fastest, most memory);
+  dots     the tensors tagged with `checkpoint_name` below (`SAVED`: q, k, v
+           after positions, the attention output, the output projection,
+           the MLP pre-activation), or on the cuDNN path the attention
+           kernel's outputs (its output and softmax statistics) instead of
+           the tagged attention output; LayerNorm, positions, GeLU and XLA
+           attention's softmax are recomputed, no projection's matmul is;
+  full     only each block's input (the scan carry): the block's forward runs
+           again in the backward pass;
+  offload  what `dots` keeps, the tagged tensors in host memory (pinned_host):
+           the device keeps what `full` keeps plus the attention kernel's
+           outputs, and PCIe carries the rest. On CPU host and device memory
+           are the same RAM, so it computes what `dots` computes.
+The block's input is always kept (the scan carries it in float32).
 """
 
 from __future__ import annotations
@@ -28,7 +45,9 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
 
+from growjax import checks
 from growjax import positions as positions_lib
 from growjax.config import ModelConfig
 
@@ -64,6 +83,48 @@ MASK_AXES: dict[str, tuple[str, ...]] = {
 def axis_sizes(cfg: ModelConfig) -> dict[str, int]:
   return {"vocab": cfg.vocab_size, "embed": cfg.d_model, "layers": cfg.n_layers,
           "heads": cfg.n_heads, "head_dim": cfg.head_dim, "mlp": cfg.d_ff}
+
+
+# Remat policies (see the module docstring) and the tensors `dots` keeps.
+REMAT = ("none", "dots", "full", "offload")
+SAVED = ("q", "k", "v", "context", "attn_out", "mlp_in")
+
+
+def remat_kind(remat: str | bool) -> str:
+  """One of `REMAT`; the old bools mean True -> "full", False -> "none"."""
+  if remat is True or remat is False:
+    return "full" if remat else "none"
+  return checks.one_of("remat", remat, REMAT)
+
+
+def _is_attention_kernel(prim) -> bool:
+  # cuDNN flash attention's forward (jax._src.cudnn.fused_attention_stablehlo):
+  # its outputs (attention output and softmax statistics) are the backward
+  # kernel's inputs, so keeping them spares a second forward kernel.
+  return prim.name.startswith("dot_product_attention_fwd")
+
+
+_save_names = jax.checkpoint_policies.save_only_these_names(*SAVED)
+_offload_names = jax.checkpoint_policies.save_and_offload_only_these_names(
+    names_which_can_be_saved=(), names_which_can_be_offloaded=SAVED,
+    offload_src="device", offload_dst="pinned_host")
+
+
+def _dots_policy(prim, *args, **params):
+  return _is_attention_kernel(prim) or _save_names(prim, *args, **params)
+
+
+def _offload_policy(prim, *args, **params):
+  if _is_attention_kernel(prim):
+    return True
+  return _offload_names(prim, *args, **params)
+
+
+def remat_policy(remat: str | bool):
+  """(whether blocks are rematerialised, the jax.checkpoint policy)."""
+  kind = remat_kind(remat)
+  return kind != "none", {"none": None, "full": None, "dots": _dots_policy,
+                          "offload": _offload_policy}[kind]
 
 
 def _path(keys) -> str:
@@ -142,18 +203,25 @@ class Attention(nn.Module):
     q_BTHK, k_BSHK = positions_lib.encode(
         q_BTHK, k_BSHK, q_pos_BT, k_pos_BS, kind=cfg.pos,
         scale_base=cfg.xpos_scale_base, gamma=cfg.xpos_gamma)
+    q_BTHK = checkpoint_name(q_BTHK.astype(dtype), "q")
+    k_BSHK = checkpoint_name(k_BSHK.astype(dtype), "k")
+    v_BSHK = checkpoint_name(v_BSHK, "v")
     if cache is None and self.block_len is None:
       mask, is_causal = None, True  # positions increase along T
     else:
       mask = positions_lib.causal_mask(q_pos_BT, k_pos_BS, self.block_len)
       is_causal = False
+    implementation = _attention_implementation(cfg, mask)
     out_BTHK = jax.nn.dot_product_attention(
-        q_BTHK.astype(dtype), k_BSHK.astype(dtype), v_BSHK, mask=mask,
+        q_BTHK, k_BSHK, v_BSHK, mask=mask,
         is_causal=is_causal, scale=1.0 / math.sqrt(cfg.head_dim),
-        implementation=_attention_implementation(cfg, mask))
+        implementation=implementation)
+    if implementation is None:  # cuDNN's output is kept with its kernel's
+      out_BTHK = checkpoint_name(out_BTHK, "context")
     if heads_mask_H is not None:
       out_BTHK = out_BTHK * heads_mask_H[:, None].astype(dtype)
-    return jnp.einsum("BTHK,HKD->BTD", out_BTHK, w_o_HKD), new_cache
+    out_BTD = jnp.einsum("BTHK,HKD->BTD", out_BTHK, w_o_HKD)
+    return checkpoint_name(out_BTD, "attn_out"), new_cache
 
 
 class Mlp(nn.Module):
@@ -165,7 +233,8 @@ class Mlp(nn.Module):
     init = nn.initializers.normal(cfg.init_std)
     w_i_DF = self.param("wi", init, (cfg.d_model, cfg.d_ff)).astype(dtype)
     w_o_FD = self.param("wo", init, (cfg.d_ff, cfg.d_model)).astype(dtype)
-    h_BTF = nn.gelu(jnp.einsum("BTD,DF->BTF", x_BTD.astype(dtype), w_i_DF))
+    h_BTF = nn.gelu(checkpoint_name(
+        jnp.einsum("BTD,DF->BTF", x_BTD.astype(dtype), w_i_DF), "mlp_in"))
     if mlp_mask_F is not None:
       h_BTF = h_BTF * mlp_mask_F.astype(dtype)
     return jnp.einsum("BTF,FD->BTD", h_BTF, w_o_FD)
@@ -196,9 +265,12 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
+  """Tokens -> float32 logits, or (`return_hidden`) the final LayerNorm's
+  float32 output [B, T, D], the unembedding's input."""
   cfg: ModelConfig
   block_len: int | None = None
-  remat: bool = False
+  remat: str | bool = "none"
+  return_hidden: bool = False
 
   @nn.compact
   def __call__(self, tokens_BT, q_pos_BT, k_pos_BS, masks, cache):
@@ -209,7 +281,10 @@ class Transformer(nn.Module):
     h_BTD = jnp.take(embed_VD, tokens_BT, axis=0)
     if hidden is not None:
       h_BTD = h_BTD * hidden
-    block = nn.remat(Block, prevent_cse=False) if self.remat else Block
+    rematerialise, policy = remat_policy(self.remat)
+    # prevent_cse=False: inside scan the recomputation cannot be CSE'd away.
+    block = (nn.remat(Block, prevent_cse=False, policy=policy)
+             if rematerialise else Block)
     blocks = nn.scan(
         block, variable_axes={"params": 0}, split_rngs={"params": True},
         in_axes=(0, nn.broadcast), length=cfg.n_layers)
@@ -224,14 +299,30 @@ class Transformer(nn.Module):
     h_BTD, new_kv = blocks(cfg, self.block_len, name="blocks")(
         h_BTD, per_layer, shared)
     x_BTD = LayerNorm(name="ln_f")(h_BTD, hidden)
-    dtype = jnp.dtype(cfg.dtype)
+    if self.return_hidden:
+      return x_BTD, new_kv
     if cfg.tie_embeddings:
       unembed_DV = embed_VD.T
     else:
       unembed_DV = self.param("unembed", init, (cfg.d_model, cfg.vocab_size))
-    logits_BTV = jnp.einsum("BTD,DV->BTV", x_BTD.astype(dtype),
-                            unembed_DV.astype(dtype))
-    return logits_BTV.astype(jnp.float32), new_kv
+    return project(x_BTD, unembed_DV, cfg), new_kv
+
+
+def project(x_BTD: jax.Array, unembed_DV: jax.Array,
+            cfg: ModelConfig) -> jax.Array:
+  """Logits float32 [..., V] of final hidden states [..., D]: the matmul in
+  the compute dtype, then float32 (the one definition of the logits'
+  numerics; `growjax.loss` applies it chunk by chunk)."""
+  dtype = jnp.dtype(cfg.dtype)
+  logits = jnp.einsum("...D,DV->...V", x_BTD.astype(dtype),
+                      unembed_DV.astype(dtype))
+  return logits.astype(jnp.float32)
+
+
+def unembedding(params: Params, cfg: ModelConfig) -> jax.Array:
+  """The float32 [D, V] unembedding matrix (the embedding's transpose when
+  tied)."""
+  return params["embed"].T if cfg.tie_embeddings else params["unembed"]
 
 
 def init(cfg: ModelConfig, key: jax.Array) -> Params:
@@ -245,7 +336,7 @@ def init(cfg: ModelConfig, key: jax.Array) -> Params:
 def apply(params: Params, cfg: ModelConfig, tokens: jax.Array, *,
           masks: dict | None = None, positions: jax.Array | None = None,
           block_len: int | None = None, cache: dict | None = None,
-          remat: bool = False):
+          remat: str | bool = "none", return_hidden: bool = False):
   """Logits float32 [B, T, V] for int32 tokens [B, T].
 
   positions: int32 [B, T], increasing along T (default 0..T-1, or the cache's
@@ -254,7 +345,11 @@ def apply(params: Params, cfg: ModelConfig, tokens: jax.Array, *,
     previous one), for inputs longer than the training length.
   cache: from `init_cache`; when given, returns (logits, new_cache) and each
     call appends its T tokens.
-  remat: recompute each block's activations in the backward pass.
+  remat: what each block keeps for the backward pass, one of `REMAT` (see
+    the module docstring); True and False mean "full" and "none".
+  return_hidden: the final LayerNorm's float32 output [B, T, D] instead of
+    the logits (`project(x, unembedding(params, cfg), cfg)` makes them).
+  masks: None or {} is a fully grown model: no mask arithmetic at all.
   """
   tokens = jnp.asarray(tokens, jnp.int32)
   b, t = tokens.shape
@@ -263,7 +358,8 @@ def apply(params: Params, cfg: ModelConfig, tokens: jax.Array, *,
     positions = jnp.broadcast_to(start + jnp.arange(t, dtype=jnp.int32), (b, t))
   positions = jnp.asarray(positions, jnp.int32)
   masks = {} if masks is None else masks
-  model = Transformer(cfg, block_len=block_len, remat=remat)
+  model = Transformer(cfg, block_len=block_len, remat=remat_kind(remat),
+                      return_hidden=return_hidden)
   if cache is None:
     logits, _ = model.apply({"params": params}, tokens, positions, positions,
                             masks, None)

@@ -5,8 +5,10 @@ import dataclasses
 import hypothesis
 import hypothesis.strategies as st
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import growjax
@@ -143,3 +145,132 @@ def test_invalid_config_field_raises_one_error_naming_it(field):
   assert set(BAD) == {f.name for f in dataclasses.fields(ModelConfig)}
   with pytest.raises(ValueError, match=rf"ModelConfig\.{field}: "):
     CFG.replace(**{field: BAD[field]})
+
+
+# ------------------------------------------------------------- remat ---
+
+def xent(params, cfg, tokens, remat, masks=None):
+  logits = model.apply(params, cfg, tokens[:, :-1], masks=masks, remat=remat)
+  return optax.softmax_cross_entropy_with_integer_labels(
+      logits, tokens[:, 1:]).mean()
+
+
+loss_and_grad = jax.jit(jax.value_and_grad(xent),
+                        static_argnames=("cfg", "remat"))
+
+
+def random_masks(cfg, seed):
+  keys = jax.random.split(jax.random.key(seed), 4)
+  shapes = {"hidden": (cfg.d_model,), "heads": (cfg.n_layers, cfg.n_heads),
+            "mlp": (cfg.n_layers, cfg.d_ff), "layers": (cfg.n_layers,)}
+  return {k: jax.random.uniform(key, shape)
+          for key, (k, shape) in zip(keys, sorted(shapes.items()))}
+
+
+@pytest.mark.parametrize("remat", ["dots", "full", "offload", True, False])
+def test_every_remat_policy_gives_the_loss_and_gradients_of_none(params, remat):
+  tokens = tokens_from(7, t=T + 1)
+  masks = random_masks(CFG, 7)  # every mask path is rematerialised too
+  ref_loss, ref_grads = loss_and_grad(params, CFG, tokens, "none", masks)
+  loss, grads = loss_and_grad(params, CFG, tokens, remat, masks)
+  np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def sub_jaxprs(params):
+  for v in params.values():
+    for x in v if isinstance(v, (tuple, list)) else (v,):
+      if isinstance(x, jax.extend.core.ClosedJaxpr):
+        yield x.jaxpr
+      elif isinstance(x, jax.extend.core.Jaxpr):
+        yield x
+
+
+def count_matmuls(jaxpr) -> dict[str, int]:
+  """dot_generals in a jaxpr and all its sub-jaxprs (scan and remat bodies),
+  split into those with batch dimensions (XLA attention) and without
+  (projections), each counted once per appearance in the program."""
+  counts = {"projection": 0, "batched": 0}
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      (_, _), (lhs_batch, _) = eqn.params["dimension_numbers"]
+      counts["batched" if lhs_batch else "projection"] += 1
+    for sub in sub_jaxprs(eqn.params):
+      for k, v in count_matmuls(sub).items():
+        counts[k] += v
+  return counts
+
+
+def test_dots_policy_recomputes_no_projection_and_full_recomputes_them(params):
+  tokens = tokens_from(8, t=T + 1)
+  counts = {r: count_matmuls(jax.make_jaxpr(
+      jax.grad(xent), static_argnums=(1, 3))(params, CFG, tokens, r).jaxpr)
+            for r in ("none", "dots", "full")}
+  assert counts["dots"]["projection"] == counts["none"]["projection"]
+  # only XLA attention's scores are recomputed (cuDNN's kernel output is kept)
+  assert counts["dots"]["batched"] == counts["none"]["batched"] + 1
+  # full: the projections whose outputs the backward pass reads (q, k, v, o,
+  # wi; not wo) run a second time
+  assert counts["full"]["projection"] == counts["none"]["projection"] + 5
+
+
+def test_invalid_remat_is_one_error_naming_the_field(params):
+  with pytest.raises(ValueError, match=r"^remat: 'some' is not one of"):
+    model.apply(params, CFG, tokens_from(0), remat="some")
+
+
+# ---------------------------------------------- hidden states, fast path ---
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_hidden_states_project_to_the_logits(tie):
+  cfg = CFG.replace(tie_embeddings=tie)
+  p = model.init(cfg, jax.random.key(1))
+  tokens = tokens_from(9)
+  masks = random_masks(cfg, 9)
+  x = model.apply(p, cfg, tokens, masks=masks, return_hidden=True)
+  assert x.shape == (2, T, cfg.d_model) and x.dtype == jnp.float32
+  np.testing.assert_allclose(
+      model.project(x, model.unembedding(p, cfg), cfg),
+      model.apply(p, cfg, tokens, masks=masks), rtol=1e-6, atol=1e-6)
+
+
+def count_primitive(jaxpr, name) -> int:
+  return sum((eqn.primitive.name == name)
+             + sum(count_primitive(s, name) for s in sub_jaxprs(eqn.params))
+             for eqn in jaxpr.eqns)
+
+
+def test_no_masks_trace_no_mask_arithmetic(params):
+  """masks=None and masks={} trace one program; a mask of ones adds
+  multiplies, so the comparison would see them."""
+  tokens = tokens_from(10)
+  trace = lambda masks: jax.make_jaxpr(
+      lambda p: model.apply(p, CFG, tokens, masks=masks))(params).jaxpr
+  none, empty, ones = trace(None), trace({}), trace(ones_masks(CFG))
+  assert str(none) == str(empty)
+  assert count_primitive(ones, "mul") > count_primitive(none, "mul")
+
+
+@pytest.mark.parametrize("pos", ["xpos", "rope"])
+def test_training_attention_asks_for_cudnn_in_bf16_without_a_mask(
+    params, monkeypatch, pos):
+  """On a GPU every training forward (no cache, no blockwise mask) calls
+  cuDNN flash attention with bf16 q, k, v; recorded here on CPU by
+  pretending to be a GPU and running XLA's attention instead."""
+  calls = []
+  real = jax.nn.dot_product_attention
+
+  def recording(q, k, v, *, mask, is_causal, scale, implementation):
+    calls.append((q.dtype, k.dtype, v.dtype, mask, is_causal, implementation))
+    return real(q, k, v, mask=mask, is_causal=is_causal, scale=scale)
+
+  monkeypatch.setattr(model.jax, "default_backend", lambda: "gpu")
+  monkeypatch.setattr(model.jax.nn, "dot_product_attention", recording)
+  cfg = CFG.replace(dtype="bfloat16", pos=pos)
+  for remat in ("none", "dots"):  # tracing is enough
+    jax.make_jaxpr(jax.grad(xent), static_argnums=(1, 3))(
+        params, cfg, tokens_from(11, t=T + 1), remat)
+  bf16 = jnp.dtype("bfloat16")
+  assert calls and all(c == (bf16, bf16, bf16, None, True, "cudnn")
+                       for c in calls), calls
