@@ -60,13 +60,13 @@ def get_config(arg=None):
                lr=dict(peak=3e-3, warmup_steps=50, final=3e-4))
   c.mesh = dict(data=-1, fsdp=1, tensor=1)  # data parallel over what there is
   c.checkpoint = dict(every_steps=1000, keep=1)
-  c.eval = dict(every_steps=500, batches=8)
+  c.eval = dict(every_steps=500, tokens=32_768)
   c.train = dict(log_every=50)
   if a["runlocal"]:  # 20 steps
     stage.update(tokens=32 * a["seq_len"] * 20,
                  lr=dict(peak=3e-3, warmup_steps=5, final=3e-4))
     c.checkpoint.every_steps = 10
-    c.eval = dict(every_steps=10, batches=2)
+    c.eval = dict(every_steps=10, tokens=2_048)
     c.train = dict(log_every=5)
   c.stages = [stage]  # one stage: no growth
   return c

@@ -61,5 +61,5 @@ def get_config(arg=None):
   c.optimizer = dict(b1=0.9, b2=0.95, weight_decay=0.1, clip_norm=1.0)
   c.train = dict(remat=True, log_every=10)
   c.checkpoint = dict(every_steps=1000, keep=2)
-  c.eval = dict(every_steps=1000, batches=16)
+  c.eval = dict(every_steps=1000, tokens=4_194_304)
   return c

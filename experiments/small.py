@@ -23,7 +23,8 @@ def get_config(arg=None):
   c = ml_collections.ConfigDict()
   c.name = "small_baseline" if a["baseline"] else "small"
   c.seed = 0
-  c.data = dict(name="python_source", seq_len=SEQ_LEN, vocab_size=8192)
+  c.data = dict(name="python_source", seq_len=SEQ_LEN, vocab_size=8192,
+                val_fraction=0.05)  # >= 1M held-out tokens
   c.model = dict(d_model=256, n_layers=4, n_heads=4, head_dim=64, d_ff=1024,
                  pos="xpos", dtype="bfloat16")
   batch = 32
@@ -42,7 +43,7 @@ def get_config(arg=None):
                      lr=dict(peak=1e-3, warmup_steps=100, final=1e-4))]
   c.mesh = dict(data=-1, fsdp=1, tensor=1)
   c.checkpoint = dict(every_steps=400, keep=1)
-  c.eval = dict(every_steps=100, batches=8)
+  c.eval = dict(every_steps=100, tokens=1_048_576)
   c.train = dict(log_every=20, progress=True)
   if a["runlocal"]:
     c.data.update(vocab_size=512, seq_len=64)
@@ -51,6 +52,6 @@ def get_config(arg=None):
       s.update(tokens=4 * batch * 64, lr=dict(s["lr"], warmup_steps=1))
       if "grow" in s:
         s["grow"]["ramp_steps"] = 2
-    c.eval = dict(every_steps=2, batches=1)
+    c.eval = dict(every_steps=2, tokens=2_048)
     c.train = dict(log_every=1, progress=True)
   return c

@@ -26,7 +26,8 @@ def get_config(arg=None):
       name="python_source",  # the interpreter's own standard library
       seq_len=SEQ_LEN,  # tokens per training window
       vocab_size=1024,  # sentencepiece vocabulary trained from the corpus
-      tokenizer_chars=2_000_000)  # characters sampled to train the tokenizer
+      tokenizer_chars=2_000_000,  # characters sampled to train the tokenizer
+      val_fraction=0.02)  # documents held out: >= 100k validation tokens
   c.model = dict(d_model=64, n_layers=2, n_heads=4, head_dim=16, d_ff=256,
                  pos="xpos")
   batch = 16
@@ -51,7 +52,7 @@ def get_config(arg=None):
                      lr=dict(peak=2e-3, warmup_steps=40, final=1e-4))]
   c.mesh = dict(data=-1, fsdp=1, tensor=1)  # -1: all remaining devices
   c.checkpoint = dict(every_steps=100, keep=2)
-  c.eval = dict(every_steps=50, batches=16)  # 16 x 16 x 128 held-out tokens
+  c.eval = dict(every_steps=50, tokens=100_000)  # one fixed held-out set
   c.train = dict(log_every=10, progress=True)  # progress: show a progress bar
 
   if a["runlocal"]:  # seconds: a smoke test of every code path
@@ -62,6 +63,6 @@ def get_config(arg=None):
       if "grow" in s:
         s["grow"]["ramp_steps"] = 3
     c.checkpoint = dict(every_steps=4, keep=2)
-    c.eval = dict(every_steps=3, batches=1)
+    c.eval = dict(every_steps=3, tokens=2_048)
     c.train = dict(log_every=1, progress=True)
   return c

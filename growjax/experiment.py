@@ -160,8 +160,13 @@ class Optimizer:
   eps: float = 1e-8  # added to the root of the second moment (> 0)
   weight_decay: float = 0.1  # decoupled, >= 0; not on LayerNorm scales and biases
   clip_norm: float = 1.0  # global gradient norm clip (> 0)
+  # After a hyperclone growth, scale each parameter's update by
+  # growjax.grow.lr_multipliers (1/n along tiled input axes), so one step of
+  # the grown model equals the grown step of the small one.
+  clone_lr_multipliers: bool = True
 
   def __post_init__(self):
+    checks.boolean("clone_lr_multipliers", self.clone_lr_multipliers)
     _below_one("b1", self.b1)
     _below_one("b2", self.b2)
     checks.positive_number("eps", self.eps)
@@ -225,23 +230,37 @@ class Checkpoint:
 
 @dataclasses.dataclass(frozen=True)
 class Eval:
+  """Validation: one fixed held-out set (`growjax.data.validation_windows`),
+  the same for every run on the same data and seq_len, whatever the seed or
+  batch size, so runs can be compared on it."""
   every_steps: int = 200  # validation loss every N steps (and at stage ends)
-  batches: int = 8  # validation batches per evaluation
+  tokens: int = 131_072  # size of the validation set in predicted tokens
+  batch_size: int | None = None  # windows per evaluation call; None: stage 0's batch_size
 
   def __post_init__(self):
     checks.positive_int("every_steps", self.every_steps)
-    checks.positive_int("batches", self.batches)
+    checks.positive_int("tokens", self.tokens)
+    if self.batch_size is not None:
+      checks.positive_int("batch_size", self.batch_size)
 
 
 @dataclasses.dataclass(frozen=True)
 class Train:
   log_every: int = 10  # steps between metrics lines
-  remat: bool = False  # recompute block activations in the backward pass
+  # What each block keeps for the backward pass (growjax.model.REMAT: "none",
+  # "dots", "offload", "full"); "auto": the fastest that fits in device memory
+  # by the memory model (growjax.cost.fastest_remat; "none" where no limit is
+  # known, as on CPU).
+  remat: str = "auto"
+  loss_chunk: int | None = None  # positions per unembedding chunk (growjax.loss); None: whole [B, T, V] logits
   progress: bool = True  # show a progress bar
 
   def __post_init__(self):
+    from growjax import model  # pylint: disable=g-import-not-at-top
     checks.positive_int("log_every", self.log_every)
-    checks.boolean("remat", self.remat)
+    checks.one_of("remat", self.remat, ("auto",) + tuple(model.REMAT))
+    if self.loss_chunk is not None:
+      checks.positive_int("loss_chunk", self.loss_chunk)
     checks.boolean("progress", self.progress)
 
 
@@ -266,6 +285,10 @@ class Experiment:
   @property
   def seq_len(self) -> int:
     return self.data.seq_len
+
+  def eval_batch_size(self) -> int:
+    """Windows per evaluation call."""
+    return self.eval.batch_size or self.stages[0].batch_size
 
   def stage_starts(self) -> list[int]:
     """Global optimizer step at which each stage begins, plus the end."""
@@ -396,6 +419,12 @@ def validate(exp: Experiment, *, n_devices: int | None = None) -> None:
         _fail(f"{path}.batch_size",
               f"{stage.batch_size} (in {stage.microbatches} microbatches) does "
               f"not split over the mesh's data x fsdp = {split} devices")
+  if mesh_shape is not None:
+    split = mesh_shape["data"] * mesh_shape["fsdp"]
+    batch = exp.eval_batch_size()
+    if batch % split:
+      _fail("eval.batch_size", f"{batch} does not split over the mesh's data x "
+            f"fsdp = {split} devices")
 
 
 def parse_arg(arg: str | None, **defaults) -> dict:

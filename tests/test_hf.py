@@ -512,7 +512,7 @@ def run_dir(tmp_path_factory, text_path, data_dir):
                          grow=dict(method="msg", ramp_steps=2),
                          tokens=3 * 8 * 8, batch_size=8, lr=lr)]
         c.checkpoint = dict(every_steps=1, keep=10)
-        c.eval = dict(every_steps=100, batches=1)
+        c.eval = dict(every_steps=100, tokens=512)
         c.train = dict(progress=False)
         return c
       """))

@@ -18,7 +18,7 @@ import json
 import logging
 import pathlib
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -43,13 +43,50 @@ class Run:
   mesh: jax.sharding.Mesh
   rules: Any
   corpus: Any
-  val_set: list  # fixed validation batches, on devices
+  val: "Validation"
+  remat: list[str]  # each stage's remat policy (growjax.model.REMAT)
   ckpt: ckpt_lib.Checkpointer
   writer: metrics_lib.Writer
   starts: list[int]  # global step at which each stage begins, plus the end
   stop_at_step: int | None
-  totals: dict  # cumulative tokens, train_flops, time
+  stop_when: Callable[[dict], str | None] | None
+  totals: dict  # cumulative tokens, train_flops and seconds (see metrics.py)
   data_state: dict | None  # where the training stream stands
+  clock: float = 0.0  # perf_counter() when totals["time"] was last brought up to date
+  stop_reason: str | None = None
+
+  def tick(self) -> float:
+    """Brings totals["time"] (wall-clock of the whole run, every restart
+    included) up to now; returns now."""
+    now = time.perf_counter()
+    self.totals["time"] += now - self.clock
+    self.clock = now
+    return now
+
+
+@dataclasses.dataclass
+class Validation:
+  """The fixed validation set on the devices: `batches` of eval_batch_size
+  windows, the last padded with zero-weight windows."""
+  batches: list  # global [E, T+1] arrays
+  count: int  # real windows (the rest are padding)
+
+  def losses(self, eval_step, state) -> np.ndarray:
+    """Every real window's mean loss: float64 [count]."""
+    out = np.concatenate([_to_host(eval_step(state, b)) for b in self.batches])
+    return out[:self.count].astype(np.float64)
+
+  def fixed_batch(self):
+    """The first batch and how many of its windows are real: the batch whose
+    loss is logged before and after each growth."""
+    return self.batches[0], min(self.count, self.batches[0].shape[0])
+
+
+def _to_host(x) -> np.ndarray:
+  if jax.process_count() == 1:
+    return np.asarray(jax.device_get(x))
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
 # ----------------------------------------------------------------- workdir --
@@ -97,38 +134,77 @@ def _prepare_data(exp: Experiment):
   return corpus or prepare()
 
 
+# ----------------------------------------------------------------- memory --
+def memory_plan(exp: Experiment, mesh_shape: dict, rules) -> list[str]:
+  """Each stage's remat policy: `train.remat`, or with "auto" the fastest the
+  memory model fits in device memory. A stage that fits under no policy is
+  refused here, before anything compiles, naming the model's figure and the
+  nearest fix."""
+  device_bytes = cost.device_memory_bytes()
+  out = []
+  for stage in exp.stages:
+    kw = dict(batch_size=stage.batch_size, seq_len=exp.seq_len, mesh=mesh_shape,
+              rules=rules, loss_chunk=exp.train.loss_chunk,
+              microbatches=stage.microbatches)
+    refusal = cost.fit_or_explain(stage.model, device_bytes=device_bytes,
+                                  remat=exp.train.remat, **kw)
+    if refusal:
+      raise ExperimentError(f"stages[{stage.index}]: {refusal}")
+    out.append(exp.train.remat if exp.train.remat != "auto" else
+               cost.fastest_remat(stage.model, device_bytes=device_bytes, **kw))
+  return out
+
+
+def validation_set(exp: Experiment, corpus, mesh, rules) -> Validation:
+  """The fixed held-out windows (`data.validation_windows`: the same for any
+  seed and batch size), in batches on the devices; each process feeds its
+  rows of every batch."""
+  windows = data.validation_windows(corpus, exp.seq_len, exp.eval.tokens)
+  count, batch = len(windows), exp.eval_batch_size()
+  pad = -count % batch
+  windows = np.concatenate([windows, np.zeros((pad, windows.shape[1]), windows.dtype)])
+  rows = batch // jax.process_count()
+  k = jax.process_index()
+  batches = [parallel.global_batch(windows[i + k * rows:i + (k + 1) * rows], mesh, rules)
+             for i in range(0, len(windows), batch)]
+  return Validation(batches, count)
+
+
 # -------------------------------------------------------------------- run --
-def run(exp: Experiment, workdir, *, stop_at_step: int | None = None) -> dict:
+def run(exp: Experiment, workdir, *, stop_at_step: int | None = None,
+        stop_when: Callable[[dict], str | None] | None = None,
+        devices=None) -> dict:
   """Trains every stage of `exp` in `workdir`, resuming from its latest
-  checkpoint. Returns a summary dict. `stop_at_step` stops (after saving)
-  when the global step reaches it."""
+  checkpoint. Returns a summary dict.
+
+  stop_at_step: save and stop when the global step reaches it.
+  stop_when: called with every metrics row that has a validation loss (after
+    it is written); a string it returns stops the run there (saved), and is
+    the summary's `stop_reason`.
+  devices: the devices of the mesh (default: all).
+  """
   workdir = pathlib.Path(workdir)
+  clock = time.perf_counter()
 
   # --- Workdir: refuse another experiment's run before writing anything.
   check_workdir(exp, workdir)
   log.info("workdir %s", workdir.resolve())
 
-  # --- Mesh.
-  shape = exp.mesh.shape(jax.device_count())
-  mesh = parallel.make_mesh(**shape)
+  # --- Mesh, and each stage's remat policy (refused here if nothing fits).
+  devices = list(devices) if devices is not None else jax.devices()
+  shape = exp.mesh.shape(len(devices))
+  mesh = parallel.make_mesh(**shape, devices=devices)
   rules = parallel.rules_from_config(exp.mesh.rules)
-  log.info("mesh %s over %d %s devices", shape, jax.device_count(),
-           jax.devices()[0].platform)
+  remat = memory_plan(exp, shape, rules)
+  log.info("mesh %s over %d %s devices; remat %s", shape, len(devices),
+           devices[0].platform, remat)
 
-  # --- Data: corpus, tokenizer and a fixed validation set, on devices.
+  # --- Data: corpus, tokenizer and the fixed validation set, on devices.
   corpus = _prepare_data(exp)
-  val_batch = exp.stages[0].batch_size
-  val_iter = data.batches(corpus, "validation", seq_len=exp.seq_len,
-                          batch_size=val_batch, seed=exp.seed, num_epochs=1,
-                          shard_index=jax.process_index(),
-                          shard_count=jax.process_count())
-  val_set = [parallel.global_batch(b, mesh, rules)
-             for _, b in zip(range(exp.eval.batches), val_iter)]
-  if not val_set:
-    raise ExperimentError(f"data: the validation split of {exp.data.name!r} "
-                          f"holds no batch of {val_batch} x {exp.seq_len + 1} tokens")
-  log.info("data %s: %s training tokens, validation %d batches of %d",
-           exp.data.name, f"{corpus.num_tokens('train'):,}", len(val_set), val_batch)
+  val = validation_set(exp, corpus, mesh, rules)
+  log.info("data %s: %s training tokens; validation %d windows (%s tokens) "
+           "in %d batches", exp.data.name, f"{corpus.num_tokens('train'):,}",
+           val.count, f"{val.count * exp.seq_len:,}", len(val.batches))
 
   # --- Checkpoints: resume from the newest one.
   workdir.mkdir(parents=True, exist_ok=True)
@@ -140,12 +216,13 @@ def run(exp: Experiment, workdir, *, stop_at_step: int | None = None) -> dict:
     meta = ckpt.read_meta(*found) if found else None
     if meta:
       log.info("resuming from stage %d step %d", meta["stage"], meta["step"])
-    r = Run(exp=exp, mesh=mesh, rules=rules, corpus=corpus, val_set=val_set,
-            ckpt=ckpt, writer=writer, starts=exp.stage_starts(),
-            stop_at_step=stop_at_step,
-            totals=(meta or {}).get("totals", {"tokens": 0, "train_flops": 0.0,
-                                               "time": 0.0}),
-            data_state=(meta or {}).get("data"))
+    totals = {"tokens": 0, "train_flops": 0.0, "time": 0.0, "train_time": 0.0,
+              "compile_time": 0.0, "eval_time": 0.0}
+    totals.update((meta or {}).get("totals", {}))
+    r = Run(exp=exp, mesh=mesh, rules=rules, corpus=corpus, val=val,
+            remat=remat, ckpt=ckpt, writer=writer, starts=exp.stage_starts(),
+            stop_at_step=stop_at_step, stop_when=stop_when, totals=totals,
+            data_state=(meta or {}).get("data"), clock=clock)
 
     # --- Stages: each from the state the previous one ended with.
     state, stopped = None, False
@@ -158,22 +235,23 @@ def run(exp: Experiment, workdir, *, stop_at_step: int | None = None) -> dict:
   rows = metrics_lib.read(workdir)
   return {"workdir": str(workdir.resolve()),
           "table": metrics_lib.summary_table(rows), "totals": r.totals,
-          "stopped": stopped}
+          "stopped": stopped, "stop_reason": r.stop_reason}
 
 
 def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
   """Trains one stage from `prev_state` (the previous stage's last state;
   None for stage 0) or from the checkpoint `resume` names. Returns (its last
-  state, whether it stopped at `stop_at_step`)."""
+  state, whether the run stops here)."""
   exp, cfg = r.exp, stage.model
   start, end = r.starts[stage.index], r.starts[stage.index + 1]
 
   # --- Model and optimizer of this stage.
   lr = opt_lib.schedule(stage, start, end - start)
-  optimizer = opt_lib.make(exp.optimizer, lr)
-  log.info("stage %d: %s, %s params, steps %d-%d", stage.index,
+  optimizer = opt_lib.make(exp.optimizer, lr, opt_lib.multipliers(exp, stage))
+  remat, chunk = r.remat[stage.index], exp.train.loss_chunk
+  log.info("stage %d: %s, %s params, steps %d-%d, remat %s", stage.index,
            {k: getattr(cfg, k) for k in ("d_model", "n_layers", "n_heads", "d_ff")},
-           f"{model.param_count(cfg):,}", start, end)
+           f"{model.param_count(cfg):,}", start, end, remat)
 
   # --- State: restore, initialise, or grow from the previous stage.
   key = jax.random.fold_in(jax.random.key(exp.seed), stage.index)
@@ -188,17 +266,26 @@ def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
     state = state_lib.init_state(cfg, optimizer, key, shardings)
   else:
     prev = exp.stages[stage.index - 1]
-    fixed = r.val_set[0]
-    before = float(jax.jit(step_lib.make_eval_step(prev.model))(prev_state, fixed))
+    fixed, real = r.val.fixed_batch()
+
+    def fixed_loss(step_fn, state):
+      return float(_to_host(jax.jit(step_fn)(state, fixed))[:real].mean())
+
+    before = fixed_loss(step_lib.make_eval_step(prev.model, loss_chunk=chunk),
+                        prev_state)
+    grown_at = time.perf_counter()
     state, ramp = state_lib.grow_state(prev_state, prev, stage, key, optimizer,
                                        r.mesh, r.rules, start=start)
+    jax.block_until_ready(state)
+    seconds = time.perf_counter() - grown_at
     del prev_state
-    after = float(jax.jit(step_lib.make_eval_step(cfg, ramp))(state, fixed))
+    after = fixed_loss(step_lib.make_eval_step(cfg, ramp, loss_chunk=chunk), state)
     r.writer.write({"event": "growth", "step": start, "stage": stage.index,
                     "method": stage.grow.method, "loss_before": before,
-                    "loss_after": after})
-    log.info("grew into stage %d by %s: fixed-batch loss %.6f -> %.6f",
-             stage.index, stage.grow.method, before, after)
+                    "loss_after": after, "seconds": seconds})
+    log.info("grew into stage %d by %s in %.2f s (compile included): "
+             "fixed-batch loss %.6f -> %.6f", stage.index, stage.grow.method,
+             seconds, before, after)
 
   # --- Data: the stream continues where the previous stage stopped (its
   # position does not depend on the batch size); saved with the model.
@@ -210,6 +297,7 @@ def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
     train_iter.set_state(r.data_state)
 
   def save(state, step):
+    r.tick()
     r.ckpt.save(stage.index, step, state, {
         "stage": stage.index, "step": step, "masks": sorted(state.get("masks0", {})),
         "data": train_iter.get_state(), "totals": r.totals})
@@ -223,10 +311,10 @@ def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
     batch_sh = parallel.batch_sharding(r.mesh, r.rules)
     train = jax.jit(
         step_lib.make_train_step(cfg, optimizer, lr, microbatches=stage.microbatches,
-                                 ramp=ramp, remat=exp.train.remat),
+                                 ramp=ramp, remat=remat, loss_chunk=chunk),
         in_shardings=(shardings, batch_sh), out_shardings=(shardings, None),
         donate_argnames=("state",))
-    evaluate = jax.jit(step_lib.make_eval_step(cfg, ramp),
+    evaluate = jax.jit(step_lib.make_eval_step(cfg, ramp, loss_chunk=chunk),
                        in_shardings=(shardings, batch_sh))
     return train, evaluate
 
@@ -243,49 +331,91 @@ def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
   state = fold(state, step)
   train_step, eval_step = compile_steps(state)
 
-  def validate(state):
-    return float(np.mean([jax.device_get(eval_step(state, b)) for b in r.val_set]))
+  def validate(state) -> dict:
+    began = time.perf_counter()
+    stats = data.loss_stats(r.val.losses(eval_step, state))
+    r.totals["eval_time"] += time.perf_counter() - began
+    return {"val_loss": stats["loss"], "val_loss_se": stats["se"],
+            "val_chunks": stats["chunk_means"]}
 
-  # --- Loop.
+  # --- Loop. Seconds are booked three ways (metrics.py): the first step of
+  # each compiled program to compile_time, the steady-state steps between
+  # two syncs to train_time, validation to eval_time.
   tokens_per_step = stage.batch_size * exp.seq_len
   flops_per_token = cost.train_flops_per_token(cfg, exp.seq_len)
   bar = tqdm.tqdm(total=end - start, initial=step - start, desc=f"stage {stage.index}",
                   unit="step", disable=not exp.train.progress or jax.process_index() != 0,
                   dynamic_ncols=True)
-  tick, tick_step, stopped = time.perf_counter(), step, False
+  fresh, stopped, m = True, False, None
+  window = {"steps": 0, "seconds": 0.0}  # steady-state steps since the last log line
+  since = time.perf_counter()
+
+  def settle():
+    """Waits for the steps in flight and books their seconds."""
+    nonlocal since
+    if m is not None:
+      jax.block_until_ready(m)
+    now = time.perf_counter()
+    r.totals["train_time"] += now - since
+    window["seconds"] += now - since
+    since = now
+
   while step < end:
     batch = parallel.global_batch(next(train_iter), r.mesh, r.rules)
+    began = time.perf_counter()
     with jax.transfer_guard("disallow"):
       state, m = train_step(state, batch)
+    if fresh:  # compiled (or loaded from the cache) by this first call
+      jax.block_until_ready(m)
+      since = time.perf_counter()
+      r.totals["compile_time"] += since - began
+      fresh = False
+    else:
+      window["steps"] += 1
     step += 1
     r.totals["tokens"] += tokens_per_step
     r.totals["train_flops"] += flops_per_token * tokens_per_step
     last = step == end
     if step % exp.train.log_every == 0 or last or step == r.stop_at_step:
-      m = jax.device_get(m)
-      now = time.perf_counter()
-      seconds = now - tick
-      r.totals["time"] += seconds
-      rate = (step - tick_step) * tokens_per_step / max(seconds, 1e-9)
-      row = {"step": step, "stage": stage.index, "loss": float(m["loss"]),
-             "lr": float(m["lr"]), "grad_norm": float(m["grad_norm"]),
-             "tokens": r.totals["tokens"], "tokens_per_s": rate,
-             "tflops": flops_per_token * rate / 1e12,
-             "train_flops": r.totals["train_flops"], "time": r.totals["time"]}
-      if step % exp.eval.every_steps == 0 or last:
-        row["val_loss"] = validate(state)
+      settle()
+      values = jax.device_get(m)
+      rate = (window["steps"] * tokens_per_step / window["seconds"]
+              if window["steps"] and window["seconds"] > 0 else None)
+      row = {"step": step, "stage": stage.index, "loss": float(values["loss"]),
+             "lr": float(values["lr"]), "grad_norm": float(values["grad_norm"]),
+             "tokens": r.totals["tokens"], "train_flops": r.totals["train_flops"]}
+      if rate:  # none when the window held only a compiling step
+        row.update(tokens_per_s=rate, tflops=flops_per_token * rate / 1e12)
+      evaluated = step % exp.eval.every_steps == 0 or last
+      if evaluated:
+        row.update(validate(state))
+      r.tick()
+      row.update({k: r.totals[k] for k in ("time", "train_time", "compile_time",
+                                           "eval_time")})
       r.writer.write(row)
-      bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
-      tick, tick_step = time.perf_counter(), step
+      if rate:
+        bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
+      window = {"steps": 0, "seconds": 0.0}
+      if evaluated and r.stop_when is not None:
+        r.stop_reason = r.stop_when(row)
+        if r.stop_reason:
+          log.info("stage %d: stopping at step %d: %s", stage.index, step,
+                   r.stop_reason)
+      since = time.perf_counter()
     bar.update(1)
-    if step % exp.checkpoint.every_steps == 0 or last or step == r.stop_at_step:
+    if (step % exp.checkpoint.every_steps == 0 or last or step == r.stop_at_step
+        or r.stop_reason):
+      settle()
       save(state, step)
-    if step == r.stop_at_step:
+      since = time.perf_counter()
+    if step == r.stop_at_step or r.stop_reason:
       stopped = True
       break
     if ramp is not None and "masks0" in state and ramp.done(step):
+      settle()
       state = fold(state, step)
       train_step, eval_step = compile_steps(state)
+      fresh = True
   bar.close()
   r.ckpt.wait()
   r.data_state = train_iter.get_state()

@@ -1,11 +1,19 @@
 """Where training reports: metrics.jsonl, TensorBoard events, a summary table.
 
-metrics.jsonl has one JSON object per line: training lines carry step, stage,
-loss, lr, tokens, tokens_per_s, grad_norm, train_flops (cumulative), tflops
-(model TFLOP/s) and time (cumulative wall-clock seconds of training, compiles
-and growth included), and val_loss when
-it was measured; growth events carry event="growth" and the fixed-batch loss
-before and after the growth.
+metrics.jsonl has one JSON object per line. Training lines carry step, stage,
+loss (the step's batch), lr, grad_norm, tokens and train_flops (cumulative,
+model FLOPs of growjax.cost), tokens_per_s and tflops (steady-state, since the
+previous line; absent when that window held only a compiling step), and
+cumulative seconds: time (wall-clock of the whole run, every restart,
+compile, growth, evaluation and checkpoint included), train_time (inside
+steady-state train steps), compile_time (the first step of each compiled
+program) and eval_time. Evaluation lines add val_loss (mean over the fixed
+validation set, `growjax.data.validation_windows`), val_loss_se (its standard
+error over windows) and val_chunks (means of 20 equal chunks of windows, the
+same chunks in every run on that set: what `growjax.compare` bootstraps).
+Growth events carry event="growth", method, the loss of a fixed validation
+batch before and after the growth, and seconds (the growth, compile
+included).
 """
 
 from __future__ import annotations

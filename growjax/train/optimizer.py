@@ -1,11 +1,13 @@
-"""AdamW with global-norm clipping and a per-stage warmup + cosine schedule."""
+"""AdamW with global-norm clipping, a per-stage warmup + cosine schedule, and
+per-parameter update multipliers (HyperCloning's, after a hyperclone growth)."""
 
 from __future__ import annotations
 
 import jax
 import optax
 
-from growjax.experiment import Optimizer, Stage
+from growjax import grow
+from growjax.experiment import Experiment, Optimizer, Stage
 
 
 def decay_mask(params):
@@ -19,7 +21,9 @@ def schedule(stage: Stage, start_step: int, steps: int) -> optax.Schedule:
   """Linear warmup from 0 to `peak`, cosine to `final` at the stage's end.
 
   Counted from `start_step`, the global step at which the stage begins: the
-  optimizer's step count carries over growth, the schedule is rewound.
+  optimizer's step count carries over growth, the schedule is rewound. With
+  no warmup the stage starts at `peak` (a growth that continues the previous
+  stage's rate).
   """
   lr = stage.lr
   base = optax.warmup_cosine_decay_schedule(
@@ -28,8 +32,46 @@ def schedule(stage: Stage, start_step: int, steps: int) -> optax.Schedule:
   return lambda count: base(count - start_step)
 
 
-def make(opt: Optimizer, lr: optax.Schedule) -> optax.GradientTransformation:
+def multipliers(exp: Experiment, stage: Stage):
+  """The update multiplier of every parameter of `stage`: the product, over
+  the growths up to it, of `grow.lr_multipliers` (1/n along the input axes a
+  hyperclone growth tiled n times, 1 for every other method); None when all
+  are 1 or `optimizer.clone_lr_multipliers` is off."""
+  if not exp.optimizer.clone_lr_multipliers:
+    return None
+  total = None
+  for prev, s in zip(exp.stages[:stage.index], exp.stages[1:stage.index + 1]):
+    m = grow.lr_multipliers(prev.model, s.model, method=s.grow.method,
+                            **s.grow.grow_options())
+    total = m if total is None else jax.tree.map(lambda a, b: a * b, total, m)
+  if total is None or all(float(v) == 1.0 for v in jax.tree.leaves(total)):
+    return None
+  return total
+
+
+def scale_by_multipliers(mults) -> optax.GradientTransformation:
+  """Each update times its parameter's multiplier (`mults`: a params-shaped
+  tree of floats, or None for 1). Stateless."""
+
+  def update(updates, state, params=None):
+    del params
+    if mults is None:
+      return updates, state
+    return jax.tree.map(lambda u, m: u if m == 1 else u * m, updates, mults), state
+
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def make(opt: Optimizer, lr: optax.Schedule, mults=None) -> optax.GradientTransformation:
+  """Global-norm clipping, then AdamW spelled out as optax.adamw builds it
+  (Adam direction, decoupled weight decay, learning rate), with the
+  multipliers on the Adam direction only: weight decay stays proportional to
+  the weights, as HyperCloning's one-step equivalence needs. The chain is the
+  same whatever the multipliers, so the optimizer state keeps one structure
+  across stages."""
   return optax.chain(
       optax.clip_by_global_norm(opt.clip_norm),
-      optax.adamw(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps,
-                  weight_decay=opt.weight_decay, mask=decay_mask))
+      optax.scale_by_adam(b1=opt.b1, b2=opt.b2, eps=opt.eps),
+      scale_by_multipliers(mults),
+      optax.add_decayed_weights(opt.weight_decay, mask=decay_mask),
+      optax.scale_by_learning_rate(lr))
