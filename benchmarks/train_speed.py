@@ -58,7 +58,7 @@ import optax  # noqa: E402
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import plain_step  # noqa: E402  (benchmarks/, beside this file)
 
-from growjax import ModelConfig, cost, loss, model  # noqa: E402
+from growjax import ModelConfig, cost, model  # noqa: E402
 from growjax.train import optimizer as opt_lib  # noqa: E402
 from growjax.train import step as step_lib  # noqa: E402
 
@@ -67,11 +67,13 @@ SIZES = {  # name: (d_model, n_layers, n_heads, head_dim, d_ff)
     "125M": (768, 12, 12, 64, 3072),
     "350M": (1024, 24, 16, 64, 4096),
     "1.3B": (2048, 24, 16, 128, 8192),
+    "study": (512, 8, 8, 64, 2048),  # experiments/growth_study.py's final shape
 }
 # Policies per size, the expected fastest first.
-REMATS = {"tiny": ("dots",), "125M": ("none", "dots"),
+REMATS = {"tiny": ("dots",), "study": ("none",), "125M": ("none", "dots"),
           "350M": ("none", "dots"), "1.3B": ("dots", "none", "full")}
 VOCAB = 32_000  # the tiny smoke model uses 512
+SEQ_LENS = {"study": (512,)}  # sizes measured at their own lengths only
 TOKENS_PER_STEP = 32_768
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0}  # dense bf16, datasheet
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -97,7 +99,7 @@ def matmul_tflops(n: int = 8192, reps: int = 20) -> float:
 
 
 def vocab(size: str) -> int:
-  return 512 if size == "tiny" else VOCAB
+  return {"tiny": 512, "study": 8192}.get(size, VOCAB)
 
 
 def growjax_config(size: str, seq_len: int) -> ModelConfig:
@@ -105,24 +107,6 @@ def growjax_config(size: str, seq_len: int) -> ModelConfig:
   return ModelConfig(vocab_size=vocab(size), d_model=d, n_layers=layers,
                      n_heads=heads, head_dim=k, d_ff=f, max_len=seq_len,
                      pos="xpos", dtype="bfloat16")
-
-
-def with_chunked_loss(train_step, chunk: int):
-  """`train_step` tracing growjax.loss.cross_entropy(..., chunk=chunk) where
-  it calls growjax.train.step.loss_fn: measures the chunked loss before the
-  step takes it as an option."""
-  def chunked(params, cfg, batch, masks=None, remat=False):
-    return loss.cross_entropy(params, cfg, batch, masks=masks, remat=remat,
-                              chunk=chunk)
-
-  def patched(state, batch):
-    original, step_lib.loss_fn = step_lib.loss_fn, chunked
-    try:
-      return train_step(state, batch)
-    finally:
-      step_lib.loss_fn = original
-
-  return patched
 
 
 def build(impl: str, size: str, seq_len: int, remat: str,
@@ -142,9 +126,8 @@ def build(impl: str, size: str, seq_len: int, remat: str,
     return {"params": params, "opt_state": optimizer.init(params),
             "step": jnp.zeros((), jnp.int32)}
 
-  train_step = step_lib.make_train_step(cfg, optimizer, lr, remat=remat)
-  return init, (with_chunked_loss(train_step, loss_chunk) if loss_chunk
-                else train_step)
+  return init, step_lib.make_train_step(cfg, optimizer, lr, remat=remat,
+                                       loss_chunk=loss_chunk)
 
 
 def program_bytes(compiled) -> int | None:
@@ -228,7 +211,8 @@ def plan(sizes, seq_lens, impls, remats):
   """Rows in the order they run: each size's first policy (both impls) at
   every seq_len, then the other policies, largest size and seq_len first (the
   rows a time budget drops are the small models' second choices)."""
-  rows = [(i, impl, size, seq, remat) for size in sizes for seq in seq_lens
+  rows = [(i, impl, size, seq, remat) for size in sizes
+          for seq in SEQ_LENS.get(size, seq_lens)
           for i, remat in enumerate(remats or REMATS[size]) for impl in impls]
   first = [r[1:] for r in rows if r[0] == 0]
   rest = [r[1:] for r in rows if r[0] > 0]

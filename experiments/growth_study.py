@@ -1,0 +1,98 @@
+r"""Does growing save compute? Every arm of the comparison, on one GPU or two.
+
+    python -m growjax.study --config experiments/growth_study.py --workdir runs/study \
+        --parallel 4 --devices 0,1
+    python -m growjax.study --config experiments/growth_study.py:runlocal --workdir /tmp/study
+
+The final model (d_model 512, 8 layers, 33.6M parameters with its untied
+8192-token vocabulary) is trained from scratch on the primary budget, 3 tokens
+per parameter (FLM-101B's regime; about one epoch of the GPU machine's
+site-packages, ~380 MB of Python source), with a learning-rate sweep, and
+against it, each spending at most the same FLOPs:
+
+  msg           d256/L4 (5.3x cheaper per token) on 20% of the FLOPs, then
+                grown to the final shape at once by MSG, 2 seeds; the rate
+                continues where stage 0 ended
+  msg_ramp500   the same with a 5x longer mask ramp (ablation)
+  msg_width     d256/L8 -> d512/L8 by MSG: the same schedule as hyperclone
+  hyperclone    d256/L8 -> d512/L8 by HyperCloning (x2 width, zero-sum noise),
+                with the trainer's learning-rate multipliers
+  stack         d512/L4 -> d512/L8 by G_stack (not function-preserving)
+  small_only    d256/L4 alone for the whole budget: the control
+
+`budget=15` (`:budget=15`) trains the best scratch rate and msg at 15 tokens
+per parameter instead (several epochs; reported). `runlocal` is a CPU run of
+every arm kind in a few minutes.
+"""
+
+import ml_collections
+
+from growjax.experiment import parse_arg
+
+
+def get_config(arg=None):
+  a = parse_arg(arg, runlocal=False, budget=3)
+  c = ml_collections.ConfigDict()
+  c.name = "growth_study" if a["budget"] == 3 else f"growth_study_{a['budget']}tpp"
+  if a["runlocal"]:  # every arm kind on a CPU in a few minutes
+    d, L, heads, k = 64, 4, 4, 16
+    c.base = dict(
+        data=dict(name="python_source", seq_len=64, vocab_size=512,
+                  tokenizer_chars=300_000),
+        batch_size=8, checkpoint=dict(every_steps=20, keep=1),
+        eval=dict(every_steps=10, tokens=16_384),
+        train=dict(log_every=5, progress=False))
+    c.budget_tokens = 60 * 8 * 64  # 60 steps of the final shape
+    warmup, lrs, lr0, lr1 = 5, [3e-3, 1e-2], 1e-2, 3e-3
+    ramp, long_ramp = 5, 15
+  else:
+    d, L, heads, k = 512, 8, 8, 64
+    c.base = dict(
+        data=dict(name="python_source", paths=["site-packages"], seq_len=512,
+                  vocab_size=8192, tokenizer_chars=10_000_000,
+                  val_fraction=0.02),  # ~2.4M held-out tokens
+        batch_size=128,  # 65,536 tokens per step
+        checkpoint=dict(every_steps=500, keep=1),
+        eval=dict(every_steps=100, tokens=1_048_576),  # a fixed 1M-token set
+        train=dict(log_every=25, progress=False))
+    # 3 tokens per parameter of the final shape (33,634,816 parameters).
+    c.budget_tokens = a["budget"] * 33_634_816
+    warmup, lrs, lr0, lr1 = 150, [1e-3, 2e-3, 4e-3], 3e-3, 1e-3
+    ramp, long_ramp = 100, 500
+  final = dict(d_model=d, n_layers=L, n_heads=heads, head_dim=k, d_ff=4 * d,
+               pos="xpos", dtype="float32" if a["runlocal"] else "bfloat16")
+  c.base.model = final
+  c.base.mesh = dict(data=-1, fsdp=1, tensor=1)
+  half_width = dict(d_model=d // 2, n_heads=heads // 2, d_ff=2 * d)
+  small = dict(half_width, n_layers=L // 2)  # 1/4 of the blocks' weights
+  shallow = dict(n_layers=L // 2)
+  to_final = dict(d_model=d, n_heads=heads, d_ff=4 * d, n_layers=L)
+
+  def grown(name, kind, model, grow, *, seeds=(0,), first=0.2):
+    """Stage 0 spends `first` of the budget's FLOPs; the grown final shape
+    may spend the rest, its rate starting where stage 0's ended."""
+    return dict(
+        name=name, kind=kind, seeds=list(seeds), model=model, stages=[
+            dict(flops=first, lr=dict(peak=lr0, warmup_steps=warmup,
+                                      final=lr1)),
+            dict(model=to_final, grow=grow, flops=1.0 - first,
+                 lr=dict(peak=lr1, warmup_steps=0, final=lr1 / 10))])
+
+  c.arms = [
+      dict(name="scratch", kind="scratch", lrs=lrs, seeds=[0, 1],
+           warmup_steps=warmup, final_lr_frac=0.1),
+      grown("msg", "msg", small, dict(method="msg", ramp_steps=ramp),
+            seeds=(0, 1)),
+      grown(f"msg_ramp{long_ramp}", "msg", small,
+            dict(method="msg", ramp_steps=long_ramp)),
+      grown("msg_width", "msg", dict(half_width),
+            dict(method="msg", ramp_steps=ramp)),
+      grown("hyperclone", "hyperclone", dict(half_width),
+            dict(method="hyperclone", noise=0.01)),
+      grown("stack", "stack", shallow, dict(method="stack")),
+      dict(name="small_only", kind="small_only", model=small, lrs=[lr0],
+           seeds=[0], warmup_steps=warmup, final_lr_frac=0.1),
+  ]
+  if a["budget"] != 3:  # the larger budget: the best scratch rate against msg
+    c.arms = [dict(c.arms[0], lrs=[2e-3], seeds=[0]), dict(c.arms[1], seeds=[0])]
+  return c

@@ -1,0 +1,116 @@
+"""The growth study: its file is validated before any compute, every arm kind
+runs on a CPU, a killed study resumes without rerunning finished arms."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import pytest
+
+from growjax import study as study_lib
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+STUDY = REPO / "experiments" / "growth_study.py"
+
+
+@pytest.fixture(autouse=True)
+def session_data_cache(data_dir, monkeypatch):
+  monkeypatch.setenv("GROWJAX_DATA_DIR", str(data_dir))
+
+
+def _config(arg="runlocal"):
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location("growth_study", STUDY)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg).to_dict()
+
+
+def _run(*args, timeout=900):
+  env = dict(os.environ, XLA_FLAGS="", JAX_PLATFORMS="cpu",
+             JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  return subprocess.run([sys.executable, "-m", "growjax.study", *args], cwd=REPO,
+                        env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda c: c["arms"][0].update(colour="red"), "arms[0].colour"),
+    (lambda c: c["arms"][0].update(lrs=[]), "arms[0].lrs"),
+    (lambda c: c["arms"][1].update(seeds=[0, 0]), "arms[1].seeds"),
+    (lambda c: c["arms"][1].update(kind="grow"), "arms[1].kind"),
+    (lambda c: c["arms"][1]["stages"][1]["lr"].update(peak=1.0), "arms[1].stages[1].lr.peak"),
+    (lambda c: c["arms"][1]["stages"][1].update(flops=2.0), "arms[1].stages[1].flops"),
+    (lambda c: c.update(arms=[a for a in c["arms"] if a["kind"] != "scratch"]), "arms"),
+    (lambda c: c["arms"][2].update(name="msg"), "arms[2].name"),
+    (lambda c: c.update(budget_tokens=0), "budget_tokens"),
+])
+def test_a_bad_study_file_is_named_before_any_compute(change, field):
+  config = _config()
+  change(config)
+  with pytest.raises(study_lib.StudyError) as e:
+    study_lib.Study.from_config(config)
+  assert str(e.value).startswith(field + ":") or f" {field}" in str(e.value), str(e.value)
+  assert "\n" not in str(e.value)
+
+
+def test_runs_cover_every_arm_kind_within_the_budget():
+  study = study_lib.Study.from_config(_config())
+  runs = study.runs()
+  kinds = {r.kind for r in runs}
+  assert kinds == {"scratch", "msg", "hyperclone", "stack", "small_only"}
+  # the sweep lists each rate at the first seed; later seeds wait for the best
+  assert sorted(r.lr for r in runs if r.kind == "scratch") == sorted(
+      study.arms[0]["lrs"])
+  assert len(study.runs({"scratch": study.arms[0]["lrs"][0]})) == len(runs) + 1
+  from growjax import cost  # pylint: disable=g-import-not-at-top
+  from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
+  budget = study.budget_flops()
+  for run in runs:
+    exp = Experiment.from_config(run.config)
+    flops = sum(cost.train_flops_per_token(s.model, exp.seq_len)
+                * s.steps(exp.seq_len) * s.batch_size * exp.seq_len
+                for s in exp.stages)
+    assert flops <= budget * (1 + 1e-9), run.name
+
+
+def test_bad_study_file_on_the_command_line_is_one_line(tmp_path):
+  r = _run("--config", f"{STUDY}:runlocal", "--config.arms[0].lrs=[]",
+           "--workdir", str(tmp_path / "w"))
+  assert r.returncode == 2, r.stderr
+  errors = [l for l in r.stderr.splitlines() if l.startswith("error: ")]
+  assert len(errors) == 1 and "arms[0].lrs" in errors[0], r.stderr
+  assert "Traceback" not in r.stderr
+  assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.slow
+def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
+  workdir = tmp_path / "study"
+  # A study cut short after its first run: the rerun skips that run.
+  first = study_lib.Study.from_config(_config()).runs()[0].name
+  r = _run("--config", f"{STUDY}:runlocal", "--workdir", str(workdir), "--only", first)
+  assert r.returncode == 0, r.stderr[-3000:]
+  done = (workdir / "runs" / first / "metrics.jsonl").read_text()
+  r = _run("--config", f"{STUDY}:runlocal", "--workdir", str(workdir))
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert (workdir / "runs" / first / "metrics.jsonl").read_text() == done
+  result = json.loads((workdir / "study.json").read_text())
+  assert {a["kind"] for a in result["arms"]} == {
+      "scratch", "msg", "hyperclone", "stack", "small_only"}
+  for key in ("name", "files", "bytes", "tokens", "sha256"):
+    assert key in result["corpus"]
+  for arm in result["arms"]:
+    rows = [json.loads(l) for l in (workdir / "runs" / arm["name"] / "metrics.jsonl")
+            .read_text().splitlines()]
+    steps = [row["step"] for row in rows if "event" not in row]
+    assert steps == sorted(set(steps)), arm["name"]  # no step twice
+  levels = {s["level"] for s in result["speedups"]}
+  assert len(levels) == 3 and all(
+      s["flops_ratio"] is None or s["flops_ratio"] > 0 for s in result["speedups"])
+  assert (workdir / "study.png").stat().st_size > 0
+  assert "FLOPs ratio" in r.stdout
