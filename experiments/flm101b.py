@@ -59,7 +59,7 @@ def get_config(arg=None):
   # stages, so FSDP takes their place. 16 divides both hidden sizes.
   c.mesh = dict(data=3, fsdp=16, tensor=4)
   c.optimizer = dict(b1=0.9, b2=0.95, weight_decay=0.1, clip_norm=1.0)
-  c.train = dict(remat=True, log_every=10)
+  c.train = dict(remat="full", log_every=10)
   c.checkpoint = dict(every_steps=1000, keep=2)
   c.eval = dict(every_steps=1000, tokens=4_194_304)
   return c

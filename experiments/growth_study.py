@@ -21,8 +21,10 @@ against it, each spending at most the same FLOPs:
   small_only    d256/L4 alone for the whole budget: the control
 
 `budget=15` (`:budget=15`) trains the best scratch rate and msg at 15 tokens
-per parameter instead (several epochs; reported). `runlocal` is a CPU run of
-every arm kind in a few minutes.
+per parameter instead (several epochs; reported). `cpu` is the same study at
+CPU scale (d_model 96, 4 layers, 0.64M parameters, the stdlib corpus; about
+45 minutes on 2 idle cores); `runlocal` is a CPU run of every arm kind in a few
+minutes (a smoke test: its numbers mean nothing).
 """
 
 import ml_collections
@@ -31,10 +33,24 @@ from growjax.experiment import parse_arg
 
 
 def get_config(arg=None):
-  a = parse_arg(arg, runlocal=False, budget=3)
+  a = parse_arg(arg, runlocal=False, cpu=False, budget=3)
   c = ml_collections.ConfigDict()
   c.name = "growth_study" if a["budget"] == 3 else f"growth_study_{a['budget']}tpp"
-  if a["runlocal"]:  # every arm kind on a CPU in a few minutes
+  if a["cpu"]:  # the same study at CPU scale: 0.64M parameters, ~45 min on 2 cores
+    c.name += "_cpu"
+    d, L, heads, k = 96, 4, 6, 16
+    c.base = dict(
+        data=dict(name="python_source", seq_len=64, vocab_size=1024,
+                  tokenizer_chars=2_000_000, val_fraction=0.02),
+        batch_size=32,  # 2,048 tokens per step
+        checkpoint=dict(every_steps=500, keep=1),
+        eval=dict(every_steps=50, tokens=131_072),
+        train=dict(log_every=25, progress=False))
+    # 3 tokens per parameter of the final shape (640,704 parameters).
+    c.budget_tokens = a["budget"] * 640_704
+    warmup, lrs, lr0, lr1 = 100, [1e-3, 2e-3, 4e-3], 3e-3, 1e-3
+    ramp, long_ramp = 100, 500
+  elif a["runlocal"]:  # every arm kind on a CPU in a few minutes
     d, L, heads, k = 64, 4, 4, 16
     c.base = dict(
         data=dict(name="python_source", seq_len=64, vocab_size=512,
@@ -60,7 +76,8 @@ def get_config(arg=None):
     warmup, lrs, lr0, lr1 = 150, [1e-3, 2e-3, 4e-3], 3e-3, 1e-3
     ramp, long_ramp = 100, 500
   final = dict(d_model=d, n_layers=L, n_heads=heads, head_dim=k, d_ff=4 * d,
-               pos="xpos", dtype="float32" if a["runlocal"] else "bfloat16")
+               pos="xpos",
+               dtype="float32" if a["runlocal"] or a["cpu"] else "bfloat16")
   c.base.model = final
   c.base.mesh = dict(data=-1, fsdp=1, tensor=1)
   half_width = dict(d_model=d // 2, n_heads=heads // 2, d_ff=2 * d)

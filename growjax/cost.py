@@ -258,11 +258,10 @@ def activation_bytes(cfg: ModelConfig, *, batch_size: int, seq_len: int,
 
   Kept across the L scanned layers (`saved`), by policy:
     none     L x layer
-    dots     L x (4 D + a (3 H K / t_H + D + F / t_F)) b s: the float32
-             block input, and the matmuls' outputs that the backward needs
-             (q, k, v, the attention's projection, the MLP's input
-             projection); `jax.checkpoint_policies.
-             dots_with_no_batch_dims_saveable`
+    dots     L x (4 D + a (4 H K / t_H + D + F / t_F)) b s: the float32
+             block input, and the tensors growjax.model tags and saves
+             (`model.SAVED`: q, k, v, the attention's context, its output
+             projection, the MLP's input projection)
     offload  L x 4 D b s: the block inputs; the matmul outputs of "dots"
              go to host memory (`host`)
     full     L x 4 D b s: the block inputs alone
@@ -316,7 +315,7 @@ def activation_bytes(cfg: ModelConfig, *, batch_size: int, seq_len: int,
                      + softmax / t_h)
   weights = a * _block_weights(cfg, sizes, rules) if a < 4 else 0.0
   layer = b * s * layer_per_token + weights
-  dots = b * s * a * (3 * hk / t_h + d + f / t_f)
+  dots = b * s * a * (4 * hk / t_h + d + f / t_f)
   inputs = b * s * 4 * d
   saved = cfg.n_layers * {"none": layer, "dots": inputs + dots,
                           "offload": inputs, "full": inputs}[policy]

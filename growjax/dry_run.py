@@ -28,11 +28,8 @@ GIB = 2.0**30
 
 def train_options(exp: Experiment) -> tuple[str, int | None]:
   """(remat, loss_chunk) of an experiment: remat 'auto' or a policy of
-  `cost.REMAT` (older files' bools read as `cost.remat_policy` reads them);
-  loss_chunk None where the experiment has no chunked loss."""
-  remat = exp.train.remat
-  remat = "auto" if remat == "auto" else cost.remat_policy(remat)
-  return remat, getattr(exp.train, "loss_chunk", None)
+  `cost.REMAT`; loss_chunk None for the whole [B, T, V] logits."""
+  return exp.train.remat, exp.train.loss_chunk
 
 
 def stage_memory(m, *, batch_size: int, microbatches: int, seq_len: int,

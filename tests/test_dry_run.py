@@ -55,8 +55,7 @@ def test_dry_run_prices_the_steps_the_trainer_runs_not_the_declared_tokens(
 
 
 def _auto(exp):
-  """The experiment with train.remat 'auto' (the default once experiment
-  files take policies)."""
+  """The experiment with train.remat 'auto' (the default)."""
   return dataclasses.replace(exp, train=dataclasses.replace(exp.train,
                                                             remat="auto"))
 
@@ -106,10 +105,9 @@ def test_dry_run_marks_a_stage_that_fits_under_no_policy(tmp_path):
 
 
 def test_a_set_policy_is_priced_as_set():
-  """A policy named in the experiment is the one priced, fitting or not;
-  the bools of older experiment files read as none / full."""
+  """A policy named in the experiment is the one priced, fitting or not."""
   exp = _experiment((BATCH * SEQ, BATCH * SEQ))
-  for remat, policy in ((False, "none"), (True, "full"), ("dots", "dots")):
+  for remat, policy in (("none", "none"), ("full", "full"), ("dots", "dots")):
     e = dataclasses.replace(exp, train=dataclasses.replace(exp.train,
                                                            remat=remat))
     rows = dry_run.plan(e, 1, device_bytes=1.0)["stages"]
