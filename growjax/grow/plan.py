@@ -97,15 +97,16 @@ def _plan(old_cfg: ModelConfig, new_cfg: ModelConfig,
         raise PlanError(
             f"{op}: not an integer multiple; hyperclone grows a width by "
             "whole copies")
-      if axis == "heads" and group[1] % group[0]:
-        raise PlanError(
-            f"{op}: {group[0]} -> {group[1]} query heads per key/value head "
-            f"(n_kv_heads {kv[0]} -> {kv[1]}) is not an integer multiple; "
-            "hyperclone copies whole groups and whole heads within a group")
       if axis == "embed" and old_cfg.tie_embeddings:
         raise PlanError(
             f"{op}: hyperclone cannot grow the hidden width of a model with "
             "tie_embeddings: the shared table would have to be repeated as "
             "the input lookup and divided by n as the output projection")
     ops.append(op)
+  if method == "hyperclone" and group[1] % group[0]:
+    heads = next(op for op in ops if op.axis == "heads")
+    raise PlanError(
+        f"{heads}: {group[0]} -> {group[1]} query heads per key/value head "
+        f"(n_kv_heads {kv[0]} -> {kv[1]}) is not an integer multiple; "
+        "hyperclone copies whole groups and whole heads within a group")
   return tuple(ops)
