@@ -1,4 +1,4 @@
-r"""Llama-family growth: RMSNorm, SwiGLU, grouped-query attention, grown in stages.
+r"""Llama-family growth: RMSNorm, SwiGLU, grouped-query attention, in stages.
 
     python -m growjax.main --config experiments/llama_growth.py --workdir runs/llama
     python -m growjax.export --workdir runs/llama --out runs/llama_hf

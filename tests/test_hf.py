@@ -345,7 +345,7 @@ def test_bfloat16_checkpoint_loads_as_float32(tmp_path, params):
   assert _equal(loaded, want)
 
 
-# --- Llama ---------------------------------------------------------------------
+# --- Llama -------------------------------------------------------------------
 
 
 def test_llama_files_have_transformers_layout_and_config_fields(tmp_path):
@@ -383,8 +383,9 @@ def test_llama_files_have_transformers_layout_and_config_fields(tmp_path):
   assert {n: t.shape for n, t in got.items()} == want
   np.testing.assert_array_equal(got["model.layers.1.mlp.gate_proj.weight"],
                                 params["blocks"]["mlp"]["wg"][1].T)
-  np.testing.assert_array_equal(got["model.layers.0.self_attn.v_proj.weight"],
-                                params["blocks"]["attn"]["v"][0].reshape(32, -1).T)
+  np.testing.assert_array_equal(
+      got["model.layers.0.self_attn.v_proj.weight"],
+      params["blocks"]["attn"]["v"][0].reshape(32, -1).T)  # not rotated
 
 
 def test_llama_with_one_kv_head_per_query_head_loads_as_plain_heads(tmp_path):

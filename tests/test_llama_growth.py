@@ -58,7 +58,7 @@ def _restore_params(workdir, exp, stage, step):
     return ckpt.restore(stage, step, {"params": abstract})["params"]
 
 
-def test_experiment_file_declares_a_llama_family_model_grown_by_msg_and_hyperclone():
+def test_experiment_file_grows_a_llama_family_model_by_msg_then_hyperclone():
   exp = Experiment.from_config(command.load_experiment(str(EXPERIMENT)))
   first, *later = [s.model for s in exp.stages]
   assert (first.norm, first.mlp, first.pos, first.n_heads, first.kv_heads,
