@@ -1,20 +1,24 @@
 r"""Hugging Face interop checked against transformers itself.
 
-    python benchmarks/hf_interop.py           # the GPU machine, < 2 minutes
+    python benchmarks/hf_interop.py           # GPU < 2 minutes, CPU a few
     python benchmarks/hf_interop.py --tiny    # a CPU smoke run, seconds
 
 Needs torch and transformers (growjax itself needs neither); without them it
 prints why and exits 0. For each architecture, transformers builds a small
-random model (weights redrawn so every logit is of order one: LayerNorm
-scales and biases off 1 and 0, linear biases zero, which growjax requires),
-saves it with `save_pretrained`, and then:
+random model (weights redrawn so every logit is of order one: norm scales
+and biases off 1 and 0, linear biases zero, which growjax requires), saves it
+with `save_pretrained`, and then:
 
   import      growjax.hf.load_pretrained reads the files; growjax's logits
               against transformers' on the same tokens
   roundtrip   the imported params exported again and loaded by transformers
   grow        growjax.grow.grow with msg (width x2 and two new layers,
-              interleaved) and hyperclone (width x2); the grown model's
-              logits against transformers' original logits
+              interleaved; Llama's query heads x2 within their key/value
+              groups) and hyperclone (width x2, Llama's key/value heads too;
+              tied embeddings: no hidden width, which hyperclone cannot give a
+              tied table, so GPT-NeoX's heads, d_model / n_heads wide, stay
+              too); the grown model's logits against transformers' original
+              logits
   export      the grown model trained a few steps (optax.adam, the msg masks
               ramped to 1 and folded), exported, loaded by
               `AutoModelForCausalLM.from_pretrained`; its logits against
@@ -22,11 +26,11 @@ saves it with `save_pretrained`, and then:
 
 Logits are float32 on both sides (TF32 off in torch, "highest" matmul
 precision in JAX); every row must be within --tolerance (1e-4) of its
-reference. LlamaForCausalLM rows run once growjax's ModelConfig has
-rmsnorm/swiglu; until then they are recorded as skipped with the reason
-growjax.hf gives, beside a tensor-level round trip of the Llama table. The
-exported tokenizer is checked too: transformers' AutoTokenizer on the
-exported files against growjax's sentencepiece model, on held-out text.
+reference. The models: GPTNeoXForCausalLM (LayerNorm, tanh GeLU, sequential
+residual) and LlamaForCausalLM (RMSNorm, SwiGLU, 2 query heads per key/value
+head, rope base 500000 as in Llama 3), each untied and tied. The exported
+tokenizer is checked too: transformers' AutoTokenizer on the exported files
+against growjax's sentencepiece model, on held-out text.
 
 Writes benchmarks/results/hf_interop.json (--tiny: hf_interop_tiny.json),
 one row per (architecture, direction, method) with max_abs_diff and the
@@ -73,7 +77,7 @@ def _device(torch):
   return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _randomize(model, torch, seed):
+def _randomize(model, torch, seed, tied):
   """Weights of order one so logits are too; linear biases zero."""
   g = torch.Generator().manual_seed(seed)
   with torch.no_grad():
@@ -85,9 +89,12 @@ def _randomize(model, torch, seed):
         base = 0.0 if name.endswith(".bias") else 1.0
         p.copy_(base + 0.2 * torch.randn(p.shape, generator=g))
       else:
-        # embedding tables are also the (tied) output projection
+        # An untied input table is 4x larger (its rows feed a norm); a tied
+        # one is also the output projection, scaled like one: logits of
+        # order 20 would put float32's own rounding in both libraries (2e-5
+        # to 5e-5 against float64 at this size) near the tolerance.
         table = "embed_in" in name or "embed_tokens" in name
-        scale = (4.0 if table else 1.0) * p.shape[-1] ** -0.5
+        scale = (4.0 if table and not tied else 1.0) * p.shape[-1] ** -0.5
         p.copy_(scale * torch.randn(p.shape, generator=g))
 
 
@@ -105,7 +112,7 @@ def _hf_config(transformers, arch: str, s: dict, tie: bool):
         layer_norm_eps=1e-5, attention_bias=True)
   return transformers.LlamaConfig(
       **common, num_key_value_heads=s["heads"] // 2, head_dim=k,
-      hidden_act="silu", rms_norm_eps=1e-5, rope_theta=10000.0,
+      hidden_act="silu", rms_norm_eps=1e-5, rope_theta=500000.0,
       attention_bias=False, mlp_bias=False)
 
 
@@ -182,7 +189,7 @@ def _architecture(arch, tie, s, libs, work, tol) -> list[dict]:
   torch.manual_seed(0)
   reference = transformers.AutoModelForCausalLM.from_config(
       config, attn_implementation="eager")
-  _randomize(reference, torch, seed=1)
+  _randomize(reference, torch, seed=1, tied=tie)
   reference = reference.to(_device(torch)).float().eval()
   original = work / f"{label}-original"
   reference.save_pretrained(original)
@@ -221,11 +228,17 @@ def _architecture(arch, tie, s, libs, work, tol) -> list[dict]:
       want, loading_info=info)
 
   d, h, f, layers = s["d_model"], s["heads"], s["d_ff"], s["layers"]
+  kv = None if cfg.n_kv_heads is None else 2 * cfg.n_kv_heads
   growths = {
+      # Llama: n_kv_heads kept, so query heads grow within their groups
       "msg": (cfg.replace(d_model=2 * d, n_heads=2 * h, d_ff=2 * f,
                           n_layers=layers + 2), {"new_layers": "interleave"}),
-      "hyperclone": (cfg.replace(d_model=2 * d, n_heads=2 * h, d_ff=2 * f),
-                     {}),
+      # Llama: the groups are copied too. Tied: the table cannot be widened,
+      # and GPT-NeoX's heads are d_model / n_heads wide, so only its MLP grows
+      "hyperclone": (cfg.replace(
+          d_model=d if tie else 2 * d, d_ff=2 * f,
+          n_heads=h if tie and cfg.norm == "layernorm" else 2 * h,
+          n_kv_heads=kv), {}),
   }
   for method, (big, options) in growths.items():
     try:
@@ -241,7 +254,7 @@ def _architecture(arch, tie, s, libs, work, tol) -> list[dict]:
     logits = np.asarray(apply(grown.params, big, tokens, masks=grown.masks))
     row("grow", method, _diff(logits, want), want,
         grown={k: getattr(big, k) for k in ("d_model", "n_layers", "n_heads",
-                                            "d_ff")})
+                                            "kv_heads", "d_ff")})
     trained, losses = _train(grown.params, big, grown.masks, tokens)
     out = work / f"{label}-{method}"
     hf.save_pretrained(out, trained, big)
@@ -284,6 +297,17 @@ def _tokenizer(libs, work, tiny: bool) -> dict:
                           fast.eos_token_id]}
 
 
+def _cpu_name() -> str:
+  """The CPU's model name (Linux), else what platform knows."""
+  try:
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor()
+
+
 def _print(r: dict) -> None:
   diff = ("skipped: " + r["skipped"]) if r["max_abs_diff"] is None else (
       f"{r['max_abs_diff']:12.3g} {r['max_abs_ref']:10.3g} "
@@ -304,7 +328,9 @@ def main(argv=None) -> int:
     print(f"hf_interop: skipped: {why}")
     return 0
   torch, transformers = libs
+  import flax  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
   import safetensors  # pylint: disable=g-import-not-at-top
   jax.config.update("jax_default_matmul_precision", "highest")
   torch.backends.cuda.matmul.allow_tf32 = False
@@ -331,10 +357,13 @@ def main(argv=None) -> int:
       "mode": mode, "sizes": s, "tolerance": args.tolerance,
       "train_steps": TRAIN_STEPS, "ramp_steps": RAMP_STEPS,
       "machine": {"platform": platform.platform(),
+                  "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
                   "jax_backend": jax.default_backend(),
                   "devices": [str(d) for d in jax.devices()][:1],
                   "torch_device": _device(torch)},
-      "versions": {"jax": jax.__version__, "torch": torch.__version__,
+      "versions": {"python": platform.python_version(),
+                   "jax": jax.__version__, "flax": flax.__version__,
+                   "numpy": np.__version__, "torch": torch.__version__,
                    "transformers": transformers.__version__,
                    "safetensors": safetensors.__version__},
       "seconds": round(time.time() - start, 1),

@@ -17,6 +17,8 @@ from growjax import checks
 
 POSITIONS = ("xpos", "rope")
 DTYPES = ("float32", "bfloat16")
+NORMS = ("layernorm", "rmsnorm")
+MLPS = ("gelu", "swiglu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +26,12 @@ class ModelConfig:
   """Shape and numerics of a decoder-only transformer.
 
   Shape letters used across growjax: B batch, T time, D d_model, F d_ff,
-  H n_heads, K head_dim, L n_layers, V vocab_size.
+  H n_heads, G key/value heads (`kv_heads`), K head_dim, L n_layers,
+  V vocab_size.
+
+  The defaults are growjax's GPT (LayerNorm, GeLU, one key/value head per
+  query head); norm="rmsnorm", mlp="swiglu", pos="rope" and n_kv_heads < H
+  make a Llama-family model.
   """
 
   vocab_size: int  # V, tokens in the vocabulary (> 1)
@@ -40,6 +47,12 @@ class ModelConfig:
   tie_embeddings: bool = False  # unembed with the embedding's transpose
   dtype: str = "float32"  # compute dtype; parameters always stay float32
   init_std: float = 0.02  # std of the normal init of every matrix
+  norm: str = "layernorm"  # "layernorm" (scale, bias) or "rmsnorm" (scale)
+  mlp: str = "gelu"  # "gelu" (tanh GeLU) or "swiglu" (silu(x wg) * x wi)
+  # G, key/value heads (grouped-query attention): query head h reads key/value
+  # head h // (H / G); None: n_heads (and grows with it); must divide n_heads
+  n_kv_heads: int | None = None
+  rope_theta: float = 10000.0  # rotary base: pair i turns by theta^(-2i/K)
 
   def __post_init__(self):
     for field in ("vocab_size", "d_model", "n_layers", "n_heads", "head_dim",
@@ -55,9 +68,23 @@ class ModelConfig:
           "rotate channel pairs, so head_dim must be even")
     checks.one_of("ModelConfig.pos", self.pos, POSITIONS)
     checks.one_of("ModelConfig.dtype", self.dtype, DTYPES)
+    checks.one_of("ModelConfig.norm", self.norm, NORMS)
+    checks.one_of("ModelConfig.mlp", self.mlp, MLPS)
     checks.boolean("ModelConfig.tie_embeddings", self.tie_embeddings)
-    for field in ("xpos_scale_base", "xpos_gamma", "init_std"):
+    for field in ("xpos_scale_base", "xpos_gamma", "init_std", "rope_theta"):
       checks.positive_number(f"ModelConfig.{field}", getattr(self, field))
+    if self.n_kv_heads is not None:
+      checks.positive_int("ModelConfig.n_kv_heads", self.n_kv_heads)
+      if self.n_heads % self.n_kv_heads:
+        raise ValueError(
+            f"ModelConfig.n_kv_heads: {self.n_kv_heads} does not divide "
+            f"n_heads {self.n_heads}; each key/value head serves n_heads / "
+            "n_kv_heads query heads")
+
+  @property
+  def kv_heads(self) -> int:
+    """G, the number of key/value heads (n_heads unless n_kv_heads is set)."""
+    return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
 
   def replace(self, **changes) -> "ModelConfig":
     """A copy with `changes` applied (and validated)."""

@@ -46,7 +46,7 @@ from growjax.config import ModelConfig
 
 
 def _layer_norm_params(cfg: ModelConfig) -> int:
-  return 4 * cfg.d_model * cfg.n_layers + 2 * cfg.d_model
+  return model_lib.norm_param_count(cfg)
 
 
 def matmul_params(cfg: ModelConfig) -> int:
@@ -136,12 +136,8 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[tuple[str, ...],
   """Path -> (logical axes, shape) of every parameter `model.init` creates,
   read from `model.AXES`."""
   sizes = model_lib.axis_sizes(cfg)
-  out = {}
-  for path, axes in model_lib.AXES.items():
-    if path == "unembed" and cfg.tie_embeddings:
-      continue
-    out[path] = (axes, tuple(sizes[a] for a in axes))
-  return out
+  return {path: (axes, tuple(sizes[a] for a in axes))
+          for path, axes in model_lib.param_axes(cfg).items()}
 
 
 def local_param_count(cfg: ModelConfig, mesh: dict, rules=None) -> int:

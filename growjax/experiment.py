@@ -265,7 +265,7 @@ class Train:
 
 
 TOP_FIELDS = ("name", "seed", "data", "model", "stages", "mesh", "checkpoint",
-              "eval", "optimizer", "train")
+              "eval", "optimizer", "train", "init_from")
 STAGE_FIELDS = ("model", "tokens", "batch_size", "lr", "grow", "microbatches")
 
 
@@ -281,6 +281,7 @@ class Experiment:
   optimizer: Optimizer
   train: Train
   config: dict = dataclasses.field(default=None, compare=False, repr=False)  # as read
+  init_from: str | None = None  # "hf:DIR": stage 0 starts from that checkpoint
 
   @property
   def seq_len(self) -> int:
@@ -303,7 +304,8 @@ class Experiment:
             "stages": [{"model": s.model.to_dict(), "tokens": s.tokens,
                         "batch_size": s.batch_size,
                         "grow": s.grow and s.grow.to_dict()}
-                       for s in self.stages]}
+                       for s in self.stages],
+            **({"init_from": self.init_from} if self.init_from else {})}
 
   @classmethod
   def from_config(cls, config, *, n_devices: int | None = None) -> "Experiment":
@@ -313,7 +315,7 @@ class Experiment:
     for key in c:
       if key not in TOP_FIELDS:
         _fail(key, f"unknown field (expected one of {list(TOP_FIELDS)})")
-    for key in ("data", "model", "stages"):
+    for key in ("data", "stages") + (() if "init_from" in c else ("model",)):
       if key not in c:
         _fail(key, "missing (every experiment declares data, model and stages)")
     seed = c.get("seed", 0)
@@ -327,6 +329,8 @@ class Experiment:
     for key, source in (("vocab_size", "vocab_size"), ("max_len", "seq_len")):
       if key in model:
         _fail(f"model.{key}", f"comes from data ({source}); remove it here")
+    if "init_from" in c:
+      model = _pretrained_model(c["init_from"], model, data)
     stages_raw = c["stages"]
     if not isinstance(stages_raw, (list, tuple)) or not stages_raw:
       _fail("stages", f"{stages_raw!r} is not a non-empty list of stages")
@@ -341,9 +345,34 @@ class Experiment:
                                  ("train", Train))}
     exp = cls(name=c.get("name", "experiment"), seed=seed, data=data,
               stages=tuple(stages), **blocks,
-              config=json.loads(json.dumps(c, default=list)))
+              config=json.loads(json.dumps(c, default=list)),
+              init_from=c.get("init_from"))
     validate(exp, n_devices=n_devices)
     return exp
+
+
+def _pretrained_model(value, model: dict, data: DataConfig) -> dict:
+  """Stage 0's model fields for `init_from = "hf:DIR"`: the checkpoint's
+  config, checked (config.json and the safetensors headers; no tensor is
+  read) before any compute. `model` may add settings the checkpoint does not
+  fix (dtype, init_std); a shape or architecture field must agree with it."""
+  from growjax import hf  # pylint: disable=g-import-not-at-top
+  try:
+    fields = hf.check_pretrained(hf.init_from_dir(value))
+  except (ValueError, FileNotFoundError) as e:
+    _fail("init_from", str(e).removeprefix("init_from: "))
+  fields.pop("max_len")  # the context length comes from data
+  for key, v in model.items():
+    if key in fields and fields[key] != v:
+      _fail(f"model.{key}", f"{v!r}, but init_from's checkpoint has "
+            f"{fields[key]!r} (stage 0 is that model; grow it in a later "
+            "stage)")
+  if fields["vocab_size"] != data.vocab_size:
+    _fail("init_from", f"{value}: the checkpoint's vocab_size "
+          f"{fields['vocab_size']} is not data.vocab_size {data.vocab_size} "
+          "(its embedding rows are the tokenizer's pieces)")
+  fields.pop("vocab_size")
+  return {**fields, **model}
 
 
 def _stage(i: int, raw: dict, base: dict) -> Stage:

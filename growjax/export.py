@@ -68,9 +68,8 @@ def export(workdir, out, *, tokenizer=None,
           "Hugging Face")
   trained = _load_latest(workdir)
   if not masks_lib.foldable(trained.masks):
-    starts = exp.stage_starts()
-    stage = exp.stages[trained.stage]
-    end = starts[trained.stage] + stage.grow.ramp_steps
+    ramp = exp.stages[trained.stage].ramp(exp.stage_starts()[trained.stage])
+    end = ramp.start + ramp.steps
     try:
       masks_lib.fold(trained.masks)
     except ValueError as e:
@@ -104,7 +103,9 @@ def run(workdir, out, *, verbose: bool = False, **options) -> int:
   return 0
 
 
-def _define_flags():
+def define_flags():
+  """The command's flags (not at import: tests import `export` beside other
+  commands); --verbose is growjax.command's."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("workdir", None, "A run's workdir; its latest "
                       "checkpoint is exported.")
@@ -114,23 +115,17 @@ def _define_flags():
                       "(default: the run's, from the data cache).")
   flags.DEFINE_integer("max_shard_bytes", hf.MAX_SHARD_BYTES, "Largest "
                        "safetensors file; a larger model is sharded.")
-  flags.DEFINE_bool("verbose", False, "Full tracebacks for errors.")
   flags.mark_flags_as_required(["workdir", "out"])
-  return flags.FLAGS
 
 
-def main(argv):
-  flags = _FLAGS
-  if len(argv) > 1:
-    print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-    return 2
-  from growjax import cli  # pylint: disable=g-import-not-at-top
-  cli.setup_logging()
-  return run(flags.workdir, flags.out, verbose=flags.verbose,
-             tokenizer=flags.tokenizer, max_shard_bytes=flags.max_shard_bytes)
+def main() -> int:
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  f = flags.FLAGS
+  return run(f.workdir, f.out, verbose=f.verbose, tokenizer=f.tokenizer,
+             max_shard_bytes=f.max_shard_bytes)
 
 
 if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top
-  _FLAGS = _define_flags()
-  app.run(main)
+  from growjax import command  # pylint: disable=g-import-not-at-top
+  define_flags()
+  command.run(main)

@@ -4,6 +4,12 @@
     fields, params = hf.from_hf(config, tensors)       # ModelConfig(**fields)
     hf.save_pretrained("out", params, cfg, tokenizer_model_path=...)
     fields, params = hf.load_pretrained("out")
+    fields = hf.check_pretrained("out")                # no tensor data read
+
+Architectures: `LlamaForCausalLM` for norm="rmsnorm", mlp="swiglu" (with
+grouped-query attention, num_key_value_heads, and any rope_theta);
+`GPTNeoXForCausalLM` for norm="layernorm", mlp="gelu" (sequential residual,
+zero biases). Both need pos="rope".
 
 One table per architecture (`ARCHITECTURES`) says, for every tensor of a
 transformers checkpoint, which growjax parameter(s) it holds, its shape in
@@ -18,13 +24,16 @@ tables encode, read off transformers' modeling code:
     [heads, 3, head_dim]: per head its q, then k, then v.
   - RoPE: growjax rotates channel pairs (2i, 2i+1) (`growjax.positions`),
     transformers' `rotate_half` rotates pairs (i, i + K/2); both at angle
-    position * 10000^(-2i/K). So every q and k head's channels are permuted,
+    position * theta^(-2i/K). So every q and k head's channels are permuted,
     HF channel j = growjax channel HALF_SPLIT[j] = (0, 2, 4, ..., 1, 3, 5, ...),
     and q.k, hence attention, is unchanged (v and o are not permuted).
   - growjax has no linear biases: GPT-NeoX's four biases are written as zeros
     and must be zero on import.
   - flax's `nn.gelu` is the tanh approximation, transformers' "gelu_new"
     (not "gelu", the erf form).
+  - Llama's k_proj and v_proj hold num_key_value_heads heads, and query head
+    h reads key/value head h // (H / G) (repeat_kv), as growjax's k and v
+    [L, D, G, K] do; gate_proj is growjax's wg, up_proj wi, down_proj wo.
 
 Files are what transformers writes: config.json, model.safetensors (or
 model-0000k-of-0000n.safetensors shards with model.safetensors.index.json),
@@ -33,9 +42,9 @@ the sentencepiece model as tokenizer.model plus a tokenizer.json that
 transformers' fast tokenizer reproduces it with exactly (see `tokenizer_json`).
 
 Anything growjax cannot represent exactly (xPos, biases, parallel residual,
-rope scaling or another base, partial rotary, another activation or norm
-epsilon, unknown architectures, shapes that disagree with the config) is a
-`ConversionError`: one line naming the file and the field.
+rope scaling, partial rotary, another activation or norm epsilon, unknown
+architectures, shapes that disagree with the config) is a `ConversionError`:
+one line naming the file and the field.
 """
 
 from __future__ import annotations
@@ -58,11 +67,9 @@ Params = dict[str, Any]
 SINGLE = "model.safetensors"  # or shards listed in INDEX
 INDEX = "model.safetensors.index.json"
 MAX_SHARD_BYTES = 5_000_000_000  # transformers' default shard size, "5GB"
-ROPE_THETA = 10000.0  # growjax.positions' rotary base
-NORM_EPS = 1e-5  # growjax.model.layer_norm's epsilon
-# Growjax's architecture options that today's ModelConfig lacks, with the
-# value its model has: a checkpoint needing another value is refused.
-IMPLICIT = {"norm": "layernorm", "mlp": "gelu"}
+ROPE_THETA = 10000.0  # transformers' default rotary base
+NORM_EPS = 1e-5  # growjax.model's LayerNorm and RMSNorm epsilon
+INIT_FROM = "hf:"  # an experiment's init_from: "hf:DIR"
 TANH_GELU = ("gelu_new", "gelu_pytorch_tanh")  # transformers' names for it
 
 
@@ -168,8 +175,8 @@ class Architecture:
 def _sizes(fields: Mapping[str, Any]) -> dict[str, int]:
   return {"vocab": fields["vocab_size"], "embed": fields["d_model"],
           "mlp": fields["d_ff"], "heads": fields["n_heads"],
-          "kv_heads": fields["n_kv_heads"], "head_dim": fields["head_dim"],
-          "layers": fields["n_layers"]}
+          "kv_heads": fields.get("n_kv_heads") or fields["n_heads"],
+          "head_dim": fields["head_dim"], "layers": fields["n_layers"]}
 
 
 def _shape(spec: tuple[str, ...], sizes: Mapping[str, int]) -> tuple[int, ...]:
@@ -189,10 +196,10 @@ def _get(config: Mapping[str, Any], key: str, default: Any = None, *,
   return config[key]
 
 
-def _check_rope(config: Mapping[str, Any], where: str, *,
+def _rope_theta(config: Mapping[str, Any], where: str, *,
                 theta_key: str, partial_key: str | None,
-                partial_default: float) -> None:
-  """Refuses rope scaling, another base and partial rotary. transformers 5
+                partial_default: float) -> float:
+  """The rotary base; refuses rope scaling and partial rotary. transformers 5
   keeps them in rope_parameters, earlier versions in top-level keys."""
   params = config.get("rope_parameters") or {}
   scaling = config.get("rope_scaling") or {}
@@ -204,10 +211,9 @@ def _check_rope(config: Mapping[str, Any], where: str, *,
           "scaling (only 'default')")
   theta = params.get("rope_theta", config.get(
       theta_key, config.get("rope_theta", ROPE_THETA)))
-  if float(theta) != ROPE_THETA:
+  if not checks.is_number(theta) or not theta > 0:
     raise ConversionError(
-        f"{where}: {theta_key}={theta}: growjax's rope uses base "
-        f"{ROPE_THETA:g}")
+        f"{where}: {theta_key}={theta!r} is not a positive rotary base")
   partial = params.get("partial_rotary_factor", partial_default
                        if partial_key is None else
                        config.get(partial_key, partial_default))
@@ -216,6 +222,7 @@ def _check_rope(config: Mapping[str, Any], where: str, *,
         f"{where}: {partial_key or 'partial_rotary_factor'}={partial}: "
         "partial rotary is not supported; growjax rotates every channel of a "
         "head (1.0)")
+  return float(theta)
 
 
 def _check_value(config, key, allowed, default, where, why) -> Any:
@@ -225,8 +232,8 @@ def _check_value(config, key, allowed, default, where, why) -> Any:
   return value
 
 
-def _rope_config() -> dict:
-  return {"rope_type": "default", "rope_theta": ROPE_THETA,
+def _rope_config(theta: float) -> dict:
+  return {"rope_type": "default", "rope_theta": theta,
           "partial_rotary_factor": 1.0}
 
 
@@ -275,14 +282,19 @@ def _neox_config(f: Mapping[str, Any]) -> dict:
     raise ConversionError(
         f"model: GPTNeoXForCausalLM needs n_heads * head_dim == d_model "
         f"({f['n_heads']} * {f['head_dim']} != {f['d_model']})")
+  if _sizes(f)["kv_heads"] != f["n_heads"]:
+    raise ConversionError(
+        f"model: n_kv_heads={f['n_kv_heads']}: GPTNeoXForCausalLM has no "
+        "grouped-query attention (norm='rmsnorm', mlp='swiglu' export as "
+        "LlamaForCausalLM, which has)")
   return {
       **_common_config(f, GPT_NEOX),
       "hidden_act": "gelu_new", "layer_norm_eps": NORM_EPS,
       "use_parallel_residual": False, "attention_bias": True,
       # both spellings: transformers 5 reads rope_parameters, and some of its
       # versions still default a missing rotary_pct to 0.25
-      "rotary_pct": 1.0, "rotary_emb_base": ROPE_THETA,
-      "rope_parameters": _rope_config(),
+      "rotary_pct": 1.0, "rotary_emb_base": f["rope_theta"],
+      "rope_parameters": _rope_config(f["rope_theta"]),
       "attention_dropout": 0.0, "hidden_dropout": 0.0,
   }
 
@@ -293,8 +305,8 @@ def _neox_fields(c: Mapping[str, Any], where: str) -> dict:
     raise ConversionError(
         f"{where}: use_parallel_residual=true: parallel residual is not "
         "supported; growjax's blocks are sequential")
-  _check_rope(c, where, theta_key="rotary_emb_base", partial_key="rotary_pct",
-              partial_default=0.25)
+  theta = _rope_theta(c, where, theta_key="rotary_emb_base",
+                      partial_key="rotary_pct", partial_default=0.25)
   _check_value(c, "hidden_act", TANH_GELU, "gelu", where,
                "growjax's MLP uses the tanh GeLU (gelu_new)")
   _check_value(c, "layer_norm_eps", (NORM_EPS,), NORM_EPS, where,
@@ -304,23 +316,25 @@ def _neox_fields(c: Mapping[str, Any], where: str) -> dict:
     raise ConversionError(
         f"{where}: hidden_size={d} is not a multiple of "
         f"num_attention_heads={h}")
-  return {**fields, "head_dim": d // h, **IMPLICIT, "n_kv_heads": h}
+  return {**fields, "head_dim": d // h, "norm": "layernorm", "mlp": "gelu",
+          "n_kv_heads": None, "rope_theta": theta}
 
 
 def _llama_config(f: Mapping[str, Any]) -> dict:
   return {
       **_common_config(f, LLAMA),
-      "num_key_value_heads": f["n_kv_heads"], "head_dim": f["head_dim"],
+      "num_key_value_heads": _sizes(f)["kv_heads"], "head_dim": f["head_dim"],
       "hidden_act": "silu", "rms_norm_eps": NORM_EPS,
-      "rope_theta": ROPE_THETA, "rope_parameters": _rope_config(),
+      "rope_theta": f["rope_theta"],
+      "rope_parameters": _rope_config(f["rope_theta"]),
       "attention_bias": False, "mlp_bias": False, "attention_dropout": 0.0,
   }
 
 
 def _llama_fields(c: Mapping[str, Any], where: str) -> dict:
   fields = _common_fields(c, where)
-  _check_rope(c, where, theta_key="rope_theta", partial_key=None,
-              partial_default=1.0)
+  theta = _rope_theta(c, where, theta_key="rope_theta", partial_key=None,
+                      partial_default=1.0)
   _check_value(c, "hidden_act", ("silu",), "silu", where,
                "growjax's SwiGLU gates with silu")
   _check_value(c, "rms_norm_eps", (NORM_EPS,), 1e-6, where,
@@ -336,7 +350,8 @@ def _llama_fields(c: Mapping[str, Any], where: str) -> dict:
         f"num_attention_heads={h}")
   head_dim = _get(c, "head_dim", d // h, where=where)
   return {**fields, "head_dim": head_dim, "norm": "rmsnorm", "mlp": "swiglu",
-          "n_kv_heads": kv}
+          # None: one key/value head per query head, growing with n_heads
+          "n_kv_heads": None if kv == h else kv, "rope_theta": theta}
 
 
 _BLOCK = "gpt_neox.layers.{i}."
@@ -384,8 +399,7 @@ GPT_NEOX = Architecture(
 )
 
 # Llama: RMSNorm (scale only), SwiGLU (gate, up, down), grouped-query
-# attention. The growjax paths are those the model's rmsnorm/swiglu/n_kv_heads
-# options will use: k, v [L, D, n_kv_heads, K]; gate "wg" and up "wi" [L, D, F].
+# attention: k, v [L, D, G, K]; gate "wg" and up "wi" [L, D, F].
 _LAYER = "model.layers.{i}."
 LLAMA = Architecture(
     name="LlamaForCausalLM", model_type="llama", norm="rmsnorm", mlp="swiglu",
@@ -459,27 +473,18 @@ def architecture_for(fields: Mapping[str, Any]) -> Architecture:
 
 
 def growjax_fields(cfg: ModelConfig | Mapping[str, Any]) -> dict:
-  """A config's fields with today's implicit options filled in."""
-  fields = dict(cfg.to_dict() if isinstance(cfg, ModelConfig) else cfg)
-  return {**IMPLICIT, "n_kv_heads": fields["n_heads"], **fields}
+  """A config's fields (ModelConfig keyword arguments) as a dict."""
+  return dict(cfg.to_dict() if isinstance(cfg, ModelConfig) else cfg)
 
 
-def model_fields(fields: Mapping[str, Any], arch: Architecture,
-                 where: str = "config.json") -> dict:
-  """`fields` as ModelConfig keyword arguments; refuses options that
-  ModelConfig does not have yet (they are enabled by adding the field)."""
-  known = set(ModelConfig.fields())
-  implicit = {**IMPLICIT, "n_kv_heads": fields["n_heads"]}
-  missing = {k: v for k, v in fields.items()
-             if k not in known and v != implicit.get(k)}
-  if missing:
-    what = "/".join(v if isinstance(v, str) else "grouped-query attention"
-                    for v in missing.values())
-    needs = ", ".join(f"{k}={v!r}" for k, v in missing.items())
-    raise ConversionError(
-        f"{where}: {arch.name} needs {needs}: growjax's ModelConfig has no "
-        f"{what} yet")
-  return {k: v for k, v in fields.items() if k in known}
+def model_config(fields: Mapping[str, Any],
+                 where: str = "config.json") -> ModelConfig:
+  """ModelConfig(**fields); a value it refuses is a ConversionError naming
+  the file."""
+  try:
+    return ModelConfig(**fields)
+  except ValueError as e:
+    raise ConversionError(f"{where}: {e}") from None
 
 
 # --- Tensors -----------------------------------------------------------------
@@ -556,12 +561,12 @@ def _ordered(rows: Sequence[Row], n_layers: int):
       yield row, None
 
 
-def tensors_to_params(arch: Architecture, fields: Mapping[str, Any],
-                      tensors: Mapping[str, np.ndarray], *,
-                      config_file: str = "config.json",
-                      tensor_files: str | Mapping[str, str] = SINGLE) -> Params:
-  """growjax params (float32 numpy, stacked over layers) from HF tensors;
-  every tensor is checked against the config's shapes."""
+def check_tensors(arch: Architecture, fields: Mapping[str, Any],
+                  shapes: Mapping[str, tuple[int, ...]], *,
+                  config_file: str = "config.json",
+                  tensor_files: str | Mapping[str, str] = SINGLE) -> None:
+  """ConversionError naming the first tensor (by name and shape alone) that
+  the config does not describe: unknown, missing or of another shape."""
   def file_of(name):
     if isinstance(tensor_files, str):
       return tensor_files
@@ -572,33 +577,50 @@ def tensors_to_params(arch: Architecture, fields: Mapping[str, Any],
   expected = {row.hf.format(i=i): row for row in rows
               for i in (range(sizes["layers"]) if row.per_layer else (None,))}
   tied_unembed = [r.hf for r in arch.rows if r not in rows]
-  for name in tensors:
+  for name in shapes:
     if name not in expected and name not in tied_unembed and not any(
         re.search(p, name) for p in arch.ignored):
       raise ConversionError(
           f"{file_of(name)}: {name} is not a tensor of {arch.name} with "
           f"{_describe(arch, sizes, ('layers',))} ({config_file}); growjax "
           "cannot place it")
-  per_path: dict[str, list[np.ndarray]] = {}
   for name, row in expected.items():
-    want = _shape(row.shape, sizes)
-    if name not in tensors:
+    if name not in shapes:
       if row.layout == "zero":
         continue  # absent bias (attention_bias=false): zero
       raise ConversionError(
           f"{file_of(name)}: {name} is missing ({config_file} describes "
           f"{arch.name} with {_describe(arch, sizes, ('layers',))})")
-    tensor = np.asarray(tensors[name])
-    if tensor.shape != want:
+    want = _shape(row.shape, sizes)
+    if tuple(shapes[name]) != want:
       raise ConversionError(
-          f"{file_of(name)}: {name} has shape {tensor.shape}, but "
+          f"{file_of(name)}: {name} has shape {tuple(shapes[name])}, but "
           f"{config_file} gives {want} "
           f"({_describe(arch, sizes, _names(row.shape))})")
-    tensor = tensor.astype(np.float32)
+
+
+def tensors_to_params(arch: Architecture, fields: Mapping[str, Any],
+                      tensors: Mapping[str, np.ndarray], *,
+                      config_file: str = "config.json",
+                      tensor_files: str | Mapping[str, str] = SINGLE) -> Params:
+  """growjax params (float32 numpy, stacked over layers) from HF tensors;
+  every tensor is checked against the config's shapes."""
+  check_tensors(arch, fields, {n: np.shape(t) for n, t in tensors.items()},
+                config_file=config_file, tensor_files=tensor_files)
+  sizes = _sizes(fields)
+  rows = arch.rows_for(fields)
+  per_path: dict[str, list[np.ndarray]] = {}
+  for row, i in _ordered(rows, sizes["layers"]):
+    name = row.hf.format(i=i)
+    if name not in tensors:
+      continue  # an absent bias
+    tensor = np.asarray(tensors[name]).astype(np.float32)
     if row.layout == "zero":
       if np.any(tensor != 0):
+        where = (tensor_files if isinstance(tensor_files, str)
+                 else tensor_files.get(name, SINGLE))
         raise ConversionError(
-            f"{file_of(name)}: {name} is not zero (max |b| "
+            f"{where}: {name} is not zero (max |b| "
             f"{float(np.abs(tensor).max()):.3g}); growjax's layers have no "
             "biases")
       continue
@@ -643,14 +665,10 @@ def from_hf(config: Mapping[str, Any], tensors: Mapping[str, np.ndarray], *,
   its tensors. Everything is checked before any tensor is converted."""
   arch = architecture_of(config, config_file)
   fields = arch.to_fields(config, config_file)
-  kwargs = model_fields(fields, arch, config_file)
-  try:
-    ModelConfig(**kwargs)
-  except ValueError as e:
-    raise ConversionError(f"{config_file}: {e}") from None
+  model_config(fields, config_file)
   params = tensors_to_params(arch, fields, tensors, config_file=config_file,
                              tensor_files=tensor_files)
-  return kwargs, params
+  return fields, params
 
 
 # --- Files -------------------------------------------------------------------
@@ -715,48 +733,68 @@ def save_pretrained(directory, params: Params, cfg: ModelConfig, *,
   return written
 
 
-def read_tensors(directory) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-  """({name: array}, {name: file}) of a checkpoint's safetensors files."""
-  from safetensors import numpy as st  # pylint: disable=g-import-not-at-top
-  directory = pathlib.Path(directory)
+def _tensor_files(directory: pathlib.Path) -> dict[str, set[str] | None]:
+  """The safetensors files of a checkpoint, each with the tensor names the
+  index gives it (None: the single unindexed file)."""
   index = directory / INDEX
   if (directory / SINGLE).exists():
-    files = {SINGLE: None}
-  elif index.exists():
-    try:
-      weight_map = json.loads(index.read_text())["weight_map"]
-    except (ValueError, KeyError, TypeError):
-      raise ConversionError(f"{index}: not a safetensors index (no "
-                            "weight_map)") from None
-    files = {}
-    for name, file in weight_map.items():
-      files.setdefault(file, set()).add(name)
-  else:
+    return {SINGLE: None}
+  if not index.exists():
     raise ConversionError(
         f"{directory}: holds no {SINGLE} or {INDEX} (only safetensors "
         "checkpoints are read)")
-  tensors, where = {}, {}
-  for file, names in files.items():
-    path = directory / file
-    if not path.exists():
+  try:
+    weight_map = json.loads(index.read_text())["weight_map"]
+  except (ValueError, KeyError, TypeError):
+    raise ConversionError(f"{index}: not a safetensors index (no "
+                          "weight_map)") from None
+  files = {}
+  for name, file in weight_map.items():
+    files.setdefault(file, set()).add(name)
+  for file in files:
+    if not (directory / file).exists():
       raise ConversionError(f"{index}: weight_map names {file}, which does "
                             "not exist")
+  return files
+
+
+def _read(directory: pathlib.Path, read) -> tuple[dict, dict[str, str]]:
+  """({name: read(file handle, name)}, {name: file}) over every safetensors
+  file, checked against the index."""
+  from safetensors import safe_open  # pylint: disable=g-import-not-at-top
+  out, where = {}, {}
+  for file, names in _tensor_files(directory).items():
+    path = directory / file
     try:
-      loaded = st.load_file(path)
+      with safe_open(path, framework="np") as f:
+        found = {n: read(f, n) for n in f.keys()}
     except Exception as e:  # pylint: disable=broad-except
       raise ConversionError(f"{path}: not a safetensors file ({e})") from None
-    if names is not None and set(loaded) != names:
-      odd = sorted(set(loaded) ^ names)[0]
+    if names is not None and set(found) != names:
+      odd = sorted(set(found) ^ names)[0]
       raise ConversionError(
-          f"{index}: weight_map and {file} disagree about tensor {odd}")
-    tensors.update(loaded)
-    where.update({n: file for n in loaded})
-  return tensors, where
+          f"{directory / INDEX}: weight_map and {file} disagree about "
+          f"tensor {odd}")
+    out.update(found)
+    where.update({n: file for n in found})
+  return out, where
 
 
-def load_pretrained(directory) -> tuple[dict, Params]:
-  """(ModelConfig keyword arguments, params) of a transformers checkpoint
-  directory (config.json + safetensors)."""
+def read_tensors(directory) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+  """({name: array}, {name: file}) of a checkpoint's safetensors files."""
+  return _read(pathlib.Path(directory), lambda f, n: f.get_tensor(n))
+
+
+def read_shapes(directory) -> tuple[dict[str, tuple[int, ...]],
+                                    dict[str, str]]:
+  """({name: shape}, {name: file}) from the safetensors headers alone."""
+  return _read(pathlib.Path(directory),
+               lambda f, n: tuple(f.get_slice(n).get_shape()))
+
+
+def _read_config(directory) -> tuple[pathlib.Path, Architecture, dict]:
+  """(config.json's path, its architecture, ModelConfig keyword arguments),
+  every field checked."""
   directory = pathlib.Path(directory)
   if not directory.is_dir():
     raise FileNotFoundError(f"{directory}: no such directory")
@@ -768,12 +806,52 @@ def load_pretrained(directory) -> tuple[dict, Params]:
     config = json.loads(config_file.read_text())
   except ValueError as e:
     raise ConversionError(f"{config_file}: not JSON ({e})") from None
+  if not isinstance(config, dict):
+    raise ConversionError(f"{config_file}: not a JSON object")
   arch = architecture_of(config, str(config_file))
   fields = arch.to_fields(config, str(config_file))
-  model_fields(fields, arch, str(config_file))  # refuse before reading
-  tensors, where = read_tensors(directory)
+  model_config(fields, str(config_file))
+  return config_file, arch, fields
+
+
+def check_pretrained(directory) -> dict:
+  """ModelConfig keyword arguments of a transformers checkpoint directory,
+  after every check `load_pretrained` makes that needs no tensor data:
+  config.json's fields and each tensor's name and shape (the safetensors
+  headers). Nothing is loaded, so a run refuses a checkpoint before any
+  compute. (That linear biases are zero needs their values: load_pretrained
+  checks it.)"""
+  config_file, arch, fields = _read_config(directory)
+  shapes, where = read_shapes(config_file.parent)
+  check_tensors(arch, fields, shapes, config_file=str(config_file),
+                tensor_files={n: str(config_file.parent / f)
+                              for n, f in where.items()})
+  return fields
+
+
+def load_pretrained(directory) -> tuple[dict, Params]:
+  """(ModelConfig keyword arguments, params) of a transformers checkpoint
+  directory (config.json + safetensors)."""
+  config_file, _, _ = _read_config(directory)  # refuse before reading
+  config = json.loads(config_file.read_text())
+  tensors, where = read_tensors(config_file.parent)
   return from_hf(config, tensors, config_file=str(config_file),
-                 tensor_files={n: str(directory / f) for n, f in where.items()})
+                 tensor_files={n: str(config_file.parent / f)
+                               for n, f in where.items()})
+
+
+def init_from_dir(value: Any, field: str = "init_from") -> pathlib.Path:
+  """The directory of an experiment's `init_from = "hf:DIR"` (DIR may start
+  with ~); a ValueError naming `field` for anything else."""
+  if not isinstance(value, str) or not value.startswith(INIT_FROM):
+    raise ValueError(
+        f"{field}: {value!r} is not \"{INIT_FROM}DIR\" (a directory holding a "
+        "Hugging Face checkpoint: config.json and safetensors)")
+  path = value[len(INIT_FROM):]
+  if not path:
+    raise ValueError(f"{field}: {value!r} names no directory after "
+                     f"{INIT_FROM!r}")
+  return pathlib.Path(path).expanduser()
 
 
 # --- Tokenizer ---------------------------------------------------------------

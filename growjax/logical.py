@@ -6,7 +6,7 @@ Layers name logical axes only (`growjax.model.AXES`: `("layers", "embed",
     data    pure data parallelism (replicas; spans hosts first),
     fsdp    data parallelism whose replicas also split the parameters and
             optimizer state along `embed` (ZeRO-3 / FSDP),
-    tensor  tensor (model) parallelism: `mlp`, `heads`, `vocab`.
+    tensor  tensor (model) parallelism: `mlp`, `heads`, `kv_heads`, `vocab`.
 
 This module decides which mesh axes split each dimension of an array. It
 needs only the mesh's axis sizes (a dict), never devices, so one walk serves
@@ -38,6 +38,7 @@ RULES: Rules = (
     ("embed", ("fsdp",)),
     ("mlp", ("tensor",)),
     ("heads", ("tensor",)),
+    ("kv_heads", ("tensor",)),  # key/value heads (grouped-query attention)
     ("vocab", ("tensor",)),
     ("layers", None),
     ("head_dim", None),

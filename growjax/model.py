@@ -1,19 +1,32 @@
-"""A GPT-style decoder (pre-LayerNorm, GeLU MLP, no linear biases) in Flax linen.
+"""A pre-norm decoder without linear biases, in Flax linen: growjax's GPT
+(LayerNorm, GeLU MLP) or, by `ModelConfig` options, a Llama-family model
+(norm="rmsnorm", mlp="swiglu", grouped-query attention with n_kv_heads).
 
 Layers are scanned, so every layer parameter is stacked on a leading `layers`
 axis. `AXES` below is the single table of each parameter's logical axes: the
 sharding rules (`growjax.parallel`) and the growth operators (`growjax.grow`)
-both read it, so they cannot disagree.
+both read it, so they cannot disagree. Some parameters exist only under some
+options (`REQUIRES`); `param_axes(cfg)` is the table of one config's model.
 
 Shape letters: B batch, T query time, S key time, D d_model, F d_ff, H heads,
-K head_dim, L layers, V vocab.
+G key/value heads, K head_dim, L layers, V vocab.
+
+  norm  layernorm  (x - mean) / std * scale + bias
+        rmsnorm    x / rms * scale (no bias)
+  mlp   gelu       wo(gelu(x wi))
+        swiglu     wo(silu(x wg) * x wi): gate wg, up wi, down wo
+  attention        q [D, H, K]; k, v [D, G, K]; query head h reads key/value
+                   head h // (H / G) (transformers' repeat_kv grouping)
 
 Masks (masked structural growth, MSG) are an optional dict with any of
   hidden [D]     new residual channels: embedding, attention and MLP outputs
-                 and every LayerNorm output are multiplied by it, and
-                 LayerNorm statistics are mask-weighted;
-  heads  [L, H]  each head's output before the output projection;
-  mlp    [L, F]  each MLP hidden unit;
+                 and every norm's output are multiplied by it, and norm
+                 statistics (mean and variance, or mean square) are
+                 mask-weighted;
+  heads  [L, H]  each head's output before the output projection (a new
+                 key/value head is read only by new query heads, so it needs
+                 no mask of its own);
+  mlp    [L, F]  each MLP hidden unit (SwiGLU: after the gate product);
   layers [L]     a block computes h + m * (block(h) - h).
 At 0 a masked structure contributes nothing, so a grown model computes the
 old function whatever its new weights are; `masks=None` is a fully grown
@@ -24,10 +37,11 @@ scanned block keeps for the backward pass:
   none     everything XLA would keep (fastest, most memory);
   dots     the tensors tagged with `checkpoint_name` below (`SAVED`: q, k, v
            after positions, the attention output, the output projection,
-           the MLP pre-activation), or on the cuDNN path the attention
-           kernel's outputs (its output and softmax statistics) instead of
-           the tagged attention output; LayerNorm, positions, GeLU and XLA
-           attention's softmax are recomputed, no projection's matmul is;
+           the MLP pre-activations: SwiGLU's gate and up), or on the cuDNN
+           path the attention kernel's outputs (its output and softmax
+           statistics) instead of the tagged attention output; norms,
+           positions, the MLP activation and XLA attention's softmax are
+           recomputed, no projection's matmul is;
   full     only each block's input (the scan carry): the block's forward runs
            again in the backward pass;
   offload  what `dots` keeps, the tagged tensors in host memory (pinned_host):
@@ -59,17 +73,35 @@ AXES: dict[str, tuple[str, ...]] = {
     "blocks/ln1/scale": ("layers", "embed"),
     "blocks/ln1/bias": ("layers", "embed"),
     "blocks/attn/q": ("layers", "embed", "heads", "head_dim"),
-    "blocks/attn/k": ("layers", "embed", "heads", "head_dim"),
-    "blocks/attn/v": ("layers", "embed", "heads", "head_dim"),
+    "blocks/attn/k": ("layers", "embed", "kv_heads", "head_dim"),
+    "blocks/attn/v": ("layers", "embed", "kv_heads", "head_dim"),
     "blocks/attn/o": ("layers", "heads", "head_dim", "embed"),
     "blocks/ln2/scale": ("layers", "embed"),
     "blocks/ln2/bias": ("layers", "embed"),
+    "blocks/mlp/wg": ("layers", "embed", "mlp"),
     "blocks/mlp/wi": ("layers", "embed", "mlp"),
     "blocks/mlp/wo": ("layers", "mlp", "embed"),
     "ln_f/scale": ("embed",),
     "ln_f/bias": ("embed",),
     "unembed": ("embed", "vocab"),
 }
+
+# Parameters that only some configs have: path -> (config field, its value).
+REQUIRES: dict[str, tuple[str, Any]] = {
+    "blocks/ln1/bias": ("norm", "layernorm"),
+    "blocks/ln2/bias": ("norm", "layernorm"),
+    "ln_f/bias": ("norm", "layernorm"),
+    "blocks/mlp/wg": ("mlp", "swiglu"),
+    "unembed": ("tie_embeddings", False),
+}
+
+
+def param_axes(cfg: ModelConfig) -> dict[str, tuple[str, ...]]:
+  """The rows of `AXES` whose parameters `init(cfg, key)` creates."""
+  return {path: axes for path, axes in AXES.items()
+          if path not in REQUIRES
+          or getattr(cfg, REQUIRES[path][0]) == REQUIRES[path][1]}
+
 
 # Logical axes of the growth masks (see the module docstring).
 MASK_AXES: dict[str, tuple[str, ...]] = {
@@ -82,7 +114,8 @@ MASK_AXES: dict[str, tuple[str, ...]] = {
 # Size of each logical axis in a config.
 def axis_sizes(cfg: ModelConfig) -> dict[str, int]:
   return {"vocab": cfg.vocab_size, "embed": cfg.d_model, "layers": cfg.n_layers,
-          "heads": cfg.n_heads, "head_dim": cfg.head_dim, "mlp": cfg.d_ff}
+          "heads": cfg.n_heads, "kv_heads": cfg.kv_heads,
+          "head_dim": cfg.head_dim, "mlp": cfg.d_ff}
 
 
 # Remat policies (see the module docstring) and the tensors `dots` keeps.
@@ -153,12 +186,31 @@ def layer_norm(x: jax.Array, scale: jax.Array, bias: jax.Array,
   return ((x - mean) * jax.lax.rsqrt(var + eps) * scale + bias) * hidden_mask
 
 
-class LayerNorm(nn.Module):
+def rms_norm(x: jax.Array, scale: jax.Array,
+             hidden_mask: jax.Array | None = None,
+             eps: float = 1e-5) -> jax.Array:
+  """RMSNorm in float32; with a mask, the mean square is mask-weighted
+  (sum(x^2 m)/sum(m), over the live channels only) and the output's masked
+  channels are scaled by m."""
+  x = x.astype(jnp.float32)
+  if hidden_mask is None:
+    mean_square = jnp.square(x).mean(-1, keepdims=True)
+    return x * jax.lax.rsqrt(mean_square + eps) * scale
+  weight = hidden_mask / hidden_mask.sum()
+  mean_square = (jnp.square(x) * weight).sum(-1, keepdims=True)
+  return x * jax.lax.rsqrt(mean_square + eps) * scale * hidden_mask
+
+
+class Norm(nn.Module):
+  """LayerNorm (scale and bias) or RMSNorm (scale), by `kind`."""
+  kind: str = "layernorm"
 
   @nn.compact
   def __call__(self, x, hidden_mask=None):
     d = x.shape[-1]
     scale = self.param("scale", nn.initializers.ones, (d,))
+    if self.kind == "rmsnorm":
+      return rms_norm(x, scale, hidden_mask)
     bias = self.param("bias", nn.initializers.zeros, (d,))
     return layer_norm(x, scale, bias, hidden_mask)
 
@@ -180,40 +232,43 @@ class Attention(nn.Module):
   def __call__(self, x_BTD, q_pos_BT, k_pos_BS, heads_mask_H, cache):
     cfg, dtype = self.cfg, jnp.dtype(self.cfg.dtype)
     init = nn.initializers.normal(cfg.init_std)
-    qkv_shape = (cfg.d_model, cfg.n_heads, cfg.head_dim)
-    w_q_DHK, w_k_DHK, w_v_DHK = (
-        self.param(n, init, qkv_shape).astype(dtype) for n in "qkv")
+    w_q_DHK, w_k_DGK, w_v_DGK = (
+        self.param(n, init, (cfg.d_model, heads, cfg.head_dim)).astype(dtype)
+        for n, heads in zip("qkv", (cfg.n_heads, cfg.kv_heads, cfg.kv_heads)))
     w_o_HKD = self.param(
         "o", init, (cfg.n_heads, cfg.head_dim, cfg.d_model)).astype(dtype)
     x_BTD = x_BTD.astype(dtype)
     q_BTHK = jnp.einsum("BTD,DHK->BTHK", x_BTD, w_q_DHK)
-    k_BTHK = jnp.einsum("BTD,DHK->BTHK", x_BTD, w_k_DHK)
-    v_BTHK = jnp.einsum("BTD,DHK->BTHK", x_BTD, w_v_DHK)
+    k_BTGK = jnp.einsum("BTD,DGK->BTGK", x_BTD, w_k_DGK)
+    v_BTGK = jnp.einsum("BTD,DGK->BTGK", x_BTD, w_v_DGK)
     new_cache = None
     if cache is not None:  # keys are cached before positions are applied
       index = cache["index"]
-      k_BSHK = jax.lax.dynamic_update_slice_in_dim(
-          cache["k"], k_BTHK.astype(cache["k"].dtype), index, axis=1)
-      v_BSHK = jax.lax.dynamic_update_slice_in_dim(
-          cache["v"], v_BTHK.astype(cache["v"].dtype), index, axis=1)
-      new_cache = {"k": k_BSHK, "v": v_BSHK}
-      k_BSHK, v_BSHK = k_BSHK.astype(dtype), v_BSHK.astype(dtype)
+      k_BSGK = jax.lax.dynamic_update_slice_in_dim(
+          cache["k"], k_BTGK.astype(cache["k"].dtype), index, axis=1)
+      v_BSGK = jax.lax.dynamic_update_slice_in_dim(
+          cache["v"], v_BTGK.astype(cache["v"].dtype), index, axis=1)
+      new_cache = {"k": k_BSGK, "v": v_BSGK}
+      k_BSGK, v_BSGK = k_BSGK.astype(dtype), v_BSGK.astype(dtype)
     else:
-      k_BSHK, v_BSHK = k_BTHK, v_BTHK
-    q_BTHK, k_BSHK = positions_lib.encode(
-        q_BTHK, k_BSHK, q_pos_BT, k_pos_BS, kind=cfg.pos,
-        scale_base=cfg.xpos_scale_base, gamma=cfg.xpos_gamma)
+      k_BSGK, v_BSGK = k_BTGK, v_BTGK
+    q_BTHK, k_BSGK = positions_lib.encode(
+        q_BTHK, k_BSGK, q_pos_BT, k_pos_BS, kind=cfg.pos,
+        scale_base=cfg.xpos_scale_base, gamma=cfg.xpos_gamma,
+        theta=cfg.rope_theta)
     q_BTHK = checkpoint_name(q_BTHK.astype(dtype), "q")
-    k_BSHK = checkpoint_name(k_BSHK.astype(dtype), "k")
-    v_BSHK = checkpoint_name(v_BSHK, "v")
+    k_BSGK = checkpoint_name(k_BSGK.astype(dtype), "k")
+    v_BSGK = checkpoint_name(v_BSGK, "v")
     if cache is None and self.block_len is None:
       mask, is_causal = None, True  # positions increase along T
     else:
       mask = positions_lib.causal_mask(q_pos_BT, k_pos_BS, self.block_len)
       is_causal = False
     implementation = _attention_implementation(cfg, mask)
+    # G < H: grouped-query attention, query head h reading key/value head
+    # h // (H / G) (jax.nn.dot_product_attention groups consecutive heads).
     out_BTHK = jax.nn.dot_product_attention(
-        q_BTHK, k_BSHK, v_BSHK, mask=mask,
+        q_BTHK, k_BSGK, v_BSGK, mask=mask,
         is_causal=is_causal, scale=1.0 / math.sqrt(cfg.head_dim),
         implementation=implementation)
     if implementation is None:  # cuDNN's output is kept with its kernel's
@@ -231,11 +286,20 @@ class Mlp(nn.Module):
   def __call__(self, x_BTD, mlp_mask_F):
     cfg, dtype = self.cfg, jnp.dtype(self.cfg.dtype)
     init = nn.initializers.normal(cfg.init_std)
+    x_BTD = x_BTD.astype(dtype)
+    if cfg.mlp == "swiglu":
+      w_g_DF = self.param("wg", init, (cfg.d_model, cfg.d_ff)).astype(dtype)
     w_i_DF = self.param("wi", init, (cfg.d_model, cfg.d_ff)).astype(dtype)
     w_o_FD = self.param("wo", init, (cfg.d_ff, cfg.d_model)).astype(dtype)
-    h_BTF = nn.gelu(checkpoint_name(
-        jnp.einsum("BTD,DF->BTF", x_BTD.astype(dtype), w_i_DF), "mlp_in"))
-    if mlp_mask_F is not None:
+    up_BTF = checkpoint_name(jnp.einsum("BTD,DF->BTF", x_BTD, w_i_DF),
+                             "mlp_in")
+    if cfg.mlp == "swiglu":
+      gate_BTF = checkpoint_name(jnp.einsum("BTD,DF->BTF", x_BTD, w_g_DF),
+                                 "mlp_in")
+      h_BTF = nn.silu(gate_BTF) * up_BTF
+    else:
+      h_BTF = nn.gelu(up_BTF)
+    if mlp_mask_F is not None:  # after the gate product: a unit at 0 is off
       h_BTF = h_BTF * mlp_mask_F.astype(dtype)
     return jnp.einsum("BTF,FD->BTD", h_BTF, w_o_FD)
 
@@ -250,13 +314,13 @@ class Block(nn.Module):
     hidden = shared["hidden_mask"]
     masks = per_layer["masks"]
     attn, new_cache = Attention(self.cfg, self.block_len, name="attn")(
-        LayerNorm(name="ln1")(h_BTD, hidden), shared["q_pos"],
+        Norm(self.cfg.norm, name="ln1")(h_BTD, hidden), shared["q_pos"],
         shared["k_pos"], masks.get("heads"), per_layer["cache"])
     if hidden is not None:  # masks in the compute dtype: no float32 promotion
       attn = attn * hidden.astype(attn.dtype)
     h1_BTD = h_BTD + attn
-    mlp = Mlp(self.cfg, name="mlp")(LayerNorm(name="ln2")(h1_BTD, hidden),
-                                    masks.get("mlp"))
+    mlp = Mlp(self.cfg, name="mlp")(
+        Norm(self.cfg.norm, name="ln2")(h1_BTD, hidden), masks.get("mlp"))
     if hidden is not None:
       mlp = mlp * hidden.astype(mlp.dtype)
     if "layers" in masks:  # h + m * (block(h) - h)
@@ -265,7 +329,7 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
-  """Tokens -> float32 logits, or (`return_hidden`) the final LayerNorm's
+  """Tokens -> float32 logits, or (`return_hidden`) the final norm's
   float32 output [B, T, D], the unembedding's input."""
   cfg: ModelConfig
   block_len: int | None = None
@@ -298,7 +362,7 @@ class Transformer(nn.Module):
     shared = {"hidden_mask": hidden, "q_pos": q_pos_BT, "k_pos": k_pos_BS}
     h_BTD, new_kv = blocks(cfg, self.block_len, name="blocks")(
         h_BTD, per_layer, shared)
-    x_BTD = LayerNorm(name="ln_f")(h_BTD, hidden)
+    x_BTD = Norm(cfg.norm, name="ln_f")(h_BTD, hidden)
     if self.return_hidden:
       return x_BTD, new_kv
     if cfg.tie_embeddings:
@@ -347,7 +411,7 @@ def apply(params: Params, cfg: ModelConfig, tokens: jax.Array, *,
     call appends its T tokens.
   remat: what each block keeps for the backward pass, one of `REMAT` (see
     the module docstring); True and False mean "full" and "none".
-  return_hidden: the final LayerNorm's float32 output [B, T, D] instead of
+  return_hidden: the final norm's float32 output [B, T, D] instead of
     the logits (`project(x, unembedding(params, cfg), cfg)` makes them).
   masks: None or {} is a fully grown model: no mask arithmetic at all.
   """
@@ -375,10 +439,10 @@ def apply(params: Params, cfg: ModelConfig, tokens: jax.Array, *,
 def init_cache(cfg: ModelConfig, batch: int, length: int,
                dtype: str | None = None) -> dict:
   """An empty KV cache of `length` slots: raw (pre-position) keys and values
-  [L, B, S, H, K], key positions [B, S] (-1 marks an empty slot) and the next
+  [L, B, S, G, K], key positions [B, S] (-1 marks an empty slot) and the next
   slot's index."""
   dtype = jnp.dtype(dtype or cfg.dtype)
-  shape = (cfg.n_layers, batch, length, cfg.n_heads, cfg.head_dim)
+  shape = (cfg.n_layers, batch, length, cfg.kv_heads, cfg.head_dim)
   return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype),
           "pos": jnp.full((batch, length), -1, jnp.int32),
           "index": jnp.zeros((), jnp.int32)}
@@ -386,13 +450,21 @@ def init_cache(cfg: ModelConfig, batch: int, length: int,
 
 def param_count(cfg: ModelConfig) -> int:
   """Number of parameters `init(cfg, key)` creates."""
-  d, f, hk = cfg.d_model, cfg.d_ff, cfg.n_heads * cfg.head_dim
-  per_layer = 4 * d + 4 * d * hk + 2 * d * f
-  unembed = 0 if cfg.tie_embeddings else d * cfg.vocab_size
-  return cfg.vocab_size * d + cfg.n_layers * per_layer + 2 * d + unembed
+  unembed = 0 if cfg.tie_embeddings else cfg.d_model * cfg.vocab_size
+  return (cfg.vocab_size * cfg.d_model + non_embedding_param_count(cfg)
+          + unembed)
+
+
+def norm_param_count(cfg: ModelConfig) -> int:
+  """Scales (and LayerNorm biases) of the 2 L + 1 norms: elementwise
+  parameters, not matmul weights."""
+  per_norm = cfg.d_model * (2 if cfg.norm == "layernorm" else 1)
+  return (2 * cfg.n_layers + 1) * per_norm
 
 
 def non_embedding_param_count(cfg: ModelConfig) -> int:
   """Parameters outside the embedding and unembedding tables."""
-  d, f, hk = cfg.d_model, cfg.d_ff, cfg.n_heads * cfg.head_dim
-  return cfg.n_layers * (4 * d + 4 * d * hk + 2 * d * f) + 2 * d
+  d, f, k = cfg.d_model, cfg.d_ff, cfg.head_dim
+  attention = 2 * d * k * (cfg.n_heads + cfg.kv_heads)  # q, o; k, v
+  mlp = (3 if cfg.mlp == "swiglu" else 2) * d * f
+  return cfg.n_layers * (attention + mlp) + norm_param_count(cfg)

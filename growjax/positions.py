@@ -3,7 +3,8 @@
 All functions act on `[..., T, H, K]` arrays (time, heads, head_dim) with
 `positions` of shape `[..., T]`. Channels are rotated in adjacent pairs
 (2i, 2i+1), as in the xPos paper's reference code, with frequency
-theta_i = 10000^(-2i/K).
+theta_i = theta^(-2i/K) for a rotary base theta (10000 by default; Llama 3
+uses 500000).
 
 xPos (Sun et al., 2022) multiplies pair i of the query at position n by
 zeta_i^(n / scale_base) and of the key at position m by zeta_i^(-m / scale_base),
@@ -22,9 +23,12 @@ import jax
 import jax.numpy as jnp
 
 
-def _frequencies(head_dim: int) -> jax.Array:
-  """theta_i = 10000^(-2i/K), one per channel pair: [K/2]."""
-  return 10000.0 ** (-jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim)
+ROPE_THETA = 10000.0  # the rotary base of RoFormer, GPT-NeoX and Llama 1/2
+
+
+def _frequencies(head_dim: int, theta: float = ROPE_THETA) -> jax.Array:
+  """theta_i = theta^(-2i/K), one per channel pair: [K/2]."""
+  return theta ** (-jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim)
 
 
 def _pairwise(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
@@ -35,15 +39,17 @@ def _pairwise(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
   return rotated.reshape(x.shape)
 
 
-def rope(x: jax.Array, positions: jax.Array) -> jax.Array:
+def rope(x: jax.Array, positions: jax.Array, *,
+         theta: float = ROPE_THETA) -> jax.Array:
   """Rotary position embedding of `x` [..., T, H, K] at `positions` [..., T]."""
   angles = (positions.astype(jnp.float32)[..., :, None, None]
-            * _frequencies(x.shape[-1]))  # [..., T, 1, K/2]
+            * _frequencies(x.shape[-1], theta))  # [..., T, 1, K/2]
   return _pairwise(x, jnp.cos(angles), jnp.sin(angles)).astype(x.dtype)
 
 
 def xpos(x: jax.Array, positions: jax.Array, *, key_side: bool,
-         scale_base: float = 512.0, gamma: float = 0.4) -> jax.Array:
+         scale_base: float = 512.0, gamma: float = 0.4,
+         theta: float = ROPE_THETA) -> jax.Array:
   """xPos: RoPE plus the per-pair scale zeta^(+-position / scale_base).
 
   Queries (`key_side=False`) are scaled by zeta^(n/scale_base), keys by
@@ -55,7 +61,7 @@ def xpos(x: jax.Array, positions: jax.Array, *, key_side: bool,
   power = positions.astype(jnp.float32)[..., :, None, None] / scale_base
   scale = zeta ** (-power if key_side else power)  # [..., T, 1, K/2]
   angles = (positions.astype(jnp.float32)[..., :, None, None]
-            * _frequencies(head_dim))
+            * _frequencies(head_dim, theta))
   cos, sin = jnp.cos(angles) * scale, jnp.sin(angles) * scale
   return _pairwise(x, cos, sin).astype(x.dtype)
 
@@ -72,16 +78,19 @@ def centred(q_pos: jax.Array, k_pos: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def encode(q_BTHK: jax.Array, k_BSHK: jax.Array, q_pos_BT: jax.Array,
            k_pos_BS: jax.Array, *, kind: str, scale_base: float = 512.0,
-           gamma: float = 0.4) -> tuple[jax.Array, jax.Array]:
-  """Applies `kind` ("rope" | "xpos") to queries and keys at centred positions."""
+           gamma: float = 0.4,
+           theta: float = ROPE_THETA) -> tuple[jax.Array, jax.Array]:
+  """Applies `kind` ("rope" | "xpos") to queries and keys at centred
+  positions; `theta` is the rotary base of both."""
   q_pos_BT, k_pos_BS = centred(q_pos_BT, k_pos_BS)
   if kind == "rope":
-    return rope(q_BTHK, q_pos_BT), rope(k_BSHK, k_pos_BS)
+    return (rope(q_BTHK, q_pos_BT, theta=theta),
+            rope(k_BSHK, k_pos_BS, theta=theta))
   if kind == "xpos":
     return (xpos(q_BTHK, q_pos_BT, key_side=False, scale_base=scale_base,
-                 gamma=gamma),
+                 gamma=gamma, theta=theta),
             xpos(k_BSHK, k_pos_BS, key_side=True, scale_base=scale_base,
-                 gamma=gamma))
+                 gamma=gamma, theta=theta))
   raise ValueError(f"positions kind {kind!r} is not 'rope' or 'xpos'")
 
 

@@ -5,6 +5,12 @@ What "equal" means, per method (each is a test below):
   grown model equal the old model's within 1e-5 of the largest |logit|
   (float32), for random and trained weights and random tokens; msg for ANY
   values of the new weights (masks at 0).
+- Every option of the model (norm: layernorm/rmsnorm, mlp: gelu/swiglu,
+  grouped-query attention) is grown exactly by each method on each axis it
+  claims: msg on every axis, zero on heads, kv_heads, mlp and layers,
+  hyperclone on every width (the `CASES` below; LL is a Llama-family model).
+  Query heads grow within their key/value groups: each old query head keeps
+  reading its key/value head.
 - Growing twice equals growing once to the final shape:
   msg: same shapes, same masks (1 on the first model's entries, 0 elsewhere),
        the first model's entries bitwise equal, same function; grown again
@@ -48,23 +54,50 @@ A = ModelConfig(vocab_size=32, d_model=8, n_layers=2, n_heads=2, head_dim=4,
 B = ModelConfig(vocab_size=32, d_model=16, n_layers=1, n_heads=1, head_dim=4,
                 d_ff=32, max_len=8, pos="rope")
 A_TIED = A.replace(tie_embeddings=True)
+# Llama-family: RMSNorm, SwiGLU, 4 query heads over 2 key/value heads.
+LL = ModelConfig(vocab_size=32, d_model=8, n_layers=2, n_heads=4, head_dim=4,
+                 d_ff=16, max_len=8, pos="rope", norm="rmsnorm", mlp="swiglu",
+                 n_kv_heads=2)
+RMS, SWI = A.replace(norm="rmsnorm"), A.replace(mlp="swiglu")  # one option each
 
 
-def scaled(cfg, d=1, l=1, h=1, f=1):
+def scaled(cfg, d=1, l=1, h=1, f=1, g=None):
+  """cfg with widths and depth scaled; `g` scales n_kv_heads (default: kept,
+  so GQA heads grow within their groups)."""
+  kv = cfg.n_kv_heads if g is None else int(cfg.n_kv_heads * g)
   return cfg.replace(d_model=int(cfg.d_model * d), n_layers=int(cfg.n_layers * l),
-                     n_heads=int(cfg.n_heads * h), d_ff=int(cfg.d_ff * f))
+                     n_heads=int(cfg.n_heads * h), d_ff=int(cfg.d_ff * f),
+                     n_kv_heads=kv)
 
 
 CASES = {  # method: [(old, new)], every axis alone and in combinations
     "msg": [(A, scaled(A, d=1.5)), (A, scaled(A, h=1.5)), (A, scaled(A, f=2)),
             (A, scaled(A, l=1.5)), (A, scaled(A, 1.5, 1.5, 1.5, 1.5)),
             (A, scaled(A, 2, 2, 2, 2)), (B, scaled(B, 2, 2, 2, 2)),
-            (A_TIED, scaled(A_TIED, 1.5, 1.5, 1.5, 1.5))],
+            (A_TIED, scaled(A_TIED, 1.5, 1.5, 1.5, 1.5)),
+            # Llama-family: each axis, GQA heads within groups (h), with the
+            # groups (h, g by the same factor) and both (groups of 2 -> 4)
+            (LL, scaled(LL, d=1.5)), (LL, scaled(LL, h=2)),
+            (LL, scaled(LL, h=2, g=2)), (LL, scaled(LL, h=3, g=1.5)),
+            (LL, scaled(LL, f=1.5)), (LL, scaled(LL, l=1.5)),
+            (LL, scaled(LL, 1.5, 1.5, 1.5, 1.5, g=1.5)),
+            (RMS, scaled(RMS, 1.5, 1.5, 1.5, 1.5)), (SWI, scaled(SWI, 2, 2, 2, 2))],
     "zero": [(A, scaled(A, h=2)), (A, scaled(A, f=2)), (A, scaled(A, l=1.5)),
-             (A, scaled(A, l=2, h=2, f=2)), (B, scaled(B, l=3, h=2, f=2))],
+             (A, scaled(A, l=2, h=2, f=2)), (B, scaled(B, l=3, h=2, f=2)),
+             (LL, scaled(LL, h=2)), (LL, scaled(LL, h=3, g=1.5)),
+             (LL, scaled(LL, f=2)), (LL, scaled(LL, l=1.5)),
+             (LL, scaled(LL, l=2, h=2, f=2, g=2)),
+             (RMS, scaled(RMS, l=2, h=2, f=2)), (SWI, scaled(SWI, l=2, h=2, f=2))],
     "hyperclone": [(A, scaled(A, d=2)), (A, scaled(A, h=2)), (A, scaled(A, f=2)),
-                   (A, scaled(A, d=2, h=2, f=2)), (B, scaled(B, d=2, h=2, f=2))],
+                   (A, scaled(A, d=2, h=2, f=2)), (B, scaled(B, d=2, h=2, f=2)),
+                   (LL, scaled(LL, d=2)), (LL, scaled(LL, h=2)),
+                   (LL, scaled(LL, h=2, g=2)), (LL, scaled(LL, f=2)),
+                   (LL, scaled(LL, d=2, h=4, f=2, g=2)),
+                   (RMS, scaled(RMS, d=2, h=2, f=2)),
+                   (SWI, scaled(SWI, d=2, h=2, f=2))],
 }
+# Cases used by name below (indices into CASES).
+MSG_LL_ALL, ZERO_LL_ALL, HC_LL_ALL = 14, 9, 9
 LAYER_OPTIONS = ["top", "bottom", "interleave"]
 TOKENS_SHAPE = (2, 8)
 
@@ -213,9 +246,10 @@ def xent(logits, tokens):
 
 
 # ------------------------------------------------------------ the axis table
-def test_roles_table_covers_the_axis_table_and_matches_init():
+@pytest.mark.parametrize("cfg", [A, LL], ids=["gpt", "llama"])
+def test_roles_table_covers_the_axis_table_and_matches_init(cfg):
   assert axes_lib.ROLES.keys() == model.AXES.keys()
-  params = init(A, jax.random.key(0))
+  params = init(cfg, jax.random.key(0))
   for keys, x in jax.tree_util.tree_flatten_with_path(params)[0]:
     path = axes_lib.path_str(keys)
     role = axes_lib.ROLES[path]
@@ -225,13 +259,16 @@ def test_roles_table_covers_the_axis_table_and_matches_init():
     elif role.init == "zeros":
       assert np.all(np.asarray(x) == 0), path
     else:
-      assert 0.5 * A.init_std < np.asarray(x).std() < 2 * A.init_std, path
+      assert 0.5 * cfg.init_std < np.asarray(x).std() < 2 * cfg.init_std, path
   for axis, field in axes_lib.AXIS_FIELDS.items():
-    bigger = A.replace(**{field: getattr(A, field) + 2})
+    bigger = LL.replace(**{field: getattr(LL, field) + 2})
     changed = {k for k, v in model.axis_sizes(bigger).items()
-               if v != model.axis_sizes(A)[k]}
+               if v != model.axis_sizes(LL)[k]}
     assert changed == {axis}
-  assert {axes_lib.gating_mask(a) for a in axes_lib.GROWABLE} == set(model.MASK_AXES)
+  # key/value heads have no mask: new ones are read by masked query heads only
+  assert {axes_lib.gating_mask(a) for a in axes_lib.GROWABLE} == {
+      *model.MASK_AXES, None}
+  assert axes_lib.gating_mask("kv_heads") is None
 
 
 def test_methods_table_lists_every_method_with_its_exactness():
@@ -319,17 +356,38 @@ def test_stack_copies_layers_cyclically_and_is_not_exact():
   assert not G.METHODS["stack"].exact
 
 
-def test_hyperclone_noise_breaks_symmetry_and_keeps_logits():
-  old, new = CASES["hyperclone"][3]  # embed, heads, mlp x2
+def copy_sums(x, axis, source):
+  """x summed over each set of copies (entries with the same source) along
+  `axis`: [..., old, ...]."""
+  x = np.moveaxis(np.asarray(x, np.float64), axis, 0)
+  sums = np.zeros((int(source.max()) + 1,) + x.shape[1:])
+  np.add.at(sums, source, x)
+  return sums
+
+
+@pytest.mark.parametrize("index", [3, HC_LL_ALL, 6])
+def test_hyperclone_noise_breaks_symmetry_and_keeps_logits(index):
+  """Every weight tiled along an input axis gets noise that differs between
+  its copies and sums to zero over them: the embed-tiled q and, for GQA heads
+  copied within their groups (index 6), the heads-tiled o."""
+  old, new = CASES["hyperclone"][index]
   params = weights(old, 1, "trained")
   plain = do_grow(params, old, new, "hyperclone")
   noisy = do_grow(params, old, new, "hyperclone", seed=3, noise=1.0)
-  q, q0 = np.asarray(noisy.params["blocks"]["attn"]["q"]), np.asarray(
-      plain.params["blocks"]["attn"]["q"])
-  d = old.d_model
-  assert np.abs(q[:, :d] - q[:, d:]).min() > 0  # the copies differ
-  np.testing.assert_allclose(q[:, :d] + q[:, d:], q0[:, :d] + q0[:, d:],
-                             rtol=1e-5, atol=1e-7)  # their sum does not
+  maps = maps_of(old, new, "hyperclone")
+  for path, axis in (("blocks/attn/q", "embed"), ("blocks/attn/o", "heads")):
+    if axis not in maps:
+      continue
+    i = model.AXES[path].index(axis)
+    pick = lambda t: t["blocks"]["attn"][path[-1]]
+    a, b = np.asarray(pick(noisy.params)), np.asarray(pick(plain.params))
+    source, first = maps[axis].source, maps[axis].old_positions
+    later = np.setdiff1d(np.arange(source.size), first)  # the other copies
+    assert np.abs(np.take(a, later, i)  # differ from their first copy
+                  - np.take(a, first[source[later]], i)).min() > 0
+    np.testing.assert_allclose(  # their sums do not
+        copy_sums(a, i, maps[axis].source), copy_sums(b, i, maps[axis].source),
+        rtol=1e-5, atol=1e-6)
   tokens = tokens_from(1)
   assert_same_function(forward(params, None, tokens, cfg=old),
                        forward(noisy.params, None, tokens, cfg=new))
@@ -468,7 +526,7 @@ def assert_every_fresh_entry_has_gradient(grads, maps, tokens):
         "have a zero gradient")
 
 
-@pytest.mark.parametrize("index", [4, 5])
+@pytest.mark.parametrize("index", [4, 5, MSG_LL_ALL])
 def test_msg_new_weights_get_gradients_after_first_ramp_step(index):
   old, new = CASES["msg"][index]
   grown = do_grow(weights(old, 0, "trained"), old, new, "msg",
@@ -508,14 +566,15 @@ def moments_at_old_entries(state, maps):
   return out
 
 
-@pytest.mark.parametrize("method,optimizer", [
-    (m, o) for m in ("msg", "zero") for o in sorted(OPTIMIZERS)
+@pytest.mark.parametrize("method,index,optimizer", [
+    (m, i, o) for m, i in (("msg", 4), ("zero", 3)) for o in sorted(OPTIMIZERS)
     # zero + active clipping: the new weights' gradients enter the global norm
-    if (m, o) != ("zero", "clip_adamw")])
+    if (m, o) != ("zero", "clip_adamw")] + [
+        ("msg", MSG_LL_ALL, "clip_adamw"), ("zero", ZERO_LL_ALL, "adamw")])
 @hypothesis.given(seed=st.integers(0, 2**16))
 def test_one_step_after_growing_state_moves_old_entries_like_the_small_model(
-    method, optimizer, seed):
-  old, new = {"msg": CASES["msg"][4], "zero": CASES["zero"][3]}[method]
+    method, index, optimizer, seed):
+  old, new = CASES[method][index]
   # 3 steps: Adam moments are non-zero, MultiSteps (k=2) is mid-accumulation.
   params, state = trained(old, seed % 2, optimizer)
   grown = do_grow(params, old, new, method, seed=seed)
@@ -547,13 +606,17 @@ def test_one_step_after_growing_state_moves_old_entries_like_the_small_model(
                restrict(big, model.AXES.get, maps), small)
 
 
-def test_hyperclone_state_growth_commutes_with_one_adam_step():
+@pytest.mark.parametrize("index", [3, HC_LL_ALL])
+def test_hyperclone_state_growth_commutes_with_one_adam_step(index):
   """Moments: grow(step(small)) == step(grow(small)) for plain AdamW. Params:
   the same holds when each parameter's Adam direction is multiplied by
   lr_multipliers (1/n along tiled input axes) and weight decay is applied
   outside it, with eps negligible; without the multipliers the grown model's
-  Adam direction on those parameters is n times the grown direction."""
-  old, new = CASES["hyperclone"][3]  # embed, heads, mlp x2
+  Adam direction on those parameters is n times the grown direction. (The
+  Llama case copies query heads within groups and the groups too, so its
+  key/value moments are scaled by the groups' factor, its q moments by the
+  heads'.)"""
+  old, new = CASES["hyperclone"][index]  # embed, heads, mlp x2 (heads x4)
   lr, wd = 1e-2, 0.1
   params, state = trained(old, 1)
   tokens = tokens_from(7, (2, 9))
@@ -572,7 +635,7 @@ def test_hyperclone_state_growth_commutes_with_one_adam_step():
   # Params: Adam direction x multipliers, then decoupled weight decay.
   multipliers = G.lr_multipliers(old, new, method="hyperclone")
   assert multipliers["blocks"]["attn"]["q"] == 0.5  # embed is its input axis
-  assert multipliers["blocks"]["attn"]["o"] == 0.5  # heads
+  assert multipliers["blocks"]["attn"]["o"] == old.n_heads / new.n_heads
   assert multipliers["blocks"]["mlp"]["wo"] == 0.5  # mlp
   assert multipliers["embed"] == 1.0 and multipliers["ln_f"]["scale"] == 1.0
 
@@ -715,7 +778,8 @@ def test_ramp_steps_is_a_checked_option_of_every_method_with_masks():
 
 
 @pytest.mark.parametrize("method,index", [("msg", 5), ("msg", 3), ("zero", 3),
-                                          ("hyperclone", 3)])
+                                          ("hyperclone", 3), ("msg", 11),
+                                          ("msg", MSG_LL_ALL)])
 def test_mask_names_are_the_masks_grow_returns(method, index):
   old, new = CASES[method][index]
   shapes = jax.eval_shape(
@@ -768,3 +832,60 @@ def test_bad_inputs_are_named_value_errors():
                      "structure and shapes of old_cfg's parameters"):
     G.grow_opt_state(optax.adam(1e-3).init(_params_a()), B, scaled(B, f=2),
                      method="msg")
+
+
+# ---------------------------------------------- grouped-query attention
+@hypothesis.given(g=st.integers(1, 4), r=st.integers(1, 3),
+                  more_g=st.integers(0, 2), more_r=st.integers(0, 2),
+                  tile=st.booleans())
+def test_heads_grow_within_their_key_value_groups(g, r, more_g, more_r, tile):
+  """Grown query head j reads key/value head j // r' (r = H / G heads per
+  group). Every old query head keeps reading its key/value head: msg and zero
+  keep it in its group (once each), hyperclone copies it, equally often, into
+  the groups that copy its key/value head; so a fresh key/value head is read
+  by fresh query heads only. One head per group is plain heads growth."""
+  if tile:  # integer factors
+    g2, r2 = g * (1 + more_g), r * (1 + more_r)
+  else:  # any larger groups and more of them
+    g2, r2 = g + more_g, r + more_r
+  op = operators.GrowthOp("heads", g * r, g2 * r2, groups=(g, g2))
+  plain = operators.tiled if tile else operators.appended
+  kv = plain(operators.GrowthOp("kv_heads", g, g2))
+  heads = operators.grouped(op, tile=tile)
+  reads = kv.source[np.arange(g2 * r2) // r2]  # old kv head read; -1: fresh
+  old = heads.source >= 0
+  np.testing.assert_array_equal(reads[old], heads.source[old] // r)
+  if tile:
+    assert old.all() and heads.copies == g2 * r2 // (g * r)
+    np.testing.assert_array_equal(np.bincount(heads.source),
+                                  np.full(g * r, heads.copies))
+  else:
+    np.testing.assert_array_equal(np.sort(heads.source[old]), np.arange(g * r))
+  if r == r2 == 1:
+    np.testing.assert_array_equal(
+        heads.source, plain(operators.GrowthOp("heads", g, g2)).source)
+
+
+@pytest.mark.parametrize("old,new,method,field,match", [
+    (LL, LL.replace(n_kv_heads=4), "msg", "n_kv_heads",
+     r"^kv_heads \(n_kv_heads\): 2 -> 4 with n_heads 4 -> 4 leaves 1 query "
+     r"heads per key/value head, fewer than 2"),
+    (LL, LL.replace(n_heads=12, n_kv_heads=4), "hyperclone", None,
+     r"heads \(n_heads\): 4 -> 12: 2 -> 3 query heads per key/value head "
+     r"\(n_kv_heads 2 -> 4\) is not an integer multiple"),
+    (LL, LL.replace(n_kv_heads=1), "msg", "n_kv_heads",
+     r"kv_heads \(n_kv_heads\): 1 < 2, a stage cannot shrink"),
+    (LL, LL.replace(d_model=16), "zero", None,
+     r"method 'zero' cannot grow the hidden width exactly: RMSNorm takes its "
+     r"mean square over the new channels too"),
+    (LL, LL.replace(norm="layernorm"), "msg", "norm",
+     r"^norm: 'rmsnorm' -> 'layernorm', cannot change it"),
+    (A, A.replace(mlp="swiglu"), "msg", "mlp", r"^mlp: 'gelu' -> 'swiglu'"),
+    (LL, LL.replace(rope_theta=5e5), "msg", "rope_theta",
+     r"^rope_theta: 10000.0 -> 500000.0"),
+])
+def test_growth_the_options_cannot_make_exactly_is_a_named_plan_error(
+    old, new, method, field, match):
+  with pytest.raises(G.PlanError, match=match) as e:
+    G.plan(old, new, method=method)
+  assert e.value.field == field and "\n" not in str(e.value)

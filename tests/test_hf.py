@@ -1,9 +1,9 @@
 """growjax.hf and growjax.export without transformers: the files round-trip
-bitwise, their layout is transformers', a numpy GPT-NeoX written from
-transformers' modeling code computes growjax's logits from the exported
-tensors, the RoPE permutation keeps every attention score, the tokenizer.json
-merges encode as sentencepiece does, and everything growjax cannot represent
-is refused in one line naming the file and the field.
+bitwise, their layout is transformers', a numpy GPT-NeoX and a numpy Llama
+written from transformers' modeling code compute growjax's logits from the
+exported tensors, the RoPE permutation keeps every attention score, the
+tokenizer.json merges encode as sentencepiece does, and everything growjax
+cannot represent is refused in one line naming the file and the field.
 """
 
 import json
@@ -27,18 +27,30 @@ from growjax import ModelConfig, export, hf, model, positions
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CFG = ModelConfig(vocab_size=61, d_model=32, n_layers=2, n_heads=2,
                   head_dim=16, d_ff=64, max_len=16, pos="rope")
+# Llama-family: 4 query heads over 2 key/value heads, head_dim != d / heads,
+# Llama 3's rope base.
+LLAMA_CFG = ModelConfig(vocab_size=61, d_model=32, n_layers=2, n_heads=4,
+                        n_kv_heads=2, head_dim=16, d_ff=48, max_len=16,
+                        pos="rope", norm="rmsnorm", mlp="swiglu",
+                        rope_theta=500_000.0)
 TOKENS = np.random.default_rng(0).integers(0, CFG.vocab_size, (2, 12))
 
 
 def _params(cfg: ModelConfig, seed: int = 0) -> dict:
-  """Fresh params with LayerNorm scales and biases moved off 1 and 0, so a
-  swapped or dropped norm parameter shows in the logits."""
+  """Fresh params with norm scales (and LayerNorm biases) moved off 1 (and
+  0), and matrices of order one, so a swapped or dropped parameter shows in
+  the logits."""
   params = jax.tree.map(np.asarray, model.init(cfg, jax.random.key(seed)))
   rng = np.random.default_rng(seed)
   for ln in (params["blocks"]["ln1"], params["blocks"]["ln2"], params["ln_f"]):
     ln["scale"] = ln["scale"] + 0.3 * rng.standard_normal(ln["scale"].shape,
                                                           np.float32)
-    ln["bias"] = 0.3 * rng.standard_normal(ln["bias"].shape, np.float32)
+    if "bias" in ln:
+      ln["bias"] = 0.3 * rng.standard_normal(ln["bias"].shape, np.float32)
+  if cfg.norm == "rmsnorm":  # no bias to move the logits: larger matrices
+    for name in ("q", "k"):
+      params["blocks"]["attn"][name] = params["blocks"]["attn"][name] * 20
+    params["embed"] = params["embed"] * 10
   return params
 
 
@@ -130,6 +142,68 @@ def test_reference_gpt_neox_on_exported_tensors_gives_growjax_logits(tie):
   np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
 
 
+def _llama_logits(config, tensors, tokens_BT):
+  """float64 logits of LlamaForCausalLM, following transformers'
+  modeling_llama: RMSNorm weight * x / sqrt(mean(x^2) + eps), SwiGLU
+  down(silu(gate(x)) * up(x)), rotate_half rotary at rope_theta, repeat_kv
+  (each key/value head repeated for its H / G consecutive query heads)."""
+  assert config["hidden_act"] == "silu" and not config["attention_bias"]
+  t = {n: v.astype(np.float64) for n, v in tensors.items()}
+  h, g = config["num_attention_heads"], config["num_key_value_heads"]
+  k, eps = config["head_dim"], config["rms_norm_eps"]
+  theta = config["rope_parameters"]["rope_theta"]
+
+  def norm(x, name):
+    rms = np.sqrt(np.square(x).mean(-1, keepdims=True) + eps)
+    return t[name + ".weight"] * (x / rms)
+
+  def linear(x, name):
+    return x @ t[name + ".weight"].T
+
+  def silu(x):
+    return x / (1 + np.exp(-x))
+
+  b, n = tokens_BT.shape
+  pos = np.arange(n)
+  causal = np.tril(np.ones((n, n), bool))
+  x = t["model.embed_tokens.weight"][tokens_BT]
+  for i in range(config["num_hidden_layers"]):
+    p = f"model.layers.{i}."
+    y = norm(x, p + "input_layernorm")
+    q, kk, v = (linear(y, p + f"self_attn.{name}_proj").reshape(b, n, -1, k)
+                .transpose(0, 2, 1, 3) for name in "qkv")  # [B, heads, T, K]
+    q, kk = (_half_split_rope(q, pos, theta), _half_split_rope(kk, pos, theta))
+    kk, v = np.repeat(kk, h // g, axis=1), np.repeat(v, h // g, axis=1)
+    scores = np.where(causal, q @ kk.transpose(0, 1, 3, 2) / math.sqrt(k),
+                      -np.inf)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    out = (probs @ v).transpose(0, 2, 1, 3).reshape(b, n, h * k)
+    x = x + linear(out, p + "self_attn.o_proj")
+    y = norm(x, p + "post_attention_layernorm")
+    x = x + linear(silu(linear(y, p + "mlp.gate_proj"))
+                   * linear(y, p + "mlp.up_proj"), p + "mlp.down_proj")
+  x = norm(x, "model.norm")
+  unembed = t["model.embed_tokens.weight" if config["tie_word_embeddings"]
+              else "lm_head.weight"]
+  return x @ unembed.T
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_reference_llama_on_exported_tensors_gives_growjax_logits(tie):
+  cfg = LLAMA_CFG.replace(tie_embeddings=tie)
+  params = _params(cfg, seed=3)
+  config, tensors = hf.to_hf(params, cfg)
+  assert config["architectures"] == ["LlamaForCausalLM"]
+  want = np.asarray(model.apply(params, cfg, TOKENS))
+  got = _llama_logits(config, tensors, TOKENS)
+  assert np.abs(want).max() > 0.1  # logits large enough to show a mistake
+  np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
+  # theta matters at these positions: base 10000 gives other logits
+  config["rope_parameters"]["rope_theta"] = 10000.0
+  assert np.abs(_llama_logits(config, tensors, TOKENS) - want).max() > 1e-3
+
+
 @hypothesis.given(heads=st.integers(1, 3), head_dim=st.sampled_from([2, 4, 16]),
                   start=st.integers(0, 5000), seed=st.integers(0, 2**16))
 @pytest.mark.parametrize("layout", ["qkv_fused", "heads_in_rope"])
@@ -169,9 +243,11 @@ def test_rope_permutation_keeps_every_attention_score(layout, heads, head_dim,
 # --- Files -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tie", [False, True])
-def test_save_then_load_is_bitwise_and_keeps_logits(tmp_path, tie):
-  cfg = CFG.replace(tie_embeddings=tie)
+@pytest.mark.parametrize("base,tie", [
+    (CFG, False), (CFG, True), (CFG.replace(rope_theta=25_000.0), False),
+    (LLAMA_CFG, False), (LLAMA_CFG, True)])
+def test_save_then_load_is_bitwise_and_keeps_logits(tmp_path, base, tie):
+  cfg = base.replace(tie_embeddings=tie)
   params = _params(cfg, seed=2)
   hf.save_pretrained(tmp_path, params, cfg)
   fields, loaded = hf.load_pretrained(tmp_path)
@@ -269,52 +345,74 @@ def test_bfloat16_checkpoint_loads_as_float32(tmp_path, params):
   assert _equal(loaded, want)
 
 
-# --- Llama: the table works at the tensor level; ModelConfig refuses it ------
-
-LLAMA_FIELDS = dict(vocab_size=61, d_model=32, n_layers=2, n_heads=4,
-                    n_kv_heads=2, head_dim=8, d_ff=48, max_len=16, pos="rope",
-                    tie_embeddings=False, init_std=0.02, norm="rmsnorm",
-                    mlp="swiglu")
+# --- Llama -------------------------------------------------------------------
 
 
-def _llama_params(seed=0):
-  rng = np.random.default_rng(seed)
-  L, D, H, G, K, F, V = 2, 32, 4, 2, 8, 48, 61
-  shapes = {"embed": (V, D), "blocks/ln1/scale": (L, D),
-            "blocks/attn/q": (L, D, H, K), "blocks/attn/k": (L, D, G, K),
-            "blocks/attn/v": (L, D, G, K), "blocks/attn/o": (L, H, K, D),
-            "blocks/ln2/scale": (L, D), "blocks/mlp/wg": (L, D, F),
-            "blocks/mlp/wi": (L, D, F), "blocks/mlp/wo": (L, F, D),
-            "ln_f/scale": (D,), "unembed": (D, V)}
-  return hf._nest({p: rng.standard_normal(s).astype(np.float32)
-                   for p, s in shapes.items()})
+def test_llama_files_have_transformers_layout_and_config_fields(tmp_path):
+  params = _params(LLAMA_CFG)
+  hf.save_pretrained(tmp_path, params, LLAMA_CFG)
+  config = json.loads((tmp_path / "config.json").read_text())
+  assert {k: config[k] for k in (
+      "architectures", "model_type", "hidden_size", "num_hidden_layers",
+      "num_attention_heads", "num_key_value_heads", "head_dim",
+      "intermediate_size", "hidden_act", "rms_norm_eps", "rope_theta",
+      "attention_bias", "mlp_bias", "tie_word_embeddings")} == {
+          "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+          "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+          "num_key_value_heads": 2, "head_dim": 16, "intermediate_size": 48,
+          "hidden_act": "silu", "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+          "attention_bias": False, "mlp_bias": False,
+          "tie_word_embeddings": False}
+  assert config["rope_parameters"] == {
+      "rope_type": "default", "rope_theta": 500000.0,
+      "partial_rotary_factor": 1.0}
+  layer = {"input_layernorm.weight": (32,),
+           "self_attn.q_proj.weight": (64, 32),
+           "self_attn.k_proj.weight": (32, 32),
+           "self_attn.v_proj.weight": (32, 32),
+           "self_attn.o_proj.weight": (32, 64),
+           "post_attention_layernorm.weight": (32,),
+           "mlp.gate_proj.weight": (48, 32), "mlp.up_proj.weight": (48, 32),
+           "mlp.down_proj.weight": (32, 48)}
+  want = {"model.embed_tokens.weight": (61, 32), "model.norm.weight": (32,),
+          "lm_head.weight": (61, 32),
+          **{f"model.layers.{i}.{n}": s for i in range(2)
+             for n, s in layer.items()}}
+  with safe_open(tmp_path / "model.safetensors", framework="np") as f:
+    got = {n: f.get_tensor(n) for n in f.keys()}
+  assert {n: t.shape for n, t in got.items()} == want
+  np.testing.assert_array_equal(got["model.layers.1.mlp.gate_proj.weight"],
+                                params["blocks"]["mlp"]["wg"][1].T)
+  np.testing.assert_array_equal(
+      got["model.layers.0.self_attn.v_proj.weight"],
+      params["blocks"]["attn"]["v"][0].reshape(32, -1).T)  # not rotated
 
 
-def test_llama_table_round_trips_tensors_with_grouped_kv_heads():
-  params = _llama_params()
-  tensors = hf.params_to_tensors(hf.LLAMA, LLAMA_FIELDS, params)
-  assert tensors["model.layers.1.self_attn.q_proj.weight"].shape == (32, 32)
-  assert tensors["model.layers.1.self_attn.k_proj.weight"].shape == (16, 32)
-  assert tensors["model.layers.0.mlp.gate_proj.weight"].shape == (48, 32)
-  assert tensors["lm_head.weight"].shape == (61, 32)
-  assert len(tensors) == 2 + 2 * 9 + 1
-  back = hf.tensors_to_params(hf.LLAMA, LLAMA_FIELDS, tensors)
-  assert _equal(back, params)
-  config = hf.LLAMA.to_config(LLAMA_FIELDS)
-  assert (config["num_key_value_heads"], config["head_dim"],
-          config["hidden_act"]) == (2, 8, "silu")
-  assert hf.LLAMA.to_fields(config, "config.json") == LLAMA_FIELDS
+def test_llama_with_one_kv_head_per_query_head_loads_as_plain_heads(tmp_path):
+  """num_key_value_heads == num_attention_heads is n_kv_heads=None, so a
+  growth of n_heads grows the key/value heads with them."""
+  cfg = LLAMA_CFG.replace(n_kv_heads=None)
+  hf.save_pretrained(tmp_path, _params(cfg), cfg)
+  config = json.loads((tmp_path / "config.json").read_text())
+  assert config["num_key_value_heads"] == 4
+  fields, _ = hf.load_pretrained(tmp_path)
+  assert fields["n_kv_heads"] is None and ModelConfig(**fields) == cfg
 
 
-def test_llama_checkpoint_is_refused_before_its_tensors_are_read(tmp_path):
-  config = hf.LLAMA.to_config(LLAMA_FIELDS)
+def test_check_pretrained_reads_only_config_and_headers(tmp_path, monkeypatch):
+  cfg = LLAMA_CFG.replace(tie_embeddings=True)
+  hf.save_pretrained(tmp_path, _params(cfg), cfg, max_shard_bytes=16 * 1024)
+  assert (tmp_path / hf.INDEX).exists()
+  monkeypatch.setattr(hf, "read_tensors", None)  # any tensor read would fail
+  assert ModelConfig(**hf.check_pretrained(tmp_path)) == cfg
+  config = json.loads((tmp_path / "config.json").read_text())
+  config["intermediate_size"] = 64
   (tmp_path / "config.json").write_text(json.dumps(config))
-  with pytest.raises(hf.ConversionError) as e:
-    hf.load_pretrained(tmp_path)  # no safetensors file: never opened
-  assert str(e.value) == (
-      f"{tmp_path / 'config.json'}: LlamaForCausalLM needs norm='rmsnorm', "
-      "mlp='swiglu', n_kv_heads=2: growjax's ModelConfig has no "
-      "rmsnorm/swiglu/grouped-query attention yet")
+  with pytest.raises(hf.ConversionError, match=(
+      r"model-0000\d-of-0000\d.safetensors: model.layers.0.mlp.gate_proj.weight "
+      r"has shape \(48, 32\), but .*config.json gives \(64, 32\) "
+      r"\(intermediate_size=64, hidden_size=32\)$")):
+    hf.check_pretrained(tmp_path)
 
 
 # --- Refusals ----------------------------------------------------------------
@@ -362,9 +460,9 @@ REFUSALS = {
     "rope scaling, transformers 5": (_rope(rope_type="yarn", factor=4.0),
                                      "config.json: rope_parameters.rope_type="
                                      "'yarn'"),
-    "rope base": (_rope(rope_theta=500000.0),
-                  "config.json: rotary_emb_base=500000.0: growjax's rope uses "
-                  "base 10000"),
+    "rope base": (_rope(rope_theta=-1.0),
+                  "config.json: rotary_emb_base=-1.0 is not a positive rotary "
+                  "base"),
     "partial rotary": (_rope(partial_rotary_factor=0.25),
                        "config.json: rotary_pct=0.25: partial rotary is not "
                        "supported"),
@@ -407,6 +505,48 @@ def test_what_growjax_cannot_represent_is_refused_in_one_line(params, case):
   assert message in str(e.value) and "\n" not in str(e.value)
 
 
+def _llama_set(key, value):
+  def change(config):
+    config[key] = value
+  return change
+
+
+LLAMA_REFUSALS = {
+    "llama3 rope scaling": (
+        _llama_set("rope_parameters", {"rope_type": "llama3", "factor": 8.0,
+                                       "rope_theta": 500000.0}),
+        "config.json: rope_parameters.rope_type='llama3': growjax's rope has "
+        "no scaling"),
+    "attention bias": (_llama_set("attention_bias", True),
+                       "config.json: attention_bias=True: growjax's layers "
+                       "have no biases"),
+    "mlp bias": (_llama_set("mlp_bias", True), "config.json: mlp_bias=True"),
+    "activation": (_llama_set("hidden_act", "gelu"),
+                   "config.json: hidden_act='gelu': growjax's SwiGLU gates "
+                   "with silu"),
+    "norm epsilon": (_llama_set("rms_norm_eps", 1e-6),
+                     "config.json: rms_norm_eps=1e-06: growjax's norm epsilon "
+                     "is 1e-05"),
+    "kv heads": (_llama_set("num_key_value_heads", 3),
+                 "config.json: num_key_value_heads=3 does not divide "
+                 "num_attention_heads=4"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LLAMA_REFUSALS))
+def test_llama_checkpoints_growjax_cannot_represent_are_refused_before_reading(
+    tmp_path, case):
+  change, message = LLAMA_REFUSALS[case]
+  config = hf.to_hf(_params(LLAMA_CFG), LLAMA_CFG)[0]
+  change(config)
+  (tmp_path / "config.json").write_text(json.dumps(config))
+  for check in (hf.load_pretrained, hf.check_pretrained):
+    with pytest.raises(hf.ConversionError) as e:  # no safetensors: never read
+      check(tmp_path)
+    assert str(e.value).startswith(f"{tmp_path}/{message}")
+    assert "\n" not in str(e.value)
+
+
 def test_export_refuses_xpos_and_models_gpt_neox_cannot_hold(params):
   with pytest.raises(hf.ConversionError, match=r"^model\.pos='xpos': no "
                      "standard architecture has xPos"):
@@ -415,6 +555,14 @@ def test_export_refuses_xpos_and_models_gpt_neox_cannot_hold(params):
   with pytest.raises(hf.ConversionError, match=r"n_heads \* head_dim == "
                      r"d_model \(2 \* 8 != 32\)"):
     hf.to_hf(model.init(wide, jax.random.key(0)), wide)
+  gqa = CFG.replace(n_heads=4, head_dim=8, n_kv_heads=2)
+  with pytest.raises(hf.ConversionError, match=r"^model: n_kv_heads=2: "
+                     "GPTNeoXForCausalLM has no grouped-query attention"):
+    hf.to_hf(model.init(gqa, jax.random.key(0)), gqa)
+  mixed = CFG.replace(norm="rmsnorm")
+  with pytest.raises(hf.ConversionError, match=r"^model: norm='rmsnorm' with "
+                     "mlp='gelu' has no standard architecture"):
+    hf.to_hf(model.init(mixed, jax.random.key(0)), mixed)
   with pytest.raises(hf.ConversionError, match="params: blocks/extra/w has no "
                      "place in GPTNeoXForCausalLM's table"):
     hf.to_hf({**params, "blocks": {**params["blocks"],

@@ -16,6 +16,11 @@ from growjax import ModelConfig, model
 
 CFG = ModelConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=2, head_dim=16,
                   d_ff=64, max_len=16, pos="xpos")
+# A Llama-family model: RMSNorm, SwiGLU, grouped-query attention, rope base
+# 500000 (Llama 3's).
+LLAMA = ModelConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=4,
+                    head_dim=8, d_ff=48, max_len=16, pos="rope", norm="rmsnorm",
+                    mlp="swiglu", n_kv_heads=2, rope_theta=500_000.0)
 T = 16
 
 
@@ -44,12 +49,21 @@ def test_logits_at_t_ignore_later_tokens(params, seed, t, pos):
 
 
 @pytest.mark.parametrize("tie", [False, True])
-@pytest.mark.parametrize("shape", [dict(), dict(d_model=8, n_layers=3, n_heads=3,
-                                                head_dim=4, d_ff=12)])
-def test_param_count_matches_init(shape, tie):
+@pytest.mark.parametrize("shape", [
+    dict(), dict(d_model=8, n_layers=3, n_heads=3, head_dim=4, d_ff=12),
+    dict(norm="rmsnorm"), dict(mlp="swiglu"), dict(n_heads=4, n_kv_heads=1),
+    dict(norm="rmsnorm", mlp="swiglu", n_heads=6, n_kv_heads=3)])
+def test_param_count_and_param_axes_match_init(shape, tie):
   cfg = CFG.replace(tie_embeddings=tie, **shape)
   abstract = jax.eval_shape(lambda k: model.init(cfg, k), jax.random.key(0))
   assert model.param_count(cfg) == sum(x.size for x in jax.tree.leaves(abstract))
+  sizes = model.axis_sizes(cfg)
+  shapes = {model._path(p): x.shape
+            for p, x in jax.tree_util.tree_leaves_with_path(abstract)}
+  assert shapes == {path: tuple(sizes[a] for a in axes)
+                    for path, axes in model.param_axes(cfg).items()}
+  assert (model.non_embedding_param_count(cfg) == model.param_count(cfg)
+          - cfg.d_model * cfg.vocab_size * (1 if tie else 2))
 
 
 def test_every_param_has_logical_axes_of_its_rank(params):
@@ -136,7 +150,9 @@ BAD = {
     "vocab_size": 1, "d_model": 0, "n_layers": -1, "n_heads": 2.5, "head_dim": 7,
     "d_ff": "64", "max_len": 0, "pos": "alibi", "xpos_scale_base": 0,
     "xpos_gamma": -1.0, "tie_embeddings": "yes", "dtype": "float16",
-    "init_std": 0.0,
+    "init_std": 0.0, "norm": "batchnorm", "mlp": "relu",
+    "n_kv_heads": 3,  # does not divide n_heads = 2
+    "rope_theta": -1.0,
 }
 
 
@@ -274,3 +290,93 @@ def test_training_attention_asks_for_cudnn_in_bf16_without_a_mask(
   bf16 = jnp.dtype("bfloat16")
   assert calls and all(c == (bf16, bf16, bf16, None, True, "cudnn")
                        for c in calls), calls
+
+
+# ------------------------------------------------ Llama-family options ---
+
+@pytest.fixture(scope="module")
+def llama_params():
+  """LLAMA's parameters with norm scales off 1, so a dropped scale shows."""
+  p = model.init(LLAMA, jax.random.key(2))
+  return jax.tree_util.tree_map_with_path(
+      lambda k, x: x + 0.3 * jax.random.normal(jax.random.key(3), x.shape)
+      if model._path(k).endswith("scale") else x, p)
+
+
+def test_grouped_query_attention_is_attention_over_repeated_kv_heads(
+    llama_params):
+  """GQA with G key/value heads computes the multi-head model whose k and v
+  heads are each repeated H / G times, consecutively (transformers'
+  repeat_kv): query head h reads key/value head h // (H / G)."""
+  mha = LLAMA.replace(n_kv_heads=None)
+  repeat = LLAMA.n_heads // LLAMA.kv_heads
+  p = jax.tree.map(lambda x: x, llama_params)
+  for name in "kv":
+    p["blocks"]["attn"][name] = jnp.repeat(p["blocks"]["attn"][name], repeat,
+                                           axis=2)
+  tokens = tokens_from(12)
+  np.testing.assert_allclose(forward(llama_params, LLAMA, tokens),
+                             forward(p, mha, tokens), rtol=1e-5, atol=1e-5)
+
+
+@hypothesis.given(seed=st.integers(0, 2**31 - 1))
+def test_llama_masks_of_ones_equal_no_masks_and_logits_are_causal(
+    llama_params, seed):
+  tokens = tokens_from(seed)
+  a = forward(llama_params, LLAMA, tokens)
+  b = forward(llama_params, LLAMA, tokens, masks=ones_masks(LLAMA))
+  np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  changed = tokens.at[:, 9:].set((tokens[:, 9:] + 1) % LLAMA.vocab_size)
+  np.testing.assert_allclose(forward(llama_params, LLAMA, changed)[:, :9],
+                             a[:, :9], rtol=1e-6, atol=1e-6)
+
+
+def test_llama_kv_cache_holds_kv_heads_and_decodes_like_the_full_forward(
+    llama_params):
+  tokens = tokens_from(13)
+  full = forward(llama_params, LLAMA, tokens)
+  step = jax.jit(model.apply, static_argnames=("cfg",))
+  cache = model.init_cache(LLAMA, batch=2, length=T)
+  assert cache["k"].shape == (2, 2, T, LLAMA.kv_heads, LLAMA.head_dim)
+  outs = []
+  for t in range(0, T, 4):
+    logits, cache = step(llama_params, LLAMA, tokens[:, t:t + 4], cache=cache)
+    outs.append(logits)
+  np.testing.assert_allclose(jnp.concatenate(outs, 1), full, rtol=1e-5,
+                             atol=1e-5)
+
+
+@hypothesis.given(theta=st.sampled_from([10_000.0, 500_000.0, 1e6]),
+                  start=st.integers(0, 4096))
+def test_rope_theta_turns_pair_i_by_position_times_theta_power(theta, start):
+  from growjax import positions  # pylint: disable=g-import-not-at-top
+  x = jax.random.normal(jax.random.key(0), (3, 2, 8))  # [T, H, K]
+  pos = start + jnp.arange(3)
+  got = np.asarray(positions.rope(x, pos, theta=theta), np.float64)
+  angle = (np.asarray(pos, np.float64)[:, None, None]
+           * theta ** (-np.arange(0, 8, 2) / 8.0))  # [T, 1, K/2]
+  x0, x1 = np.asarray(x, np.float64)[..., 0::2], np.asarray(x)[..., 1::2]
+  np.testing.assert_allclose(got[..., 0::2], x0 * np.cos(angle)
+                             - x1 * np.sin(angle), atol=2e-3)
+  np.testing.assert_allclose(got[..., 1::2], x0 * np.sin(angle)
+                             + x1 * np.cos(angle), atol=2e-3)
+
+
+def test_rope_theta_of_the_config_reaches_attention(llama_params):
+  tokens = tokens_from(14)
+  a = forward(llama_params, LLAMA, tokens)
+  b = forward(llama_params, LLAMA.replace(rope_theta=10_000.0), tokens)
+  assert np.abs(np.asarray(a) - np.asarray(b)).max() > 1e-4
+
+
+@pytest.mark.parametrize("remat", ["dots", "full"])
+def test_llama_remat_policies_give_the_loss_and_gradients_of_none(
+    llama_params, remat):
+  tokens = tokens_from(15, t=T + 1)
+  masks = random_masks(LLAMA, 15)
+  ref_loss, ref_grads = loss_and_grad(llama_params, LLAMA, tokens, "none",
+                                      masks)
+  loss, grads = loss_and_grad(llama_params, LLAMA, tokens, remat, masks)
+  np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

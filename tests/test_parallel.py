@@ -215,7 +215,7 @@ def test_sharded_init_equals_unsharded_init(mesh, host_params):
           for p, x in jax.tree_util.tree_leaves_with_path(params)}
   host = {model._path(p): x
           for p, x in jax.tree_util.tree_leaves_with_path(host_params)}
-  assert flat.keys() == host.keys() == model.AXES.keys()
+  assert flat.keys() == host.keys() == model.param_axes(CFG).keys()
   for path, x in flat.items():
     np.testing.assert_array_equal(np.asarray(x), host[path], err_msg=path)
     expected = NamedSharding(mesh, parallel.logical_to_spec(

@@ -11,8 +11,10 @@
     # once the ramp is done: masks = grow.fold(masks)  (None)
 
 Growth speaks the model's axis names (`model.AXES`, `model.MASK_AXES`): an
-operator grows one logical axis (`embed`, `heads`, `mlp`, `layers`) in every
-array that has it. Modules, one idea each:
+operator grows one logical axis (`embed`, `heads`, `kv_heads`, `mlp`,
+`layers`) in every array that has it; with grouped-query attention, query
+heads grow within their key/value groups (`methods` says how). Modules, one
+idea each:
 
   axes.py       the per-parameter roles growth needs beyond the axis table
   operators.py  the operators (one per axis kind) and the array engine

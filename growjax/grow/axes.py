@@ -11,7 +11,7 @@ live in the one small table below:
           axis; the `zero` method zeroes the new entries along a grown input
           axis (the new structure's outgoing weights).
   init    how `model.init` initialises a fresh entry: "normal"
-          (normal(cfg.init_std)), "ones" (LayerNorm scale), "zeros" (LayerNorm
+          (normal(cfg.init_std)), "ones" (a norm's scale), "zeros" (LayerNorm's
           bias). New entries start like a fresh model's.
 
 `tests/test_grow.py` checks this table against `model.AXES` and `model.init`.
@@ -49,6 +49,7 @@ ROLES: dict[str, Role] = {
     "blocks/attn/o": Role(inputs=("heads", "head_dim"), init="normal"),
     "blocks/ln2/scale": _SCALE,
     "blocks/ln2/bias": _BIAS,
+    "blocks/mlp/wg": _MATRIX_IN_EMBED,
     "blocks/mlp/wi": _MATRIX_IN_EMBED,
     "blocks/mlp/wo": Role(inputs=("mlp",), init="normal"),
     "ln_f/scale": _SCALE,
@@ -59,25 +60,30 @@ ROLES: dict[str, Role] = {
 # The config field that sets each logical axis's size (see model.axis_sizes).
 AXIS_FIELDS: dict[str, str] = {
     "vocab": "vocab_size", "embed": "d_model", "heads": "n_heads",
-    "head_dim": "head_dim", "mlp": "d_ff", "layers": "n_layers",
+    "kv_heads": "n_kv_heads", "head_dim": "head_dim", "mlp": "d_ff",
+    "layers": "n_layers",
 }
 
 # Axes a growth may change, in the order `plan` applies them (widths, then depth).
-GROWABLE: tuple[str, ...] = ("embed", "heads", "mlp", "layers")
+GROWABLE: tuple[str, ...] = ("embed", "heads", "kv_heads", "mlp", "layers")
 
 # Config fields growth keeps; changing one is an error (dtype and init_std may
 # change: the first is a compute setting, the second only seeds new entries).
 FROZEN_FIELDS: tuple[str, ...] = (
     "vocab_size", "head_dim", "max_len", "pos", "xpos_scale_base", "xpos_gamma",
-    "tie_embeddings")
+    "tie_embeddings", "norm", "mlp", "rope_theta")
 
 
-def gating_mask(axis: str) -> str:
+def gating_mask(axis: str) -> str | None:
   """The MSG mask that gates the structures of `axis` (hidden for embed, ...):
-  the mask whose last logical axis is `axis`."""
+  the mask whose last logical axis is `axis`. None for `kv_heads`: a new
+  key/value head is read only by new query heads, which the heads mask
+  gates."""
   for name, axes in model.MASK_AXES.items():
     if axes[-1] == axis:
       return name
+  if axis == "kv_heads":
+    return None
   raise KeyError(f"no mask gates axis {axis!r}")
 
 

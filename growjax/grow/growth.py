@@ -3,7 +3,7 @@
 The plan's operators (one per axis that changes) become axis maps, and every
 parameter and mask is grown along every axis the table gives it (`model.AXES`,
 `model.MASK_AXES`). New entries are initialised like `model.init` would
-initialise them (normal(new_cfg.init_std) matrices, LayerNorm scale 1, bias 0),
+initialise them (normal(new_cfg.init_std) matrices, norm scales 1, biases 0),
 except the new structures' outgoing weights under `zero`. Pure and jit-able:
 
     grow_fn = jax.jit(functools.partial(grow, old_cfg=a, new_cfg=b, method="msg"),
@@ -137,7 +137,7 @@ def _add_noise(arrays, paths, maps, key, std):
   draws = ops_lib.draw_normals(key, [arrays[i].shape for i, _ in targets])
   for (i, a), z in zip(targets, draws):
     n = model.AXES[paths[i]][a]
-    arrays[i] = arrays[i] + (ops_lib.zero_sum(z, a, maps[n].copies) * std
+    arrays[i] = arrays[i] + (ops_lib.zero_sum(z, a, maps[n].source) * std
                              ).astype(arrays[i].dtype)
   return arrays
 
@@ -174,11 +174,14 @@ def mask_names(old_cfg: ModelConfig, new_cfg: ModelConfig, *, method: str,
 
 def _new_masks(ops, method: str) -> list[str]:
   """The gating masks a method that uses masks adds: one per grown axis (msg
-  places fresh entries on every axis it grows). `ops`: a plan's operators or
-  their axis maps (each names its `axis`)."""
+  places fresh entries on every axis it grows) that has its own mask (new
+  key/value heads are gated by the heads mask of the query heads that read
+  them). `ops`: a plan's operators or their axis maps (each names its
+  `axis`)."""
   if not methods_lib.get(method).uses_masks:
     return []
-  return [ops_lib.OPERATORS[op.axis].mask for op in ops]
+  names = [ops_lib.OPERATORS[op.axis].mask for op in ops]
+  return [name for name in names if name is not None]
 
 
 def grow_masks(masks: dict | None, maps, old_cfg: ModelConfig, *,

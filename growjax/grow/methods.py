@@ -5,27 +5,43 @@ options it takes, each with its one default and its one check.
               New structures are gated by masks that start at 0 and ramp to 1
               over `ramp_steps` (`growjax.grow.Ramp`); at 0 the model computes
               the old function whatever the new weights are. New weights are
-              drawn like `model.init` draws them. Exact.
+              drawn like `model.init` draws them. Exact with either norm (the
+              masked LayerNorm's mean and variance, or RMSNorm's mean square,
+              are taken over the live channels only) and either MLP (SwiGLU's
+              new units are masked after the gate product).
   zero        new structures whose outgoing weights are zero (new MLP units:
               their `wo` rows; new heads: their `o` slices; new layers: the
               attention-out and MLP-out matrices), incoming weights drawn like
-              `model.init`. Exact for mlp, heads, layers, with no masks. Hidden
-              width is refused: plain LayerNorm takes its mean and variance
-              over all channels, so zero (or any input-independent) new
-              channels change every old channel's normalised value.
+              `model.init`. Exact for mlp, heads, kv_heads, layers, with no
+              masks. Hidden width is refused: LayerNorm takes its mean and
+              variance, RMSNorm its mean square, over all channels, so zero
+              (or any input-independent) new channels change every old
+              channel's normalised value.
   hyperclone  HyperCloning (Samragh et al., 2024): a width grows by an integer
               factor n by tiling every array along it; parameters are divided
               by n along grown input (fan-in) axes; norms are repeated. Exact
-              with plain or masked LayerNorm (untied embeddings). Option
-              `noise` adds a perturbation that sums to zero over the copies of
-              each weight (still exact), so copies stop receiving equal
-              gradients.
+              with LayerNorm and RMSNorm, plain or masked (n copies of every
+              channel keep the mean, variance and mean square), with GeLU and
+              SwiGLU (a unit's copies gate equal inputs), untied embeddings.
+              Option `noise` adds a perturbation that sums to zero over the
+              copies of each weight (still exact), so copies stop receiving
+              equal gradients.
   stack       G_stack (Du et al., 2024): depth grows by stacking cyclic copies
               of the layer stack (layer j copies old layer j % L). Not
               function-preserving.
 
 An experiment's `grow=dict(method=..., **options)` is checked here
-(`check_options`), so an option's default and its check exist once. Every
+(`check_options`), so an option's default and its check exist once.
+
+Grouped-query attention (n_kv_heads = G < n_heads = H): query heads grow
+within their key/value groups. Each old group keeps its key/value head and
+its query heads (in the first slots of the group), new query heads fill the
+group's further slots and the new groups, and new key/value heads (groups)
+come after the old ones; so H and G may grow by the same factor (groups of the
+same size), H alone (larger groups), or both, as long as a group does not
+shrink (H'/G' >= H/G). msg and zero are exact for any such growth (a new
+key/value head is read only by new query heads); hyperclone needs integer
+factors of G and of H/G, and copies whole groups and heads within groups. Every
 method that uses masks takes `ramp_steps`, which the trainer reads; `grow()`
 takes the others (`Method.grow_options`).
 """
@@ -56,20 +72,22 @@ class Method:
 
 METHODS: dict[str, Method] = {
     "msg": Method(
-        "msg", ("embed", "heads", "mlp", "layers"), exact=True, uses_masks=True,
+        "msg", ("embed", "heads", "kv_heads", "mlp", "layers"), exact=True,
+        uses_masks=True,
         grow_options=("new_layers",),
         description="masked structural growth: any axis; new structures are "
                     "masked (0 -> 1 ramp), exact for any new weights"),
     "zero": Method(
-        "zero", ("heads", "mlp", "layers"), exact=True, uses_masks=False,
-        grow_options=("new_layers",),
+        "zero", ("heads", "kv_heads", "mlp", "layers"), exact=True,
+        uses_masks=False, grow_options=("new_layers",),
         description="new structures with zero outgoing weights; exact for "
-                    "mlp, heads, layers (hidden width refused)"),
+                    "mlp, heads, kv_heads, layers (hidden width refused)"),
     "hyperclone": Method(
-        "hyperclone", ("embed", "heads", "mlp"), exact=True, uses_masks=False,
-        grow_options=("noise",),
+        "hyperclone", ("embed", "heads", "kv_heads", "mlp"), exact=True,
+        uses_masks=False, grow_options=("noise",),
         description="integer-multiple width by tiling, divided by n along "
-                    "input axes; exact with plain LayerNorm"),
+                    "input axes; exact with LayerNorm or RMSNorm, GeLU or "
+                    "SwiGLU"),
     "stack": Method(
         "stack", ("layers",), exact=False, uses_masks=False, grow_options=(),
         description="depth by cyclic copies of the layer stack (G_stack); "

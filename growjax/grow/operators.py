@@ -1,11 +1,12 @@
 """Growth operators: one per growable axis kind, all driven by axis names.
 
-An operator grows one logical axis (`embed`, `heads`, `mlp`, `layers`) from
-`old` to `new` entries. What it does is fully described by an `AxisMap`: entry
-j of the grown axis copies old entry `source[j]`, or is fresh
+An operator grows one logical axis (`embed`, `heads`, `kv_heads`, `mlp`,
+`layers`) from `old` to `new` entries. What it does is fully described by an
+`AxisMap`: entry j of the grown axis copies old entry `source[j]`, or is fresh
 (`source[j] == -1`). The method decides the map (fresh entries appended for
 msg/zero widths, tiled copies for hyperclone, placed new layers for msg/zero
-depth, cyclic copies for stack); `grow_array` applies a set of maps to ONE
+depth, cyclic copies for stack; query heads are placed by key/value group,
+`grouped`); `grow_array` applies a set of maps to ONE
 array whose logical axes are known, growing it along every axis that has a
 map. Callers map `grow_array` over params, masks and optimizer moments with
 the axes from `model.AXES` / `model.MASK_AXES`: no per-parameter code.
@@ -36,10 +37,13 @@ from growjax.grow import axes as axes_lib
 
 @dataclasses.dataclass(frozen=True)
 class GrowthOp:
-  """One step of a plan: grow logical axis `axis` from `old` to `new` entries."""
+  """One step of a plan: grow logical axis `axis` from `old` to `new` entries.
+  `groups`: for `heads`, the (old, new) number of key/value heads, whose
+  groups the query heads are grown within (None: one head per group)."""
   axis: str
   old: int
   new: int
+  groups: tuple[int, int] | None = None
 
   @property
   def field(self) -> str:
@@ -78,6 +82,27 @@ def appended(op: GrowthOp) -> AxisMap:
 def tiled(op: GrowthOp) -> AxisMap:
   """n = new / old whole copies, one after the other: j copies j % old."""
   return AxisMap(op.axis, np.arange(op.new) % op.old, copies=op.new // op.old)
+
+
+def grouped(op: GrowthOp, *, tile: bool) -> AxisMap:
+  """Query heads by key/value group (grouped-query attention).
+
+  Grown head j is slot j % r' of group j // r' (r = H / G heads per group
+  before, r' = H' / G' after; r' >= r, checked by `plan`). Old group g's r
+  heads keep slots 0..r-1 of group g, so each still reads its key/value head;
+  the other slots, and the new groups, are fresh (msg, zero) or, with `tile`
+  (hyperclone), copy slot j % r' % r of group (j // r') % G: every copy reads
+  a copy of its original's key/value head. With one head per group (G = H)
+  this is `appended` or `tiled`.
+  """
+  g_old, g_new = op.groups or (op.old, op.new)
+  r_old, r_new = op.old // g_old, op.new // g_new
+  group, slot = np.divmod(np.arange(op.new, dtype=np.int64), r_new)
+  if tile:
+    return AxisMap(op.axis, (group % g_old) * r_old + slot % r_old,
+                   copies=op.new // op.old)
+  old = (group < g_old) & (slot < r_old)
+  return AxisMap(op.axis, np.where(old, group * r_old + slot, -1))
 
 
 def cyclic(op: GrowthOp) -> AxisMap:
@@ -121,15 +146,17 @@ class Operator:
   outgoing: Callable[[str], bool]
 
   @property
-  def mask(self) -> str:
+  def mask(self) -> str | None:
+    """The MSG mask of this axis (None: gated through another, kv_heads)."""
     return axes_lib.gating_mask(self.axis)
 
   def axis_map(self, op: GrowthOp, method: str, options: Mapping[str, Any]) -> AxisMap:
     if method in ("msg", "zero"):
-      return (placed(op, options["new_layers"]) if self.axis == "layers"
-              else appended(op))
+      if self.axis == "layers":
+        return placed(op, options["new_layers"])
+      return grouped(op, tile=False) if self.axis == "heads" else appended(op)
     if method == "hyperclone":
-      return tiled(op)
+      return grouped(op, tile=True) if self.axis == "heads" else tiled(op)
     if method == "stack":
       return cyclic(op)
     raise ValueError(f"method: {method!r} has no operator for {self.axis}")
@@ -144,6 +171,9 @@ def _width(axis: str) -> Operator:
 OPERATORS: dict[str, Operator] = {
     "embed": _width("embed"),
     "heads": _width("heads"),
+    # No parameter reads a key/value head's output directly (query heads do,
+    # through attention): new ones have no outgoing weights to zero.
+    "kv_heads": _width("kv_heads"),
     "mlp": _width("mlp"),
     # A new layer's outgoing weights write the residual stream (attn o, mlp wo).
     "layers": Operator("layers", axes_lib.writes_residual),
@@ -306,11 +336,13 @@ def grad_scale(path: str, maps: Mapping[str, AxisMap]) -> float:
                               if n in maps and n not in inputs]))
 
 
-def zero_sum(z: jax.Array, axis: int, copies: int) -> jax.Array:
-  """`z` centred over the `copies` tiled copies along `axis` (entries j and
-  j + k * old are copies), so each copy set sums to zero."""
+def zero_sum(z: jax.Array, axis: int, source: np.ndarray) -> jax.Array:
+  """`z` centred over each set of copies along `axis` (the entries with the
+  same `source`, equally many per old entry), so each set sums to zero."""
+  old = int(source.max()) + 1
+  order = np.argsort(source, kind="stable")  # each old entry's copies together
   shape = z.shape
-  split = shape[:axis] + (copies, shape[axis] // copies) + shape[axis + 1:]
-  z = z.reshape(split)
-  z = z - z.mean(axis=axis, keepdims=True)
-  return z.reshape(shape)
+  split = shape[:axis] + (old, source.size // old) + shape[axis + 1:]
+  z = jnp.take(z, order, axis=axis).reshape(split)
+  z = z - z.mean(axis=axis + 1, keepdims=True)
+  return jnp.take(z.reshape(shape), np.argsort(order), axis=axis)

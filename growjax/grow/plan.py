@@ -33,11 +33,12 @@ class PlanError(ValueError):
 
 def plan(old_cfg: ModelConfig, new_cfg: ModelConfig, *,
          method: str) -> list[GrowthOp]:
-  """The growth operators, in application order (embed, heads, mlp, layers),
-  that take `old_cfg` to `new_cfg` with `method`; axes that keep their size
-  are left out. ValueError for a shrink, a change of a kept field (vocab,
-  head_dim, max_len, positions, tied embeddings), an axis the method cannot
-  grow, or (hyperclone) a non-integer factor."""
+  """The growth operators, in application order (embed, heads, kv_heads, mlp,
+  layers), that take `old_cfg` to `new_cfg` with `method`; axes that keep
+  their size are left out. ValueError for a shrink (of an axis, or of the
+  query heads per key/value head), a change of a kept field (vocab, head_dim,
+  max_len, positions, tied embeddings, norm, mlp, rope_theta), an axis the
+  method cannot grow, or (hyperclone) a non-integer factor."""
   methods_lib.get(method)
   for name, cfg in (("old_cfg", old_cfg), ("new_cfg", new_cfg)):
     if not isinstance(cfg, ModelConfig):
@@ -57,23 +58,37 @@ def _plan(old_cfg: ModelConfig, new_cfg: ModelConfig,
       detail = f"{a!r} -> {b!r}, cannot change it ({why})"
       raise PlanError(f"{field}: {detail}", field=field, detail=detail)
   old_sizes, new_sizes = model.axis_sizes(old_cfg), model.axis_sizes(new_cfg)
+  kv = (old_cfg.kv_heads, new_cfg.kv_heads)
+  group = (old_cfg.n_heads // kv[0], new_cfg.n_heads // kv[1])
   ops = []
   for axis in axes_lib.GROWABLE:
-    op = GrowthOp(axis, old_sizes[axis], new_sizes[axis])
+    op = GrowthOp(axis, old_sizes[axis], new_sizes[axis],
+                  groups=kv if axis == "heads" else None)
     if op.new < op.old:
       detail = f"{op.new} < {op.old}, a stage cannot shrink"
       raise PlanError(f"{axis} ({op.field}): {detail}", field=op.field,
                       detail=detail)
     if op.new == op.old:
       continue
+    if axis == "kv_heads" and group[1] < group[0]:
+      detail = (
+          f"{op.old} -> {op.new} with n_heads {old_cfg.n_heads} -> "
+          f"{new_cfg.n_heads} leaves {group[1]} query heads per key/value "
+          f"head, fewer than {group[0]}: growth keeps every query head with "
+          "its key/value head, so a group cannot shrink (grow n_heads by at "
+          "least n_kv_heads' factor)")
+      raise PlanError(f"{axis} ({op.field}): {detail}", field=op.field,
+                      detail=detail)
     if axis not in m.axes:
       if method == "zero" and axis == "embed":
+        stats = ("plain LayerNorm takes its mean and variance"
+                 if old_cfg.norm == "layernorm" else
+                 "RMSNorm takes its mean square")
         raise PlanError(
-            f"{op}: method 'zero' cannot grow the hidden width exactly: plain "
-            "LayerNorm takes its mean and variance over the new channels too, "
-            "so zero (or any) new channels change every normalised "
-            "activation; use method 'msg' (masked LayerNorm statistics) or "
-            "'hyperclone' (integer multiples)")
+            f"{op}: method 'zero' cannot grow the hidden width exactly: "
+            f"{stats} over the new channels too, so zero (or any) new "
+            "channels change every normalised activation; use method 'msg' "
+            "(masked norm statistics) or 'hyperclone' (integer multiples)")
       raise PlanError(
           f"{op}: method {method!r} cannot grow {axis} (it grows "
           f"{', '.join(m.axes)})")
@@ -88,4 +103,10 @@ def _plan(old_cfg: ModelConfig, new_cfg: ModelConfig,
             "tie_embeddings: the shared table would have to be repeated as "
             "the input lookup and divided by n as the output projection")
     ops.append(op)
+  if method == "hyperclone" and group[1] % group[0]:
+    heads = next(op for op in ops if op.axis == "heads")
+    raise PlanError(
+        f"{heads}: {group[0]} -> {group[1]} query heads per key/value head "
+        f"(n_kv_heads {kv[0]} -> {kv[1]}) is not an integer multiple; "
+        "hyperclone copies whole groups and whole heads within a group")
   return tuple(ops)

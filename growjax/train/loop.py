@@ -25,7 +25,7 @@ import numpy as np
 import tqdm
 
 from growjax import checkpoint as ckpt_lib
-from growjax import cost, data, grow, model, parallel
+from growjax import cost, data, grow, hf, model, parallel
 from growjax.experiment import Experiment, ExperimentError, Stage
 from growjax.train import metrics as metrics_lib
 from growjax.train import optimizer as opt_lib
@@ -263,7 +263,11 @@ def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
     metrics_lib.drop_after(r.ckpt.workdir, resume["step"])  # logged again
   elif stage.index == 0:
     _, shardings = state_lib.abstract_state(cfg, optimizer, (), r.mesh, r.rules)
-    state = state_lib.init_state(cfg, optimizer, key, shardings)
+    if exp.init_from is None:
+      state = state_lib.init_state(cfg, optimizer, key, shardings)
+    else:  # a pretrained model, checked when the experiment was read
+      state = state_lib.state_from_params(cfg, optimizer, hf.load_pretrained(
+          hf.init_from_dir(exp.init_from))[1], shardings)
   else:
     prev = exp.stages[stage.index - 1]
     fixed, real = r.val.fixed_batch()

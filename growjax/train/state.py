@@ -1,4 +1,5 @@
-"""The train state: its shapes and shardings, a fresh one, and a grown one.
+"""The train state: its shapes and shardings, a fresh one, one around given
+(pretrained) parameters, and a grown one.
 
 The state is a plain dict: params, opt_state, step and, during an MSG mask
 ramp, masks0 (see growjax.train.step). Every function here builds arrays on
@@ -41,6 +42,23 @@ def init_state(cfg, optimizer, key, shardings):
     return {"params": params, "opt_state": optimizer.init(params),
             "step": jnp.zeros((), jnp.int32)}
   return jax.jit(build, out_shardings=shardings)(key)
+
+
+def state_from_params(cfg, optimizer, params, shardings):
+  """Stage 0's state around given parameters (a pretrained model's, e.g.
+  `hf.load_pretrained(...)[1]`, host arrays): each array is laid out straight
+  into its sharding, every process contributing only its own devices'
+  slices, and a fresh optimizer state is built on the devices."""
+  grow.growth.check_params(params, cfg, what="init_from")
+  params = jax.tree.map(
+      lambda x, sh: jax.make_array_from_callback(
+          x.shape, sh, lambda index, x=x: jnp.asarray(x[index], jnp.float32)),
+      params, shardings["params"])
+
+  def build(params):
+    return {"params": params, "opt_state": optimizer.init(params),
+            "step": jnp.zeros((), jnp.int32)}
+  return jax.jit(build, out_shardings=shardings, donate_argnums=0)(params)
 
 
 def grow_state(state, old: Stage, new: Stage, key, optimizer, mesh, rules, *,
