@@ -66,7 +66,7 @@ def get_config(arg=None):
     c.model = dict()
   c.mesh = dict(data=-1, fsdp=1, tensor=1)  # -1: all remaining devices
   c.checkpoint = dict(every_steps=100, keep=2)
-  c.eval = dict(every_steps=50, batches=16)  # 16 x 16 x 128 held-out tokens
+  c.eval = dict(every_steps=50, tokens=65_536)  # one fixed held-out set
   c.train = dict(log_every=10, progress=True)  # progress: show a progress bar
 
   if a["runlocal"]:  # seconds: a smoke test of every code path
@@ -77,6 +77,6 @@ def get_config(arg=None):
       if "ramp_steps" in s.get("grow", {}):
         s["grow"]["ramp_steps"] = 3
     c.checkpoint = dict(every_steps=4, keep=2)
-    c.eval = dict(every_steps=3, batches=1)
+    c.eval = dict(every_steps=3, tokens=2_048)
     c.train = dict(log_every=1, progress=True)
   return c
