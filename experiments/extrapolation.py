@@ -9,12 +9,13 @@ keeps working past its training length; this is that claim, with the
 attention pattern separated from the position encoding.
 
 The default is the H200 size: 12 layers, d_model 512 (38M matmul weights),
-l = 512, bf16, 12M tokens per model. At 266 MFLOP per training token
-(growjax.cost.train_flops_per_token) that is 3.2 PFLOP, about 11 s at
-300 TFLOP/s, so the benchmark's 12 models (RoPE and three xPos scale_base
-values, 3 seeds each) train in about 2 minutes plus compiles. `runlocal` is
-the CPU size (2 layers, d_model 64, l = 64, 1M tokens: about a minute per
-model on 2 cores).
+l = 512, bf16, 10M tokens per model (305 steps of 64 windows). At 266 MFLOP
+per training token (growjax.cost.train_flops_per_token) a model is 2.7
+PFLOP, about 9 s at 300 TFLOP/s, so the benchmark's 12 models (RoPE and
+three xPos scale_base values, 3 seeds each) are about 2 minutes of training;
+the rest of its ~8 minute budget is data preparation, compiles (one set per
+model kind: the seeds share them) and the readings. `runlocal` is the CPU
+size (2 layers, d_model 64, l = 64, 1M tokens).
 
 Every model, its length evaluation, benchmarks/results/extrapolation.json
 and its plot, in one resumable command (one H200; the CPU version writes
@@ -67,7 +68,7 @@ def get_config(arg=None):
                  dtype="bfloat16",                       # compute dtype
                  pos=a["pos"],                           # "xpos" or "rope"
                  xpos_scale_base=a["scale_base"] or seq_len / 2)  # xpos only
-  stage = dict(tokens=a["tokens"] or 12_000_000,  # training tokens
+  stage = dict(tokens=a["tokens"] or 10_000_000,  # training tokens
                batch_size=64,                     # windows per step
                lr=dict(peak=1.5e-3, warmup_steps=40, final=1.5e-4))
   c.mesh = dict(data=-1, fsdp=1, tensor=1)  # data parallel over what there is

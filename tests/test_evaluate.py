@@ -210,7 +210,7 @@ def test_length_suite_reads_each_length_three_ways_on_the_same_text(
       texts.add(entry["text"])
   assert len(texts) == 1  # every length and reading scored the same tokens
   table = capsys.readouterr().out
-  assert "[32,48)" in table and "blockwise 8 (l/2)" in table
+  assert "[32,48)" in table and "blocks 8 (l/2)" in table
 
 
 def test_iq_suite_scores_per_token_beside_chance_and_floor_and_exports(

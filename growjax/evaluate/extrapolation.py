@@ -28,6 +28,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from growjax.evaluate import suites
+
 CONFIDENCE = 0.95
 GROUP = ("pos", "scale_base", "attention", "block")  # one model kind, read one way
 
@@ -109,8 +111,10 @@ def summarise(arms: Sequence[dict], confidence: float = CONFIDENCE
 
 def differences(arms: Sequence[dict], confidence: float = CONFIDENCE
                 ) -> list[dict]:
-  """xPos minus RoPE at each length, for each xPos scale_base and each
-  reading, paired by seed (seeds that both have), as t-intervals."""
+  """xPos minus RoPE at each length, and xPos's rise over its 1x loss minus
+  RoPE's (what the longer context does to one encoding beyond the other),
+  for each xPos scale_base and each reading, paired by seed (seeds that both
+  have), as t-intervals."""
   groups = _groups(arms)
   out = []
   for key, members in groups.items():
@@ -122,13 +126,23 @@ def differences(arms: Sequence[dict], confidence: float = CONFIDENCE
     pairs = [(x, rope[x["seed"]]) for x in members if x["seed"] in rope]
     if not pairs:
       continue
+    lengths = list(pairs[0][0]["loss"])
+    base = lengths[0]
+
+    def rise(row, m):
+      return row["loss"][m] - row["loss"][base]
+
     out.append({"scale_base": row["scale_base"],
                 "attention": row["attention"], "block": row["block"],
                 "seeds": [x["seed"] for x, _ in pairs],
                 "xpos_minus_rope": {
                     m: t_interval([x["loss"][m] - r["loss"][m]
                                    for x, r in pairs], confidence)
-                    for m in pairs[0][0]["loss"]}})
+                    for m in lengths},
+                f"rise_over_{base}_xpos_minus_rope": {
+                    m: t_interval([rise(x, m) - rise(r, m) for x, r in pairs],
+                                  confidence)
+                    for m in lengths[1:]}})
   return out
 
 
@@ -138,13 +152,6 @@ def _model(row: dict) -> str:
   if row["pos"] == "rope":
     return "RoPE"
   return f"xPos sb={row['scale_base']:g}"
-
-
-def _reading(block: int | None, train_len: int | None) -> str:
-  if block is None:
-    return "causal"
-  role = {train_len: " (l)", (train_len or 0) // 2: " (l/2)"}.get(block, "")
-  return f"blocks {block}{role}"
 
 
 def _ci(e: dict) -> str:
@@ -157,13 +164,6 @@ def _signed_ci(e: dict) -> str:
   if e["low"] is None:
     return f"{e['mean']:+.4f}"
   return f"{e['mean']:+.4f} [{e['low']:+.4f}, {e['high']:+.4f}]"
-
-
-def _table(rows: list[list[str]]) -> str:
-  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-  return "\n".join("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(r, widths))
-                             ).rstrip() for r in rows)
 
 
 def _order(entry: dict) -> tuple:
@@ -184,28 +184,31 @@ def summary_table(results: dict) -> str:
   parts = [f"loss (nats), mean over seeds [{level} t-interval, n = {n}]"]
   rows = [["model", "reading"] + lengths]
   for s in summary:
-    rows.append([_model(s), _reading(s["block"], train_len)]
+    rows.append([_model(s), suites.reading_label(s["block"], train_len)]
                 + [_ci(s["loss"][m]) for m in lengths])
-  parts.append(_table(rows))
-  rise_key = next(k for k in summary[0] if k.startswith("rise_over_"))
-  parts += ["", f"rise over the {rise_key[10:]} loss of the same model "
+  parts.append(suites.format_rows(rows, 2))
+  rise_key = f"rise_over_{lengths[0]}"
+  parts += ["", f"rise over the {lengths[0]} loss of the same model "
             f"(nats) [{level} t-interval]"]
   rows = [["model", "reading"] + list(summary[0][rise_key])]
   for s in summary:
-    rows.append([_model(s), _reading(s["block"], train_len)]
+    rows.append([_model(s), suites.reading_label(s["block"], train_len)]
                 + [_signed_ci(e) for e in s[rise_key].values()])
-  parts.append(_table(rows))
+  parts.append(suites.format_rows(rows, 2))
   diffs = sorted(results.get("differences", []),
                  key=lambda d: _order({**d, "pos": "xpos"}))
   if diffs:
-    parts += ["", f"xPos - RoPE, paired by seed (nats) [{level} "
-              "t-interval]"]
-    rows = [["model", "reading"] + lengths]
-    for d in diffs:
-      rows.append([_model({**d, "pos": "xpos"}),
-                   _reading(d["block"], train_len)]
-                  + [_signed_ci(d["xpos_minus_rope"][m]) for m in lengths])
-    parts.append(_table(rows))
+    rise_key = f"rise_over_{lengths[0]}_xpos_minus_rope"
+    for key, what in (("xpos_minus_rope", "loss"),
+                      (rise_key, f"rise over {lengths[0]}")):
+      parts += ["", f"xPos - RoPE, {what}, paired by seed (nats) [{level} "
+                "t-interval]"]
+      rows = [["model", "reading"] + list(diffs[0][key])]
+      for d in diffs:
+        rows.append([_model({**d, "pos": "xpos"}),
+                     suites.reading_label(d["block"], train_len)]
+                    + [_signed_ci(e) for e in d[key].values()])
+      parts.append(suites.format_rows(rows, 2))
   return "\n".join(parts)
 
 
@@ -255,7 +258,7 @@ def figure(results: dict):
       step = members[0]["curve"]["bin"]
       bottom.plot((np.arange(len(curve)) + 0.5) * step, curve, "-", lw=1,
                   color=colour, label=label)
-    top.set(title=_reading(block, train_len),
+    top.set(title=suites.reading_label(block, train_len),
             ylabel="validation loss (nats)")
     middle.axhline(0, color="gray", lw=1)
     middle.set(ylabel="loss - loss at 1x (nats)")

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from growjax.evaluate import lm
+from growjax.evaluate import lm, suites
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict:
@@ -95,7 +95,9 @@ def _length(results: dict) -> tuple[list[list[str]], dict]:
       deltas = [_delta(entries[0], e) for e in entries[1:]]
       for n, d in zip(names[1:], deltas):
         differences.setdefault(f"{n} - {names[0]}", {}).setdefault(k, {})[m] = d
-      rows.append([k, m] + [lm.pm(e["loss"], e["se"]) for e in entries]
+      label = suites.reading_label(first["readings"][k]["block_len"],
+                                   first["train_len"])
+      rows.append([label, m] + [lm.pm(e["loss"], e["se"]) for e in entries]
                   + [_signed(d) for d in deltas])
   return rows, differences
 
@@ -146,8 +148,5 @@ def table(suite: str, results: dict) -> tuple[str, dict]:
     raise ValueError("side_by_side.table: no results")
   make, labels = SUITES[suite]
   rows, differences = make(results)
-  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-  text = "\n".join("  ".join(c.ljust(w) if i < labels else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(r, widths))
-                             ).rstrip() for r in rows)
-  return text + "\n" + NOTES[suite] + ".", differences
+  return (suites.format_rows(rows, labels) + "\n" + NOTES[suite] + ".",
+          differences)

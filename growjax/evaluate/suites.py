@@ -76,11 +76,13 @@ def reading(block_len: int | None) -> str:
   return "causal" if block_len is None else f"blockwise_{block_len}"
 
 
-def _reading_label(block_len: int | None, train_len: int) -> str:
+def reading_label(block_len: int | None, train_len: int | None) -> str:
+  """A reading for a table: "causal", or "blocks 32 (l/2)" and the like."""
   if block_len is None:
     return "causal"
-  part = {train_len: "l", train_len // 2: "l/2"}.get(block_len)
-  return f"blockwise {block_len}" + (f" ({part})" if part else "")
+  role = {train_len: " (l)", (train_len or 0) // 2: " (l/2)"}.get(block_len,
+                                                                  "")
+  return f"blocks {block_len}{role}"
 
 
 def check_readings(blocks: Sequence[int | None], train_len: int,
@@ -121,7 +123,7 @@ def length(trained, corpus, *, multiples: Sequence[int] = (1, 2, 4, 8),
   rows = [["reading"] + [f"{n} ({m * l})" for n, m in zip(names, multiples)]]
   for b in blocks:
     c = curves[reading(b)]["lengths"]
-    rows.append([_reading_label(b, l)]
+    rows.append([reading_label(b, l)]
                 + [lm.pm(c[n]["loss"], c[n]["se"]) for n in names])
   parts = [
       f"{cfg.pos}, trained on {l} tokens; every length and reading scores "
@@ -129,17 +131,18 @@ def length(trained, corpus, *, multiples: Sequence[int] = (1, 2, 4, 8),
       f"windows of {multiples[-1] * l}); loss in nats ± s.e. over windows",
       format_rows(rows)]
   for b in blocks:
-    parts += ["", f"{_reading_label(b, l)}: loss per position bucket",
+    parts += ["", f"{reading_label(b, l)}: loss per position bucket",
               lm.format_length_table(curves[reading(b)])]
   return {**_header(trained, "length"), "multiples": list(multiples),
           "tokens": first["tokens"], "windows": first["windows"],
           "readings": curves, "table": "\n".join(parts)}
 
 
-def format_rows(rows: Sequence[Sequence[str]]) -> str:
-  """Rows of cells as aligned text: the first column left, the rest right."""
+def format_rows(rows: Sequence[Sequence[str]], labels: int = 1) -> str:
+  """Rows of cells as aligned text: the first `labels` columns to the left,
+  the rest (numbers) to the right."""
   widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-  return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+  return "\n".join("  ".join(c.ljust(w) if i < labels else c.rjust(w)
                              for i, (c, w) in enumerate(zip(r, widths))
                              ).rstrip() for r in rows)
 
