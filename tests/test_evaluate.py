@@ -107,7 +107,7 @@ def test_extrapolation_benchmark_writes_every_arm_seed_interval_and_plot(runs):
       assert e["mean"] == pytest.approx(np.mean(losses))
       assert e["low"] < e["mean"] < e["high"]
   assert len(written["differences"]) == len(BLOCKS)
-  assert "xPos - RoPE, paired by seed" in results["table"]
+  assert "xPos - RoPE, loss, paired by seed" in results["table"]
 
 
 def test_blocks_of_l_read_2x_as_causal_and_every_reading_agrees_at_1x(runs):

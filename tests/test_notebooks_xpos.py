@@ -30,7 +30,7 @@ def test_xpos_extrapolation_notebook_executes(data_dir, tmp_path, monkeypatch):
   for model in ("RoPE", "xPos sb=16"):  # the summary: every model and reading
     for reading in ("causal", "blocks 16 (l/2)", "blocks 32 (l)"):
       assert re.search(rf"\n{re.escape(model)} +{re.escape(reading)} ", text)
-  assert "xPos - RoPE, paired by seed" in text
+  assert "xPos - RoPE, loss, paired by seed" in text
   assert "[96,128)" in text  # the 4x buckets
   pngs = sum("image/png" in o.get("data", {}) for o in _outputs(nb))
   assert pngs >= 1
