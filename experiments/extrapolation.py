@@ -61,7 +61,7 @@ def get_config(arg=None):
   c.data = dict(name="python_source",     # the embedded stdlib corpus, offline
                 seq_len=seq_len,          # training length l, tokens
                 vocab_size=512,           # sentencepiece pieces (256 are bytes)
-                tokenizer_chars=2_000_000,  # characters to train the tokenizer on
+                tokenizer_chars=2_000_000,  # text the tokenizer learns from
                 # documents held out: enough for windows of 8 l
                 val_fraction=0.01 if local else 0.05)
   c.model = dict(d_model=512, n_layers=12, n_heads=8, head_dim=64, d_ff=2048,

@@ -31,7 +31,8 @@ import numpy as np
 from growjax.evaluate import suites
 
 CONFIDENCE = 0.95
-GROUP = ("pos", "scale_base", "attention", "block")  # one model kind, read one way
+# A model kind read one way: the rows that differ only in seed.
+GROUP = ("pos", "scale_base", "attention", "block")
 
 
 def rows(length_result: dict, *, seed: int, **extra) -> list[dict]:
