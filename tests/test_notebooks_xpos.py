@@ -1,6 +1,7 @@
 """notebooks/xpos_extrapolation.ipynb runs top to bottom in a clean kernel."""
 
 import pathlib
+import re
 
 import jax
 import nbclient
@@ -26,9 +27,11 @@ def test_xpos_extrapolation_notebook_executes(data_dir, tmp_path, monkeypatch):
                           resources={"metadata": {"path": str(tmp_path)}},
                           ).execute()  # raises on any failing cell
   text = "".join(o.get("text", "") for o in _outputs(nb))
-  for variant in ("xpos", "rope", "rope_blockwise"):
-    assert f"\n{variant} " in text
-  assert "ratio_4x" in text and "[96,128)" in text  # the 4x buckets
+  for model in ("RoPE", "xPos sb=16"):  # the summary: every model and reading
+    for reading in ("causal", "blocks 16 (l/2)", "blocks 32 (l)"):
+      assert re.search(rf"\n{re.escape(model)} +{re.escape(reading)} ", text)
+  assert "xPos - RoPE, loss, paired by seed" in text
+  assert "[96,128)" in text  # the 4x buckets
   pngs = sum("image/png" in o.get("data", {}) for o in _outputs(nb))
   assert pngs >= 1
   assert (tmp_path / "runs" / "xpos_notebook" / "rope" / "checkpoints").is_dir()

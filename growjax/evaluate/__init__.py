@@ -1,15 +1,20 @@
 """Evaluations of trained and grown models.
 
-  python -m growjax.evaluate --workdir RUN --suite ppl|length|iq
+  python -m growjax.evaluate --workdir RUN [--workdir RUN2 ...] \
+      --suite ppl|length|iq
 
 Evaluation reads checkpoints (`growjax.trained`) and never trains: nothing
 here imports `growjax.train` (a test checks it).
 
 Modules:
   iq             the FLM-101B-style IQ tasks, generated from a seed; scoring
-  lm             validation loss: perplexity, loss against context length
+                 beside chance and heuristic floors, Wilson intervals
+  lm             validation losses: the fixed validation set, loss against
+                 context length on the same tokens at every length
   suites         the ppl, length and iq suites on a trained model
+  side_by_side   several models' results of one suite in one table, with
+                 paired differences
   cli            what `python -m growjax.evaluate` does (__main__ has its flags)
-  extrapolation  xPos against RoPE: the results table and figure of
-                 benchmarks/extrapolation.py (which trains both)
+  extrapolation  xPos against RoPE over seeds: rows, t-intervals, the table
+                 and figure of benchmarks/extrapolation.py (which trains them)
 """

@@ -1,21 +1,29 @@
-"""Language-model losses on a corpus's validation split: perplexity, and loss
-against context length (length extrapolation).
+"""Language-model losses on a corpus's validation split: perplexity on the
+fixed validation set, and loss against context length (length extrapolation).
 
-    val = lm.perplexity(params, cfg, corpus, seq_len=256, batch_size=32,
-                        batches=8, seed=0)
+    val = lm.perplexity(params, cfg, corpus, seq_len=256, tokens=131_072)
     curve = lm.length_curve(params, cfg, corpus, train_len=64,
-                            multiples=(1, 2, 4, 8), windows=256)
+                            multiples=(1, 2, 4, 8), tokens=131_072,
+                            block_len=32)
 
-Windows come from `data.batches(corpus, "validation", ...)` (consecutive
-pieces of the unshuffled validation stream), so `perplexity` with a run's
-batch size, seed and eval batches reads exactly the windows the trainer
-validated on. Losses are next-token cross-entropy in nats, averaged over
-every predicted token; sums are kept in float64.
+`perplexity` reads `data.validation_windows(corpus, seq_len, tokens)`: the one
+fixed validation set the trainer scores (it depends on the corpus, seq_len
+and tokens only), so its loss is the trainer's. Losses are next-token
+cross-entropy in nats; every window scores the same number of tokens, so a
+set's loss is the mean of its windows' losses, and `data.loss_stats` gives
+its standard error over windows.
+
+`length_curve` reads windows of the longest length and cuts each into pieces
+of every shorter length, so every length scores exactly the same predicted
+tokens and differs only in how much context each prediction sees. Its
+windows are `data.validation_windows` at the longest length: spread over the
+whole split, as the validation set is.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from typing import Sequence
 
@@ -27,24 +35,26 @@ import optax
 from growjax import data, model
 from growjax.config import ModelConfig
 
+
 class NotEnoughText(ValueError):
-  """The validation split holds fewer tokens than the windows asked for."""
+  """The validation split holds no window as long as the one asked for."""
 
 
 # Largest logits tensor one forward pass may hold, in float32 elements
 # (rows x length x vocab): longer windows are read in fewer rows per call.
 LOGITS_BUDGET = 1 << 24
+# Points per training length of the per-position curve `length_curve` keeps.
+CURVE_POINTS = 8
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "block_len"))
-def position_loss_sums(params, masks, windows_BT1, weights_B, *,
-                       cfg: ModelConfig, block_len: int | None = None):
-  """sum_b weights[b] * cross-entropy at each position: float32 [T]."""
+def token_losses(params, masks, windows_BT1, *, cfg: ModelConfig,
+                 block_len: int | None = None):
+  """Cross-entropy of every next-token prediction: float32 [B, T]."""
   logits_BTV = model.apply(params, cfg, windows_BT1[:, :-1], masks=masks,
                            block_len=block_len)
-  loss_BT = optax.softmax_cross_entropy_with_integer_labels(
-      logits_BTV, windows_BT1[:, 1:])
-  return (loss_BT * weights_B[:, None]).sum(0)
+  return optax.softmax_cross_entropy_with_integer_labels(
+      logits_BTV.astype(jnp.float32), windows_BT1[:, 1:])
 
 
 def rows_per_call(cfg: ModelConfig, length: int, most: int) -> int:
@@ -52,125 +62,181 @@ def rows_per_call(cfg: ModelConfig, length: int, most: int) -> int:
   return max(1, min(most, LOGITS_BUDGET // (length * cfg.vocab_size)))
 
 
-def position_losses(params, cfg: ModelConfig, windows: np.ndarray, *,
-                    masks=None, block_len: int | None = None,
-                    rows: int | None = None) -> np.ndarray:
-  """Mean loss at each position of int32 windows [W, T+1]: float64 [T].
+def window_token_losses(params, cfg: ModelConfig, windows: np.ndarray, *,
+                        masks=None, block_len: int | None = None,
+                        rows: int | None = None) -> np.ndarray:
+  """The loss of every prediction of int32 windows [W, T+1]: float64 [W, T].
 
-  Read `rows` windows per call (default: `rows_per_call`); the last call is
-  padded with zero-weight rows, so one shape compiles.
+  Reads `rows` windows per call (default: `rows_per_call`); the last call is
+  padded with copies of the first window, so one shape compiles.
   """
   w, t1 = windows.shape
   rows = rows or rows_per_call(cfg, t1 - 1, w)
-  total = np.zeros(t1 - 1)
+  out = np.empty((w, t1 - 1))
   for start in range(0, w, rows):
     chunk = windows[start:start + rows]
-    weights = np.zeros(rows, np.float32)
-    weights[:len(chunk)] = 1.0
-    if len(chunk) < rows:
-      chunk = np.concatenate(
-          [chunk, np.zeros((rows - len(chunk), t1), chunk.dtype)])
-    total += np.asarray(position_loss_sums(
-        params, masks, jnp.asarray(chunk, jnp.int32), jnp.asarray(weights),
-        cfg=cfg, block_len=block_len), np.float64)
-  return total / w
+    n = len(chunk)
+    if n < rows:
+      chunk = np.concatenate([chunk, np.repeat(windows[:1], rows - n, 0)])
+    out[start:start + n] = np.asarray(token_losses(
+        params, masks, jnp.asarray(chunk, jnp.int32), cfg=cfg,
+        block_len=block_len), np.float64)[:n]
+  return out
 
 
-def _summary(per_position: np.ndarray, windows: int) -> dict:
-  loss = float(per_position.mean())
-  return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)),
-          "windows": windows, "tokens": windows * len(per_position)}
+def _stats(window_losses: np.ndarray) -> dict:
+  """Mean loss, its standard error over windows and the perplexity."""
+  s = data.loss_stats(window_losses)
+  se = s["se"] if math.isfinite(s["se"]) else None  # one window: no s.e.
+  return {"loss": s["loss"], "se": se,
+          "perplexity": math.exp(min(s["loss"], 700.0)),
+          "windows": s["windows"]}
+
+
+def text_hash(windows: np.ndarray) -> str:
+  """A short hash of the token windows read: equal hashes, same text."""
+  return hashlib.sha1(np.ascontiguousarray(windows, np.int32).tobytes()
+                      ).hexdigest()[:16]
+
+
+def require_text(corpus, window: int, what: str) -> None:
+  """NotEnoughText unless the validation split holds a `window`."""
+  available = corpus.num_tokens("validation")
+  if available < window:
+    raise NotEnoughText(f"the validation split ({available:,} tokens) holds "
+                        f"no window of {window:,} tokens ({what})")
 
 
 def perplexity(params, cfg: ModelConfig, corpus, *, seq_len: int,
-               batch_size: int, batches: int, seed: int = 0, masks=None,
-               block_len: int | None = None) -> dict:
-  """Validation loss over the first `batches` batches of `batch_size`
-  windows of `seq_len` tokens.
+               tokens: int, masks=None) -> dict:
+  """Loss on the fixed validation set `data.validation_windows(corpus,
+  seq_len, tokens)`, with plain causal attention.
 
-  Returns {"loss", "perplexity", "windows", "tokens", "seq_len"}.
+  Returns {"loss", "se" (standard error over windows), "perplexity",
+           "windows", "tokens" (predicted tokens scored), "seq_len",
+           "chunk_means" (`data.loss_stats`'s), "text": `text_hash` of the
+           windows, "window_losses": [windows]}.
   """
-  it = data.batches(corpus, "validation", seq_len=seq_len,
-                    batch_size=batch_size, seed=seed, num_epochs=1,
-                    shard_index=0, shard_count=1)
-  got = [b for _, b in zip(range(batches), it)]
-  if not got:
-    raise NotEnoughText(f"the validation split ({corpus.num_tokens('validation')}"
-                     f" tokens) holds no window of {seq_len + 1} tokens")
-  windows = np.concatenate(got)
-  per_position = position_losses(params, cfg, windows, masks=masks,
-                                 block_len=block_len,
-                                 rows=rows_per_call(cfg, seq_len, batch_size))
-  return {**_summary(per_position, len(windows)), "seq_len": seq_len}
+  require_text(corpus, seq_len + 1, f"seq_len {seq_len} + 1")
+  windows = data.validation_windows(corpus, seq_len, tokens)
+  per_window = window_token_losses(params, cfg, windows, masks=masks).mean(1)
+  stats = data.loss_stats(per_window)
+  return {**_stats(per_window), "tokens": windows.shape[0] * seq_len,
+          "seq_len": seq_len, "chunk_means": stats["chunk_means"],
+          "text": text_hash(windows), "window_losses": per_window.tolist()}
 
 
-def validation_windows(corpus, length: int, count: int,
-                       seed: int = 0) -> np.ndarray:
-  """The first `count` windows of `length` + 1 tokens of the validation
-  stream, int32 [count, length + 1]."""
-  it = data.batches(corpus, "validation", seq_len=length, batch_size=count,
-                    seed=seed, num_epochs=1, shard_index=0, shard_count=1)
-  return next(it)
+def check_multiples(multiples: Sequence[int]) -> tuple[int, ...]:
+  """Sorted distinct multiples, each a positive integer dividing the
+  largest (so the longest windows cut into whole pieces of every length)."""
+  values = sorted({int(m) for m in multiples})
+  if not values or values[0] < 1:
+    raise ValueError(f"multiples: {list(multiples)!r} are not positive "
+                     "integers")
+  longest = values[-1]
+  odd = [m for m in values if longest % m]
+  if odd:
+    raise ValueError(
+        f"multiples: {', '.join(map(str, odd))} do not divide the largest, "
+        f"{longest} (each length reads whole pieces of the longest windows, "
+        "so that every length scores the same tokens)")
+  return tuple(values)
+
+
+def check_block(block_len: int | None, contexts: Sequence[int]) -> None:
+  """A block length must be a positive divisor of every read length (so
+  every block is whole); None is plain causal attention."""
+  if block_len is None:
+    return
+  if isinstance(block_len, bool) or not isinstance(block_len, int) or (
+      block_len < 1):
+    raise ValueError(f"block {block_len!r}: not a positive integer")
+  for context in contexts:
+    if context % block_len:
+      raise ValueError(f"block {block_len}: not a positive divisor of the "
+                       f"read length {context}")
+
+
+def pieces(windows: np.ndarray, length: int) -> np.ndarray:
+  """Windows [N, M+1] cut into [N * M // length, length + 1]: consecutive
+  pieces of `length` predictions each (a piece's last token is the next
+  one's first), so the pieces predict exactly the windows' tokens."""
+  n, m1 = windows.shape
+  count = (m1 - 1) // length
+  starts = np.arange(count) * length
+  cut = windows[:, starts[:, None] + np.arange(length + 1)]
+  return cut.reshape(n * count, length + 1)
 
 
 def length_curve(params, cfg: ModelConfig, corpus, *, train_len: int,
-                 multiples: Sequence[int] = (1, 2, 4, 8), windows: int = 256,
-                 seed: int = 0, masks=None,
-                 block_len: int | None = None) -> dict:
+                 multiples: Sequence[int] = (1, 2, 4, 8), tokens: int,
+                 masks=None, block_len: int | None = None) -> dict:
   """Validation loss at context lengths `m * train_len` for m in `multiples`.
 
-  Every length reads the same text: the first `windows` windows of the
-  longest length (fewer when the validation split holds fewer), cut into
-  windows of each shorter length, so a difference between lengths is the
-  model's, not the text's. At each length the loss is also given per
-  position bucket [i*train_len, (i+1)*train_len): does the model still
-  predict well far from the start of its window?
+  Windows: `data.validation_windows(corpus, longest, tokens)`, N windows of
+  the longest length; each length reads them cut into pieces of its own
+  length (`pieces`), so every length scores the same N x longest predicted
+  tokens and a difference between lengths is context alone. A length's
+  `window_losses` are per long window (the mean over its pieces), so two
+  lengths or two models compare pairwise, window by window.
 
-  block_len: attention blocks for every length (xPos: the training length;
-  None: plain causal attention).
+  block_len: blockwise causal attention (each block sees itself and the
+  previous one: no query-key distance reaches 2 x block_len); None: plain
+  causal attention. It must divide every read length (`check_block`).
 
-  Returns {"train_len", "block_len", "tokens": the stretch of text read,
-           "lengths": {"1x": {"context", "loss", "perplexity", "windows",
-                              "tokens", "buckets": [loss per bucket]}, ...}}
+  Returns {"train_len", "block_len", "windows": N, "tokens": N x longest,
+           "lengths": {"1x": {"context", "pieces", "loss", "se",
+                              "perplexity", "text" (`text_hash`),
+                              "window_losses": [N],
+                              "buckets": [loss per training length of
+                                          position],
+                              "curve": [loss per curve_bin positions]}, ...},
+           "curve_bin": positions per curve point}
   """
-  multiples = sorted(set(int(m) for m in multiples))
-  if not multiples or multiples[0] < 1:
-    raise ValueError(f"multiples: {multiples!r} are not positive integers")
-  available = corpus.num_tokens("validation")
-  longest = multiples[-1] * train_len
-  fit = available // (longest + 1)
-  if fit < 1:
-    raise NotEnoughText(
-        f"the validation split ({available} tokens) holds no window of "
-        f"{longest + 1} tokens ({multiples[-1]}x the training length "
-        f"{train_len}); lower the multiples")
-  stretch = min(windows, fit) * (longest + 1)
+  multiples = check_multiples(multiples)
+  contexts = [m * train_len for m in multiples]
+  check_block(block_len, contexts)
+  longest = contexts[-1]
+  require_text(corpus, longest + 1,
+           f"{multiples[-1]}x the training length {train_len}, plus one; "
+           "lower the multiples")
+  windows = data.validation_windows(corpus, longest, tokens)
+  n, text = windows.shape[0], text_hash(windows)
+  curve_bin = max(1, train_len // CURVE_POINTS)
   lengths = {}
-  for m in multiples:
-    context = m * train_len
-    count = stretch // (context + 1)
-    per_position = position_losses(
-        params, cfg, validation_windows(corpus, context, count, seed),
-        masks=masks, block_len=block_len)
-    buckets = per_position.reshape(m, train_len).mean(-1)
-    lengths[f"{m}x"] = {"context": context, **_summary(per_position, count),
-                        "buckets": [float(b) for b in buckets]}
-  return {"train_len": train_len, "block_len": block_len, "tokens": stretch,
-          "lengths": lengths}
+  for m, context in zip(multiples, contexts):
+    loss_PT = window_token_losses(params, cfg, pieces(windows, context),
+                                  masks=masks, block_len=block_len)
+    per_window = loss_PT.reshape(n, -1).mean(1)
+    per_position = loss_PT.mean(0)
+    usable = context // curve_bin * curve_bin
+    lengths[f"{m}x"] = {
+        "context": context, "pieces": loss_PT.shape[0],
+        **_stats(per_window), "text": text,
+        "window_losses": per_window.tolist(),
+        "buckets": per_position.reshape(m, train_len).mean(1).tolist(),
+        "curve": per_position[:usable].reshape(-1, curve_bin).mean(1).tolist(),
+    }
+  return {"train_len": train_len, "block_len": block_len, "windows": n,
+          "tokens": n * longest, "curve_bin": curve_bin, "lengths": lengths}
+
+
+def pm(loss: float, se: float | None) -> str:
+  """'loss ± se' (just the loss when there is no s.e.)."""
+  return f"{loss:.4f}" + ("" if se is None else f" ± {se:.4f}")
 
 
 def format_length_table(curve: dict) -> str:
-  """One row per context length: its loss, and the loss of each bucket."""
+  """One row per context length: its loss ± s.e., and each bucket's loss."""
   lengths = curve["lengths"]
   most = max(len(e["buckets"]) for e in lengths.values())
   l = curve["train_len"]
-  header = ["length", "context", "windows", "loss", "ppl"] + [
+  header = ["length", "context", "pieces", "loss ± s.e.", "ppl"] + [
       f"[{i * l},{(i + 1) * l})" for i in range(most)]
   rows = [header]
   for name, e in lengths.items():
-    rows.append([name, str(e["context"]), str(e["windows"]),
-                 f"{e['loss']:.4f}",
-                 f"{e['perplexity']:.2f}"]
+    rows.append([name, str(e["context"]), str(e["pieces"]),
+                 pm(e['loss'], e['se']), f"{e['perplexity']:.2f}"]
                 + [f"{b:.3f}" for b in e["buckets"]]
                 + [""] * (most - len(e["buckets"])))
   widths = [max(len(r[i]) for r in rows) for i in range(len(header))]

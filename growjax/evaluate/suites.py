@@ -5,15 +5,20 @@
     result = suites.SUITES["length"](run, corpus)   # a JSON-able dict
     print(result["table"])
 
-  ppl     validation loss and perplexity at the training length, on the
-          windows the trainer validates on (its batch size, seed and number
-          of eval batches, unless given).
-  length  validation loss at 1x, 2x, 4x, 8x the training length, per length
-          and per position bucket; xPos reads with blockwise causal attention
-          (block = training length), RoPE with plain causal attention.
+  ppl     loss ± standard error and perplexity on the trainer's fixed
+          validation set (`data.validation_windows(corpus, seq_len,
+          eval.tokens)`), so the loss is the one the trainer logged.
+  length  validation loss at 1x, 2x, 4x, 8x the training length l, every
+          length scoring the same tokens, in three readings: plain causal
+          attention, blockwise causal attention with blocks of l/2 (the xPos
+          paper's, arXiv 2212.10554 section 3.3: no query-key distance
+          reaches l, so none exceeds what training saw) and with blocks of l
+          (distances up to 2l). Per length also the loss per position
+          bucket and a per-position curve.
   iq      the IQ tests (growjax.evaluate.iq): greedy generation with the KV
           cache, exact match, for generation tasks; the log-likelihood of
-          each option for choice tasks; accuracy beside chance.
+          each option for choice tasks, summed and per token; each accuracy
+          beside chance and a heuristic floor, with Wilson intervals.
 
 A prompt is read as the start of a document: the tokenizer's EOS (which ends
 every training document) followed by the prompt's tokens.
@@ -30,57 +35,113 @@ from growjax.evaluate import iq, lm
 
 
 def _header(trained, suite: str) -> dict:
-  exp = trained.experiment
+  exp, cfg = trained.experiment, trained.config
   return {"suite": suite, "experiment": exp.name, "stage": trained.stage,
-          "step": trained.step, "pos": trained.config.pos,
-          "train_len": exp.seq_len}
+          "step": trained.step, "pos": cfg.pos, "train_len": exp.seq_len,
+          "n_layers": cfg.n_layers, "d_model": cfg.d_model,
+          "scale_base": cfg.xpos_scale_base if cfg.pos == "xpos" else None}
 
 
-def ppl(trained, corpus, *, batches: int | None = None,
-        batch_size: int | None = None) -> dict:
-  """Validation loss and perplexity at the training length."""
+def eval_tokens(exp) -> int:
+  """The size of an experiment's validation set, in predicted tokens."""
+  return exp.eval.tokens
+
+
+def ppl(trained, corpus, *, tokens: int | None = None) -> dict:
+  """Loss ± s.e. and perplexity on the fixed validation set (`tokens`
+  predicted tokens; default the experiment's eval.tokens: the trainer's)."""
   exp = trained.experiment
-  batches = batches or exp.eval.batches
-  batch_size = batch_size or exp.stages[0].batch_size
   val = lm.perplexity(trained.params, trained.config, corpus,
-                      seq_len=exp.seq_len, batch_size=batch_size,
-                      batches=batches, seed=exp.seed, masks=trained.masks)
-  table = (f"validation  loss {val['loss']:.4f}  perplexity "
-           f"{val['perplexity']:.3f}  ({val['windows']} windows of "
-           f"{val['seq_len']} tokens, {val['tokens']:,} tokens)")
+                      seq_len=exp.seq_len, tokens=tokens or eval_tokens(exp),
+                      masks=trained.masks)
+  se = "" if val["se"] is None else f" ± {val['se']:.4f}"
+  table = (f"validation  loss {val['loss']:.4f}{se} (s.e. over windows)  "
+           f"perplexity {val['perplexity']:.3f}  ({val['windows']} windows "
+           f"of {val['seq_len']} tokens, {val['tokens']:,} tokens)")
   return {**_header(trained, "ppl"), **val, "table": table}
 
 
-def length(trained, corpus, *, multiples: Sequence[int] = (1, 2, 4, 8),
-           windows: int | None = None, block_len: int | None | str = "auto",
-           ) -> dict:
-  """Validation loss against context length; also `loss_<m>x` and
-  `ratio_<m>x` = loss_<m>x / loss_1x at the top level.
+def default_blocks(train_len: int) -> tuple[int | None, ...]:
+  """The readings of `length`: causal (None), blocks of l/2 (the xPos
+  paper's; l even) and blocks of l."""
+  half = (train_len // 2,) if train_len % 2 == 0 else ()
+  return (None, *half, train_len)
 
-  windows: windows of the longest length (default: the experiment's eval
-    batches x stage 0's batch size); shorter lengths read the same text.
-  block_len: "auto" is the training length for xPos, None for RoPE.
+
+def reading(block_len: int | None) -> str:
+  """A reading's name: "causal" or "blockwise_<block>"."""
+  return "causal" if block_len is None else f"blockwise_{block_len}"
+
+
+def reading_label(block_len: int | None, train_len: int | None) -> str:
+  """A reading for a table: "causal", or "blocks 32 (l/2)" and the like."""
+  if block_len is None:
+    return "causal"
+  role = {train_len: " (l)", (train_len or 0) // 2: " (l/2)"}.get(block_len,
+                                                                  "")
+  return f"blocks {block_len}{role}"
+
+
+def check_readings(blocks: Sequence[int | None], train_len: int,
+                   multiples: Sequence[int]) -> tuple[tuple[int | None, ...],
+                                                      tuple[int, ...]]:
+  """Checked (blocks, multiples) of a length evaluation; ValueError names
+  the first that does not fit."""
+  multiples = lm.check_multiples(multiples)
+  contexts = [m * train_len for m in multiples]
+  for block in blocks:
+    lm.check_block(block, contexts)
+  return tuple(dict.fromkeys(blocks)), multiples
+
+
+def length(trained, corpus, *, multiples: Sequence[int] = (1, 2, 4, 8),
+           tokens: int | None = None,
+           blocks: Sequence[int | None] | None = None) -> dict:
+  """Validation loss against context length, once per reading.
+
+  tokens: predicted tokens each length scores (default the experiment's
+    eval.tokens), in windows of the longest length.
+  blocks: the readings, None for causal attention (default
+    `default_blocks`); each block must divide every read length.
+
+  Returns the header, {"multiples", "tokens", "windows",
+  "readings": {reading(block): lm.length_curve's result}, "table"}.
   """
   exp, cfg = trained.experiment, trained.config
-  if windows is None:
-    windows = exp.eval.batches * exp.stages[0].batch_size
-  if block_len == "auto":
-    block_len = exp.seq_len if cfg.pos == "xpos" else None
-  curve = lm.length_curve(trained.params, cfg, corpus, train_len=exp.seq_len,
-                          multiples=multiples, windows=windows, seed=exp.seed,
-                          masks=trained.masks, block_len=block_len)
-  flat = {f"loss_{k}": e["loss"] for k, e in curve["lengths"].items()}
-  base = curve["lengths"].get("1x", {}).get("loss")
-  if base:
-    flat.update({f"ratio_{k}": e["loss"] / base
-                 for k, e in curve["lengths"].items() if k != "1x"})
-  attention = (f"blockwise causal attention, block {block_len}" if block_len
-               else "causal attention")
-  table = (f"{cfg.pos}, trained on {exp.seq_len} tokens, {attention}; "
-           f"every length reads the same {curve['tokens']:,} validation "
-           "tokens\n"
-           + lm.format_length_table(curve))
-  return {**_header(trained, "length"), **curve, **flat, "table": table}
+  l = exp.seq_len
+  blocks, multiples = check_readings(
+      default_blocks(l) if blocks is None else blocks, l, multiples)
+  curves = {reading(b): lm.length_curve(
+      trained.params, cfg, corpus, train_len=l, multiples=multiples,
+      tokens=tokens or eval_tokens(exp), masks=trained.masks, block_len=b)
+            for b in blocks}
+  first = next(iter(curves.values()))
+  names = [f"{m}x" for m in multiples]
+  rows = [["reading"] + [f"{n} ({m * l})" for n, m in zip(names, multiples)]]
+  for b in blocks:
+    c = curves[reading(b)]["lengths"]
+    rows.append([reading_label(b, l)]
+                + [lm.pm(c[n]["loss"], c[n]["se"]) for n in names])
+  parts = [
+      f"{cfg.pos}, trained on {l} tokens; every length and reading scores "
+      f"the same {first['tokens']:,} validation tokens ({first['windows']} "
+      f"windows of {multiples[-1] * l}); loss in nats ± s.e. over windows",
+      format_rows(rows)]
+  for b in blocks:
+    parts += ["", f"{reading_label(b, l)}: loss per position bucket",
+              lm.format_length_table(curves[reading(b)])]
+  return {**_header(trained, "length"), "multiples": list(multiples),
+          "tokens": first["tokens"], "windows": first["windows"],
+          "readings": curves, "table": "\n".join(parts)}
+
+
+def format_rows(rows: Sequence[Sequence[str]], labels: int = 1) -> str:
+  """Rows of cells as aligned text: the first `labels` columns to the left,
+  the rest (numbers) to the right."""
+  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+  return "\n".join("  ".join(c.ljust(w) if i < labels else c.rjust(w)
+                             for i, (c, w) in enumerate(zip(r, widths))
+                             ).rstrip() for r in rows)
 
 
 class TextModel:
@@ -129,6 +190,10 @@ class TextModel:
         [(self.encode_prompt(p), self.tokenizer.encode(c)) for p, c in pairs],
         masks=self.masks, batch_size=self.batch_size, bucket=self.bucket)
 
+  def token_count(self, continuation: str) -> int:
+    """Tokens `logliks` sums over for a continuation."""
+    return len(self.tokenizer.encode(continuation))
+
   def prepare(self, tasks: Sequence[iq.Task]) -> None:
     """Generates and scores everything `iq.score(tasks, ...)` will ask."""
     gen = [t for t in tasks if t.options is None]
@@ -155,17 +220,21 @@ class TextModel:
     return [self._scores[(prompt, c)] for c in continuations]
 
 
-def iq_suite(trained, corpus, *, seed: int = 0, n_per_task: int = 20,
+def iq_suite(trained, corpus, *, seed: int = 0,
+             n_per_task: int = iq.DEFAULT_N_PER_TASK,
              names: Sequence[str] | None = None, batch_size: int = 16,
              tasks: Sequence[iq.Task] | None = None) -> dict:
-  """The IQ tests: accuracy of every task and suite beside chance."""
+  """The IQ tests: accuracy of every task and suite beside chance and the
+  heuristic floor; choice tasks scored summed and per token (the tokens
+  the log-likelihood sums over)."""
   tasks = list(tasks) if tasks is not None else iq.generate(
       seed, n_per_task, names=names)
   text_model = TextModel(trained.params, trained.config, corpus.tokenizer,
                          masks=trained.masks, batch_size=batch_size)
   text_model.prepare(tasks)
   result = iq.score(tasks, generate_fn=text_model.generate_fn,
-                    loglik_fn=text_model.loglik_fn)
+                    loglik_fn=text_model.loglik_fn,
+                    token_count_fn=text_model.token_count)
   return {**_header(trained, "iq"), "seed": seed, "n_per_task": n_per_task,
           **result, "table": iq.format_table(result)}
 
