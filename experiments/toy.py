@@ -36,14 +36,16 @@ def get_config(arg=None):
       # most tokens go to the small model, as in FLM-101B
       dict(tokens=400 * step_tokens, batch_size=batch,
            lr=dict(peak=3e-3, warmup_steps=40, final=1e-3)),
+      # each growth keeps the function and the Adam moments, so the rate
+      # continues where the previous stage ended (no warmup, no jump)
       dict(model=dict(d_model=128, n_heads=8, d_ff=512, n_layers=4),
            grow=dict(method="msg", ramp_steps=40, new_layers="interleave"),
            tokens=150 * step_tokens, batch_size=batch,
-           lr=dict(peak=2e-3, warmup_steps=15, final=5e-4)),
+           lr=dict(peak=1e-3, warmup_steps=0, final=4e-4)),
       dict(model=dict(n_layers=6),
            grow=dict(method="msg", ramp_steps=30, new_layers="top"),
            tokens=100 * step_tokens, batch_size=batch,
-           lr=dict(peak=1.5e-3, warmup_steps=10, final=1e-4)),
+           lr=dict(peak=4e-4, warmup_steps=0, final=1e-4)),
   ]
   if a["baseline"]:  # the final shape, from scratch, on the same tokens
     final = dict(c.model, d_model=128, n_heads=8, d_ff=512, n_layers=6)

@@ -11,21 +11,32 @@
 The modules, each importing only those listed below it:
 
   main, cli       python -m growjax.main: flags; validate, train or plan, report
+  study           python -m growjax.study: every arm of a growth study, then
+                  study.json with the speedups and their intervals
   sample          python -m growjax.sample: continue a prompt with a run
-  evaluate/       python -m growjax.evaluate: perplexity, length, IQ suites;
-                  reads checkpoints, never trains
+  export          python -m growjax.export: a run as a Hugging Face checkpoint
+  evaluate/       python -m growjax.evaluate: perplexity, length, IQ suites,
+                  several runs side by side; reads checkpoints, never trains
   command         one way to start a command: flags, logging, one-line errors
-  report, plan    runs compared (loss vs FLOPs and time); the dry run
+  report          runs compared and plotted (loss vs FLOPs and time)
+  compare         how runs are compared: smoothed monotone curves, FLOPs to
+                  each loss level, bootstrap intervals (numpy only)
+  dry_run         the plan: FLOPs, tokens and memory per stage and policy
   trained         a run's latest checkpoint, for evaluation (no optimizer)
   decode          KV-cache generation, sampling, log-likelihoods
+  hf              Hugging Face (Llama, GPT-NeoX) <-> growjax parameters
   train/          optimizer, train state and step, metrics, the staged loop
   experiment      experiment file -> typed, validated Experiment (plain data)
-  cost            FLOPs, MFU, memory per device, GPU-hours and dollars
+  cost            FLOPs, MFU, memory per device and remat policy
+  flm101b         FLM-101B's published figures and reconstructed shapes
   grow/           growth methods and their options, plan, operators, masks
-                  and their Ramp, optimizer-state growth
+                  and their Ramp, optimizer-state growth, lr multipliers
   parallel        mesh and logical-axis rules -> NamedSharding
+  logical         the logical-axis -> mesh-axis rule walk, on axis sizes
+  loss            next-token cross-entropy, whole or chunked logits
   model           the decoder and its axis table; init / apply / KV cache
-  data/           TFDS builders, sentencepiece tokenizer, packed batches
+  data/           TFDS builders, sentencepiece tokenizer, batches drawn across
+                  the epoch, the fixed validation set, corpus fingerprint
   checkpoint      orbax: one manager per stage, one item per state entry
   config          ModelConfig
   checks          the one set of value checks
