@@ -9,9 +9,11 @@ ends with
 
 `run` parses the flags, sets up logging (growjax's progress lines on stderr,
 without absl's and JAX's chatter) and calls `main()`. A user's mistake (an
-experiment field, a checkpoint, a flag, a path: `USER_ERRORS`) is printed as
-one `error: ...` line on stderr with exit status 2; `--verbose` adds the
-traceback. Anything else is a bug and shows its traceback.
+experiment field, a checkpoint, a flag, a workdir: `USER_ERRORS`) and a run
+that diverged are printed as one `error: ...` line on stderr with exit status
+2; `--verbose` adds the traceback. Anything else is a bug and shows its
+traceback: the set holds growjax's own error classes only, never a builtin
+like ValueError or OSError, which JAX, numpy or a bug may raise.
 
 `run(main, experiment=True)` adds the experiment flag, `--config FILE[:ARG]`
 with `--config.FIELD=VALUE` overrides (ml_collections' syntax): the file is
@@ -37,17 +39,22 @@ from ml_collections.config_flags import config_path
 
 from growjax.checkpoint import CheckpointError
 from growjax.experiment import ExperimentError
+from growjax.lock import WorkdirError
+from growjax.train.guard import Diverged
 
 FLAGS = flags.FLAGS
-flags.DEFINE_bool("verbose", False, "Full tracebacks for errors.")
+if "verbose" not in FLAGS:  # a command that defines its own (growjax.export)
+  flags.DEFINE_bool("verbose", False, "Full tracebacks for errors.")
 
 
 class UsageError(ValueError):
   """A flag, argument or path a user gave that does not fit; names it."""
 
 
-# Mistakes a user makes, reported in one line; anything else is a bug.
-USER_ERRORS = (ExperimentError, CheckpointError, UsageError, flags.Error)
+# Mistakes a user makes (and a diverged run), reported in one line; anything
+# else is a bug.
+USER_ERRORS = (ExperimentError, CheckpointError, UsageError, WorkdirError,
+               Diverged, flags.Error)
 
 
 def setup_logging():
@@ -169,6 +176,24 @@ def _experiment_flag(argv: list[str]) -> list[str]:
   config_flags.DEFINE_config_dict("config", config, "The experiment.",
                                   lock_config=True, sys_argv=rest)
   return rest
+
+
+def invocation(*, without: tuple[str, ...] = ()) -> str:
+  """The command line this process was started with, as a user would type
+  it again (`python -m MODULE ARGS`), less the flags named in `without`."""
+  import shlex  # pylint: disable=g-import-not-at-top
+  main = sys.modules.get("__main__")
+  module = getattr(getattr(main, "__spec__", None), "name", None)
+  args, rest = [], iter(sys.argv[1:])
+  for arg in rest:
+    name = arg.split("=", 1)[0]
+    if name in without:
+      if "=" not in arg:
+        next(rest, None)  # its value
+      continue
+    args.append(arg)
+  head = ["python", "-m", module] if module else ["python", sys.argv[0]]
+  return shlex.join(head + args)
 
 
 def _reason(e: BaseException) -> str:
