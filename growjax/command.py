@@ -31,12 +31,14 @@ import pathlib
 import re
 import sys
 import traceback
-from typing import Callable
+from typing import Callable, Mapping
 
 from absl import app, flags
+import ml_collections
 from ml_collections import config_flags
 from ml_collections.config_flags import config_path
 
+from growjax import blame
 from growjax.checkpoint import CheckpointError
 from growjax.experiment import ExperimentError
 from growjax.lock import WorkdirError
@@ -67,12 +69,14 @@ def setup_logging():
 
 @contextlib.contextmanager
 def user_input(what: str = ""):
-  """ValueErrors raised while checking what a user gave become UsageErrors
-  (prefixed by `what`): wrap argument checks, not computations."""
+  """ValueErrors that growjax's checks raise while checking what a user gave
+  become UsageErrors (prefixed by `what`); one raised inside a library (JAX,
+  numpy) stays a bug with its traceback. Wrap argument checks, not
+  computations."""
   try:
     yield
   except ValueError as e:
-    if isinstance(e, USER_ERRORS):
+    if isinstance(e, USER_ERRORS) or not blame.raised_by_growjax(e):
       raise
     raise UsageError(f"{what}{e}") from e
 
@@ -132,12 +136,18 @@ def load_experiment(spec: str):
   if not callable(get_config):
     raise UsageError(f"experiment file {path}: defines no get_config(arg=None)")
   try:
-    return get_config(arg) if sep else get_config()
+    config = get_config(arg) if sep else get_config()
   except ExperimentError:
     raise
   except Exception as e:  # pylint: disable=broad-except
     raise UsageError(f"experiment file {path}: get_config({arg!r}) fails "
                      f"({type(e).__name__}: {e})") from e
+  if isinstance(config, ml_collections.ConfigDict):
+    return config
+  if isinstance(config, Mapping):
+    return ml_collections.ConfigDict(config)
+  raise UsageError(f"experiment file {path}: get_config({arg!r}) returns "
+                   f"{config!r}, not a ConfigDict")
 
 
 _OVERRIDE = re.compile(r"--config\.([^=\s]+)(?:=.*)?$")

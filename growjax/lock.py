@@ -39,21 +39,21 @@ class WorkdirError(RuntimeError):
   live run. Names the workdir."""
 
 
-def check_usable(workdir) -> None:
+def check_usable(workdir, *, what: str = "workdir") -> None:
   """Raises WorkdirError unless `workdir` is (or can be created as) a
-  writable directory. Writes nothing."""
+  writable directory; the message calls it `what`. Writes nothing."""
   workdir = pathlib.Path(workdir)
   if workdir.exists() and not workdir.is_dir():
-    raise WorkdirError(f"workdir {workdir}: is a file, not a directory")
+    raise WorkdirError(f"{what} {workdir}: is a file, not a directory")
   existing = workdir
   while not existing.exists():  # the nearest ancestor that exists
     existing = existing.parent
   if not existing.is_dir():
-    raise WorkdirError(f"workdir {workdir}: {existing} is a file, not a "
+    raise WorkdirError(f"{what} {workdir}: {existing} is a file, not a "
                        "directory")
   if not os.access(existing, os.W_OK | os.X_OK):
-    what = "is" if existing == workdir else f"cannot be created in {existing}:"
-    raise WorkdirError(f"workdir {workdir}: {what} not writable")
+    where = "is" if existing == workdir else f"cannot be created in {existing}:"
+    raise WorkdirError(f"{what} {workdir}: {where} not writable")
 
 
 def holder(workdir) -> dict | None:

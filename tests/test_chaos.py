@@ -14,6 +14,7 @@ import json
 import os
 import pathlib
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -105,14 +106,45 @@ def reference(tmp_path_factory):
   return workdir, out, err
 
 
-def test_uninterrupted_toy_run_leaves_no_lock_and_logs_each_step_once(reference):
-  workdir, _, _ = reference
-  rows = metrics_lib.read(workdir)
-  steps = [r["step"] for r in rows if "event" not in r]
-  assert steps == list(range(1, 19))
+def test_uninterrupted_toy_run_trains_every_stage_and_reports(reference, tmp_path):
+  """The README's main command, shrunk by `runlocal`: checkpoints, metrics
+  (each step once), TensorBoard events, a plot, no lock left; then the same
+  command resumes with nothing to do, another experiment is refused, and the
+  report command reads the run."""
+  ref_dir, out, _ = reference
+  for name in ("metrics.jsonl", "loss.png", "config.json", "experiment.json"):
+    assert (ref_dir / name).exists(), name
+  assert any((ref_dir / "tb").iterdir())
+  assert not (ref_dir / lock.NAME).exists()
+  assert sorted(p.name for p in (ref_dir / "checkpoints").iterdir()) == [
+      "stage_0", "stage_1", "stage_2"]
+  assert "checkpoints:" in out and "stage" in out
+  rows = metrics_lib.read(ref_dir)
+  assert [r["step"] for r in rows if "event" not in r] == list(range(1, 19))
   assert [r["stage"] for r in rows if r.get("event") == "growth"] == [1, 2]
   assert all(r["skipped_steps"] == 0 for r in rows if "event" not in r)
-  assert not (workdir / lock.NAME).exists()
+
+  workdir = tmp_path / "toy"
+  shutil.copytree(ref_dir, workdir)
+  rc, _, err = Toy(workdir).finish()
+  assert rc == 0, err[-3000:]
+  assert "resuming from stage 2 step 18" in err
+  assert computed(workdir) == computed(ref_dir)
+  before = (workdir / "metrics.jsonl").read_text()
+  other = subprocess.run(
+      [sys.executable, "-m", "growjax.main", "--config",
+       "experiments/toy.py:runlocal,baseline", "--workdir", str(workdir)],
+      cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+  assert other.returncode == 2
+  assert other.stderr.splitlines() == [
+      f"error: workdir {workdir}: holds a different experiment (stages: 3 "
+      "entries there, 1 here); use a new --workdir"], other.stderr
+  assert (workdir / "metrics.jsonl").read_text() == before
+  rep = subprocess.run(
+      [sys.executable, "-m", "growjax.report", str(workdir), "--out",
+       str(tmp_path / "r.png"), "--baseline", str(workdir)],
+      cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+  assert (tmp_path / "r.png").exists(), rep.stderr
 
 
 # (pause point, the moment it stands for); each run resumes from the last.

@@ -34,7 +34,7 @@ import jax
 import numpy as np
 import tqdm
 
-from growjax import atomic
+from growjax import atomic, blame
 from growjax import checkpoint as ckpt_lib
 from growjax import cost, data, grow, model, parallel, pause
 from growjax import lock as lock_lib
@@ -135,7 +135,9 @@ def _first_difference(old, new, path="") -> str:
     for key in sorted(set(old) | set(new)):
       if old.get(key) != new.get(key):
         return _first_difference(old.get(key), new.get(key), f"{path}.{key}".lstrip("."))
-  if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+  if isinstance(old, list) and isinstance(new, list):
+    if len(old) != len(new):
+      return f"{path}: {len(old)} entries there, {len(new)} here"
     for i, (a, b) in enumerate(zip(old, new)):
       if a != b:
         return _first_difference(a, b, f"{path}[{i}]")
@@ -149,6 +151,8 @@ def _prepare_data(exp: Experiment):
     try:
       return data.prepare(exp.data)
     except ValueError as e:  # the corpus does not fit the data config
+      if not blame.raised_by_growjax(e):
+        raise  # a library's: a bug, with its traceback
       raise ExperimentError(f"data: {e}") from e
   if jax.process_count() == 1:
     return prepare()
@@ -218,6 +222,8 @@ def run(exp: Experiment, workdir, *, stop_at_step: int | None = None,
 
   # --- Checks: the workdir, the mesh and memory, before anything is written.
   check_workdir(exp, workdir)
+  lock_lib.check_usable(exp.data.cache_dir(),
+                        what="data cache (data.dir, else $GROWJAX_DATA_DIR)")
   devices = list(devices) if devices is not None else jax.devices()
   shape = exp.mesh.shape(len(devices))
   mesh = parallel.make_mesh(**shape, devices=devices)
@@ -244,13 +250,15 @@ def _run_locked(exp, workdir, mesh, rules, remat, clock, preemption, *,
            "in %d batches", exp.data.name, f"{corpus.num_tokens('train'):,}",
            val.count, f"{val.count * exp.seq_len:,}", len(val.batches))
 
-  # --- Checkpoints: resume from the newest one that restores.
-  if jax.process_index() == 0:
-    atomic.write_text(workdir / "experiment.json",
-                      json.dumps(exp.fingerprint(), indent=1))
-    atomic.write_text(workdir / "config.json", json.dumps(exp.config, indent=1))
-  writer = metrics_lib.Writer(workdir, enabled=jax.process_index() == 0)
+  # --- Checkpoints: resume from the newest one that restores (found before
+  # anything is written: when none restores, the workdir stays as it was).
   with ckpt_lib.Checkpointer(workdir, keep=exp.checkpoint.keep) as ckpt:
+    got = _newest(exp, ckpt, mesh, rules)
+    if jax.process_index() == 0:
+      atomic.write_text(workdir / "experiment.json",
+                        json.dumps(exp.fingerprint(), indent=1))
+      atomic.write_text(workdir / "config.json", json.dumps(exp.config, indent=1))
+    writer = metrics_lib.Writer(workdir, enabled=jax.process_index() == 0)
     r = Run(exp=exp, mesh=mesh, rules=rules, corpus=corpus, val=val,
             remat=remat, ckpt=ckpt, writer=writer, starts=exp.stage_starts(),
             stop_at_step=stop_at_step, stop_when=stop_when,
@@ -259,20 +267,20 @@ def _run_locked(exp, workdir, mesh, rules, remat, clock, preemption, *,
             data_state=None, clock=clock, preemption=preemption,
             guard=guard_lib.Guard(exp.train.max_skipped_in_a_row,
                                   exp.train.spike_factor))
-    got = _restore(r)
+    _resume_from(r, got)
     if got:
       log.info("resuming from stage %d step %d", got.stage, got.step)
 
     # --- Stages: each from the state the previous one ended with; a loss
     # spike rolls back to the last checkpoint, past the batches since.
     rollbacks: dict[tuple, int] = {}
-    while True:
-      try:
-        stopped = _run_stages(r, got)
-        break
-      except _Rollback as spike:
-        got = _roll_back(r, spike, rollbacks)
-  writer.close()
+    with writer:
+      while True:
+        try:
+          stopped = _run_stages(r, got)
+          break
+        except _Rollback as spike:
+          got = _roll_back(r, spike, rollbacks)
   rows = metrics_lib.read(workdir)
   return {"workdir": str(workdir.resolve()),
           "table": metrics_lib.summary_table(rows), "totals": r.totals,
@@ -297,26 +305,31 @@ def _run_stages(r: Run, got: ckpt_lib.Restored | None) -> bool:
   return False
 
 
-def _optimizer(r: Run, stage: Stage):
+def _optimizer(exp: Experiment, stage: Stage):
   """The learning-rate schedule and the optimizer of `stage`."""
-  start, end = r.starts[stage.index], r.starts[stage.index + 1]
+  start, end = exp.stage_starts()[stage.index:stage.index + 2]
   lr = opt_lib.schedule(stage, start, end - start)
-  return lr, opt_lib.make(r.exp.optimizer, lr, opt_lib.multipliers(r.exp, stage))
+  return lr, opt_lib.make(exp.optimizer, lr, opt_lib.multipliers(exp, stage))
 
 
-def _restore(r: Run, *, keep_clock: bool = False) -> ckpt_lib.Restored | None:
-  """The newest checkpoint that restores (corrupt ones moved aside), with
-  the run's totals, data position and guard as it saved them, and
-  metrics.jsonl cut back to the lines it had seen; None for a fresh start.
-  `keep_clock`: keep the seconds booked so far (a rollback)."""
+def _newest(exp: Experiment, ckpt, mesh, rules) -> ckpt_lib.Restored | None:
+  """The newest checkpoint that restores (corrupt ones moved aside), or None
+  for a fresh start."""
 
   def abstract(stage_index: int, meta: dict):
-    stage = r.exp.stages[stage_index]
-    _, optimizer = _optimizer(r, stage)
+    stage = exp.stages[stage_index]
+    _, optimizer = _optimizer(exp, stage)
     return state_lib.abstract_state(stage.model, optimizer, meta["masks"],
-                                    r.mesh, r.rules)[0]
+                                    mesh, rules)[0]
 
-  got = r.ckpt.restore_newest(abstract, move_aside=True)
+  return ckpt.restore_newest(abstract, move_aside=True)
+
+
+def _resume_from(r: Run, got: ckpt_lib.Restored | None, *,
+                 keep_clock: bool = False):
+  """The run's totals, data position and guard as checkpoint `got` saved
+  them (None: a fresh start), and metrics.jsonl cut back to the lines it had
+  seen. `keep_clock`: keep the seconds booked so far (a rollback)."""
   meta = got.meta if got else {}
   if "metrics_rows" in meta or not got:
     r.writer.truncate(meta.get("metrics_rows", 0))
@@ -330,7 +343,6 @@ def _restore(r: Run, *, keep_clock: bool = False) -> ckpt_lib.Restored | None:
   r.data_state = meta.get("data")
   r.guard.restore(meta.get("guard"))
   r.step = got.step if got else 0
-  return got
 
 
 class _Rollback(Exception):
@@ -346,7 +358,8 @@ def _roll_back(r: Run, spike: _Rollback, rollbacks: dict):
   """Restores the last checkpoint after `spike`; the data goes on after the
   spike's batch. Raises Diverged after MAX_ROLLBACKS to one checkpoint."""
   r.ckpt.wait()
-  got = _restore(r, keep_clock=True)
+  got = _newest(r.exp, r.ckpt, r.mesh, r.rules)
+  _resume_from(r, got, keep_clock=True)
   key = (got.stage, got.step)
   rollbacks[key] = rollbacks.get(key, 0) + 1
   if rollbacks[key] > MAX_ROLLBACKS:
@@ -368,12 +381,12 @@ def _run_stage(r: Run, stage: Stage, prev_state,
                resume: ckpt_lib.Restored | None):
   """Trains one stage from `prev_state` (the previous stage's last state;
   None for stage 0) or from the checkpoint `resume` (restored by
-  `_restore`). Returns (its last state, whether the run stops here)."""
+  `_newest`). Returns (its last state, whether the run stops here)."""
   exp, cfg = r.exp, stage.model
   start, end = r.starts[stage.index], r.starts[stage.index + 1]
 
   # --- Model and optimizer of this stage.
-  lr, optimizer = _optimizer(r, stage)
+  lr, optimizer = _optimizer(exp, stage)
   remat, chunk = r.remat[stage.index], exp.train.loss_chunk
   log.info("stage %d: %s, %s params, steps %d-%d, remat %s", stage.index,
            {k: getattr(cfg, k) for k in ("d_model", "n_layers", "n_heads", "d_ff")},

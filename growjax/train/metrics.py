@@ -72,6 +72,13 @@ class Writer:
   def close(self):
     if self._tb is not None:
       self._tb.close()
+      self._tb = None
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
 
 
 def _lines(path: pathlib.Path, *, partial: bool = False):
