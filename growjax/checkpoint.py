@@ -136,11 +136,15 @@ class Checkpointer:
   def read_meta(self, stage: int, step: int) -> dict:
     path = stage_dir(self.workdir, stage) / str(step)
     try:
-      return self._manager(stage).restore(
+      meta = self._manager(stage).restore(
           step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
     except Exception as e:  # orbax raises many kinds; name the checkpoint
       raise CheckpointError(
           f"checkpoint {path}: cannot read its meta ({_reason(e)})") from e
+    if not isinstance(meta, dict) or not {"stage", "step", "masks"} <= set(meta):
+      raise CheckpointError(f"checkpoint {path}: its meta is not a growjax "
+                            f"checkpoint's ({str(meta)[:80]})")
+    return meta
 
   def restore(self, stage: int, step: int, abstract_state):
     """The entries of `abstract_state` (a dict of trees of

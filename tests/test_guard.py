@@ -21,7 +21,8 @@ def test_a_non_finite_gradient_leaves_parameters_and_optimizer_state_unchanged()
   params = model.init(CFG, jax.random.key(0))
   state = {"params": params, "opt_state": optimizer.init(params),
            "step": jnp.full((), 3, jnp.int32)}
-  batch = jax.random.randint(jax.random.key(1), (4, 9), 0, CFG.vocab_size)
+  # test_step.py's program: one compile (or cache hit) for both files
+  batch = jax.random.randint(jax.random.key(1), (8, 9), 0, CFG.vocab_size)
   train_step = jax.jit(step_lib.make_train_step(CFG, optimizer, lr))
   good, m = train_step(state, batch)
   assert not m["skipped"] and int(good["step"]) == 4

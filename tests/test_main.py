@@ -1,4 +1,6 @@
-"""The command line, as a user meets it: errors, dry runs, a whole toy run."""
+"""The command line, as a user meets it: errors and dry runs, as real
+subprocesses (tests/test_bad_input.py holds the table of mistakes; the toy
+run end to end is tests/test_chaos.py's reference)."""
 
 import json
 import os
@@ -41,19 +43,6 @@ def test_missing_experiment_file(tmp_path):
   r = run("growjax.main", "--config", "experiments/nope.py", "--workdir", str(tmp_path / "w"))
   assert_one_line_error(r, "experiments/nope.py", "not found")
   assert not (tmp_path / "w").exists()
-
-
-def test_experiment_without_get_config(tmp_path):
-  f = tmp_path / "exp.py"
-  f.write_text("x = 1\n")
-  r = run("growjax.main", "--config", str(f), "--workdir", str(tmp_path / "w"))
-  assert_one_line_error(r, str(f), "get_config")
-
-
-def test_mistyped_override(tmp_path):
-  r = run("growjax.main", "--config", "experiments/toy.py", "--config.stagse=1",
-          "--workdir", str(tmp_path / "w"))
-  assert_one_line_error(r, "stagse")
 
 
 def test_shrinking_stage_is_refused_before_compute(tmp_path):
