@@ -42,7 +42,6 @@ from growjax import blame
 from growjax.checkpoint import CheckpointError
 from growjax.experiment import ExperimentError
 from growjax.lock import WorkdirError
-from growjax.train.guard import Diverged
 
 FLAGS = flags.FLAGS
 if "verbose" not in FLAGS:  # a command that defines its own (growjax.export)
@@ -53,10 +52,10 @@ class UsageError(ValueError):
   """A flag, argument or path a user gave that does not fit; names it."""
 
 
-# Mistakes a user makes (and a diverged run), reported in one line; anything
-# else is a bug.
+# Mistakes a user makes, reported in one line (a run that diverged is an
+# ExperimentError: its settings need a change); anything else is a bug.
 USER_ERRORS = (ExperimentError, CheckpointError, UsageError, WorkdirError,
-               Diverged, flags.Error)
+               flags.Error)
 
 
 def setup_logging():

@@ -16,6 +16,7 @@ seconds rather than minutes.
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -216,7 +217,9 @@ def _unwritable(root: pathlib.Path) -> str:
 def world(tmp_path_factory, text_path, data_dir):
   """The files the cases name, and a tiny trained run (two stages)."""
   root = tmp_path_factory.mktemp("bad_input")
-  (root / "tiny.py").write_text(TINY.format(text=str(text_path)))
+  text = root / "text.txt"  # a corpus of its own: test_data's is built there
+  shutil.copyfile(text_path, text)
+  (root / "tiny.py").write_text(TINY.format(text=str(text)))
   for name, text in EXPERIMENT_FILES.items():
     (root / name).write_text(text)
   (root / "a_file").write_text("not a directory\n")

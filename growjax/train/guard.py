@@ -24,15 +24,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from growjax.experiment import ExperimentError
+
 log = logging.getLogger("growjax")
 
 EMA_DECAY = 0.9  # of the reference loss a spike is measured against
 WARMUP = 10  # finite losses before a spike can be called
 
 
-class Diverged(RuntimeError):
-  """Too many skipped updates in a row; names the step and the checkpoint to
-  go back to."""
+class Diverged(ExperimentError):
+  """Too many skipped updates in a row, or spikes again and again: the
+  experiment's settings (its learning rate, its data) need a change. An
+  ExperimentError, so every command reports it in one line."""
 
 
 @dataclasses.dataclass

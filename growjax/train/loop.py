@@ -259,22 +259,22 @@ def _run_locked(exp, workdir, mesh, rules, remat, clock, preemption, *,
                         json.dumps(exp.fingerprint(), indent=1))
       atomic.write_text(workdir / "config.json", json.dumps(exp.config, indent=1))
     writer = metrics_lib.Writer(workdir, enabled=jax.process_index() == 0)
-    r = Run(exp=exp, mesh=mesh, rules=rules, corpus=corpus, val=val,
-            remat=remat, ckpt=ckpt, writer=writer, starts=exp.stage_starts(),
-            stop_at_step=stop_at_step, stop_when=stop_when,
-            totals={"tokens": 0, "train_flops": 0.0, "time": 0.0,
-                    "train_time": 0.0, "compile_time": 0.0, "eval_time": 0.0},
-            data_state=None, clock=clock, preemption=preemption,
-            guard=guard_lib.Guard(exp.train.max_skipped_in_a_row,
-                                  exp.train.spike_factor))
-    _resume_from(r, got)
-    if got:
-      log.info("resuming from stage %d step %d", got.stage, got.step)
-
-    # --- Stages: each from the state the previous one ended with; a loss
-    # spike rolls back to the last checkpoint, past the batches since.
-    rollbacks: dict[tuple, int] = {}
     with writer:
+      r = Run(exp=exp, mesh=mesh, rules=rules, corpus=corpus, val=val,
+              remat=remat, ckpt=ckpt, writer=writer, starts=exp.stage_starts(),
+              stop_at_step=stop_at_step, stop_when=stop_when,
+              totals={"tokens": 0, "train_flops": 0.0, "time": 0.0,
+                      "train_time": 0.0, "compile_time": 0.0, "eval_time": 0.0},
+              data_state=None, clock=clock, preemption=preemption,
+              guard=guard_lib.Guard(exp.train.max_skipped_in_a_row,
+                                    exp.train.spike_factor))
+      _resume_from(r, got)
+      if got:
+        log.info("resuming from stage %d step %d", got.stage, got.step)
+
+      # --- Stages: each from the state the previous one ended with; a loss
+      # spike rolls back to the last checkpoint, past the batches since.
+      rollbacks: dict[tuple, int] = {}
       while True:
         try:
           stopped = _run_stages(r, got)
