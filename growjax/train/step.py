@@ -67,8 +67,10 @@ def make_train_step(cfg: ModelConfig, optimizer: optax.GradientTransformation,
     updates, opt_state = optimizer.update(grads, state["opt_state"],
                                           state["params"])
     params = optax.apply_updates(state["params"], updates)
-    # A non-finite step keeps the old values; a select, fused into the update.
-    keep = lambda new, old: jnp.where(finite, new, old)  # pylint: disable=unnecessary-lambda-assignment
+
+    def keep(new, old):  # a select, fused into the update
+      return jnp.where(finite, new, old)
+
     new_state = dict(state, params=jax.tree.map(keep, params, state["params"]),
                      opt_state=jax.tree.map(keep, opt_state, state["opt_state"]),
                      step=state["step"] + 1)
