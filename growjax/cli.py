@@ -10,6 +10,12 @@ import pathlib
 from growjax.experiment import Experiment
 
 
+def setup_logging():
+  """`command.setup_logging`, for a command with its own flags (export)."""
+  from growjax import command  # pylint: disable=g-import-not-at-top
+  command.setup_logging()
+
+
 def train(config, workdir, *, stop_at_step: int | None = None) -> dict:
   """Validates the experiment `config` for the devices here and trains it in
   `workdir` (resuming); returns the loop's summary."""
@@ -25,9 +31,10 @@ def plan_report(config, workdir) -> str:
   """The plan of `config` for its configured mesh, whatever devices are here;
   writes WORKDIR/plan.json and returns the table."""
   import jax  # pylint: disable=g-import-not-at-top
-  from growjax import dry_run, parallel  # pylint: disable=g-import-not-at-top
+  from growjax import dry_run, lock, parallel  # pylint: disable=g-import-not-at-top
   parallel.initialize_distributed()
   exp = Experiment.from_config(config)
+  lock.check_usable(workdir)
   n = exp.mesh.devices_needed() or jax.device_count()
   exp = Experiment.from_config(config, n_devices=n)
   return dry_run.report(exp, workdir, n_devices=n)
@@ -42,6 +49,12 @@ def main(config, workdir: str, *, dry_run: bool = False,
   import jax  # pylint: disable=g-import-not-at-top
   summary = train(config, workdir, stop_at_step=stop_at_step)
   print(summary["table"])
+  if summary["preempted"] or (summary["stopped"] and not summary["stop_reason"]):
+    from growjax import command  # pylint: disable=g-import-not-at-top
+    why = summary["preempted"] or "--stop_at_step"
+    again = command.invocation(without=("--stop_at_step",))
+    print(f"stopped at step {summary['step']} by {why}, checkpoint saved; "
+          f"to resume, run: {again}")
   if jax.process_index() == 0 and not summary["stopped"]:
     from growjax import report  # pylint: disable=g-import-not-at-top
     png = report.plot_run(summary["workdir"], pathlib.Path(workdir) / "loss.png")

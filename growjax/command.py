@@ -9,9 +9,11 @@ ends with
 
 `run` parses the flags, sets up logging (growjax's progress lines on stderr,
 without absl's and JAX's chatter) and calls `main()`. A user's mistake (an
-experiment field, a checkpoint, a flag, a path: `USER_ERRORS`) is printed as
-one `error: ...` line on stderr with exit status 2; `--verbose` adds the
-traceback. Anything else is a bug and shows its traceback.
+experiment field, a checkpoint, a flag, a workdir: `USER_ERRORS`) and a run
+that diverged are printed as one `error: ...` line on stderr with exit status
+2; `--verbose` adds the traceback. Anything else is a bug and shows its
+traceback: the set holds growjax's own error classes only, never a builtin
+like ValueError or OSError, which JAX, numpy or a bug may raise.
 
 `run(main, experiment=True)` adds the experiment flag, `--config FILE[:ARG]`
 with `--config.FIELD=VALUE` overrides (ml_collections' syntax): the file is
@@ -29,25 +31,31 @@ import pathlib
 import re
 import sys
 import traceback
-from typing import Callable
+from typing import Callable, Mapping
 
 from absl import app, flags
+import ml_collections
 from ml_collections import config_flags
 from ml_collections.config_flags import config_path
 
+from growjax import blame
 from growjax.checkpoint import CheckpointError
 from growjax.experiment import ExperimentError
+from growjax.lock import WorkdirError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_bool("verbose", False, "Full tracebacks for errors.")
+if "verbose" not in FLAGS:  # a command that defines its own (growjax.export)
+  flags.DEFINE_bool("verbose", False, "Full tracebacks for errors.")
 
 
 class UsageError(ValueError):
   """A flag, argument or path a user gave that does not fit; names it."""
 
 
-# Mistakes a user makes, reported in one line; anything else is a bug.
-USER_ERRORS = (ExperimentError, CheckpointError, UsageError, flags.Error)
+# Mistakes a user makes, reported in one line (a run that diverged is an
+# ExperimentError: its settings need a change); anything else is a bug.
+USER_ERRORS = (ExperimentError, CheckpointError, UsageError, WorkdirError,
+               flags.Error)
 
 
 def setup_logging():
@@ -60,12 +68,14 @@ def setup_logging():
 
 @contextlib.contextmanager
 def user_input(what: str = ""):
-  """ValueErrors raised while checking what a user gave become UsageErrors
-  (prefixed by `what`): wrap argument checks, not computations."""
+  """ValueErrors that growjax's checks raise while checking what a user gave
+  become UsageErrors (prefixed by `what`); one raised inside a library (JAX,
+  numpy) stays a bug with its traceback. Wrap argument checks, not
+  computations."""
   try:
     yield
   except ValueError as e:
-    if isinstance(e, USER_ERRORS):
+    if isinstance(e, USER_ERRORS) or not blame.raised_by_growjax(e):
       raise
     raise UsageError(f"{what}{e}") from e
 
@@ -125,12 +135,18 @@ def load_experiment(spec: str):
   if not callable(get_config):
     raise UsageError(f"experiment file {path}: defines no get_config(arg=None)")
   try:
-    return get_config(arg) if sep else get_config()
+    config = get_config(arg) if sep else get_config()
   except ExperimentError:
     raise
   except Exception as e:  # pylint: disable=broad-except
     raise UsageError(f"experiment file {path}: get_config({arg!r}) fails "
                      f"({type(e).__name__}: {e})") from e
+  if isinstance(config, ml_collections.ConfigDict):
+    return config
+  if isinstance(config, Mapping):
+    return ml_collections.ConfigDict(config)
+  raise UsageError(f"experiment file {path}: get_config({arg!r}) returns "
+                   f"{config!r}, not a ConfigDict")
 
 
 _OVERRIDE = re.compile(r"--config\.([^=\s]+)(?:=.*)?$")
@@ -169,6 +185,24 @@ def _experiment_flag(argv: list[str]) -> list[str]:
   config_flags.DEFINE_config_dict("config", config, "The experiment.",
                                   lock_config=True, sys_argv=rest)
   return rest
+
+
+def invocation(*, without: tuple[str, ...] = ()) -> str:
+  """The command line this process was started with, as a user would type
+  it again (`python -m MODULE ARGS`), less the flags named in `without`."""
+  import shlex  # pylint: disable=g-import-not-at-top
+  main = sys.modules.get("__main__")
+  module = getattr(getattr(main, "__spec__", None), "name", None)
+  args, rest = [], iter(sys.argv[1:])
+  for arg in rest:
+    name = arg.split("=", 1)[0]
+    if name in without:
+      if "=" not in arg:
+        next(rest, None)  # its value
+      continue
+    args.append(arg)
+  head = ["python", "-m", module] if module else ["python", sys.argv[0]]
+  return shlex.join(head + args)
 
 
 def _reason(e: BaseException) -> str:

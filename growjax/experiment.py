@@ -254,6 +254,12 @@ class Train:
   remat: str = "auto"
   loss_chunk: int | None = None  # positions per unembedding chunk (growjax.loss); None: whole [B, T, V] logits
   progress: bool = True  # show a progress bar
+  # Updates skipped in a row for a non-finite loss or gradient norm before
+  # the run stops (>= 1; growjax.train.guard).
+  max_skipped_in_a_row: int = 10
+  # Roll back to the last checkpoint, skipping the batches since, when a
+  # step's loss exceeds this multiple of its recent mean (> 1); None: never.
+  spike_factor: float | None = None
 
   def __post_init__(self):
     from growjax import model  # pylint: disable=g-import-not-at-top
@@ -262,6 +268,9 @@ class Train:
     if self.loss_chunk is not None:
       checks.positive_int("loss_chunk", self.loss_chunk)
     checks.boolean("progress", self.progress)
+    checks.positive_int("max_skipped_in_a_row", self.max_skipped_in_a_row)
+    if self.spike_factor is not None:
+      checks.number("spike_factor", self.spike_factor, low=1.0, low_open=True)
 
 
 TOP_FIELDS = ("name", "seed", "data", "model", "stages", "mesh", "checkpoint",

@@ -6,7 +6,10 @@
 Restores the newest checkpoint's parameters (and MSG masks, ramped to the
 checkpoint's step) onto one device, from the experiment the run recorded in
 WORKDIR/config.json. Only the `params` and `masks0` items are read: no
-optimizer is built and nothing of `growjax.train` is imported.
+optimizer is built and nothing of `growjax.train` is imported. A checkpoint
+that does not restore is named in one line and the one before it is used.
+Nothing in the workdir is written, and its lock is not taken: a run may be
+training there meanwhile.
 """
 
 from __future__ import annotations
@@ -43,10 +46,11 @@ def load_latest(workdir) -> Trained:
     raise ckpt_lib.CheckpointError(
         f"workdir {workdir}: holds no checkpoint (train it first with "
         f"python -m growjax.main --config ... --workdir {workdir})")
-  exp = Experiment.from_config(json.loads(config.read_text()))
-  stage_index, step = found
-  stage = exp.stages[stage_index]
-  cfg = stage.model
+  try:
+    exp = Experiment.from_config(json.loads(config.read_text()))
+  except json.JSONDecodeError as e:
+    raise ckpt_lib.CheckpointError(f"workdir {workdir}: config.json is not "
+                                   f"JSON ({e})") from None
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
 
   def on_device(shapes):
@@ -54,14 +58,22 @@ def load_latest(workdir) -> Trained:
         lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device),
         shapes)
 
-  with ckpt_lib.Checkpointer(workdir, keep=exp.checkpoint.keep) as ckpt:
-    names = ckpt.read_meta(stage_index, step)["masks"]
-    abstract = {"params": on_device(axes_lib.param_shapes(cfg))}
-    if names:
-      abstract["masks0"] = on_device(
+  def abstract(stage_index: int, meta: dict) -> dict:
+    cfg = exp.stages[stage_index].model
+    out = {"params": on_device(axes_lib.param_shapes(cfg))}
+    if meta["masks"]:
+      out["masks0"] = on_device(
           {k: jax.ShapeDtypeStruct(axes_lib.mask_shape(k, cfg), jnp.float32)
-           for k in names})
-    state = ckpt.restore(stage_index, step, abstract)
-  ramp = stage.ramp(exp.stage_starts()[stage_index])
-  masks = ramp.masks(state["masks0"], step) if "masks0" in state else None
-  return Trained(exp, stage_index, step, cfg, state["params"], masks)
+           for k in meta["masks"]})
+    return out
+
+  with ckpt_lib.Checkpointer(workdir, keep=exp.checkpoint.keep,
+                             read_only=True) as ckpt:
+    got = ckpt.restore_newest(abstract, move_aside=False)
+  if got is None:
+    raise ckpt_lib.CheckpointError(f"workdir {workdir}: holds no checkpoint")
+  stage = exp.stages[got.stage]
+  ramp = stage.ramp(exp.stage_starts()[got.stage])
+  state = got.state
+  masks = ramp.masks(state["masks0"], got.step) if "masks0" in state else None
+  return Trained(exp, got.stage, got.step, stage.model, state["params"], masks)

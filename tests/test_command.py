@@ -38,9 +38,10 @@ def test_a_value_error_from_inside_the_code_is_a_bug_not_a_user_error():
 
 
 def test_user_input_checks_become_usage_errors():
+  from growjax import checks  # pylint: disable=g-import-not-at-top
   with pytest.raises(command.UsageError, match="--top_p: 2 is not"):
     with command.user_input("--"):
-      raise ValueError("top_p: 2 is not a number > 0 and <= 1")
+      checks.number("top_p", 2, low=0.0, low_open=True, high=1.0)
 
 
 def test_experiment_file_problems_are_named(tmp_path):
@@ -65,8 +66,8 @@ def test_experiment_file_problems_are_named(tmp_path):
 def test_experiment_file_is_read_with_its_argument(tmp_path):
   f = tmp_path / "exp.py"
   f.write_text("def get_config(arg='none'):\n  return {'arg': arg}\n")
-  assert command.load_experiment(str(f)) == {"arg": "none"}
-  assert command.load_experiment(f"{f}:runlocal") == {"arg": "runlocal"}
+  assert command.load_experiment(str(f)).to_dict() == {"arg": "none"}
+  assert command.load_experiment(f"{f}:runlocal").to_dict() == {"arg": "runlocal"}
 
 
 def test_override_of_a_field_the_experiment_lacks_is_named():
@@ -74,3 +75,34 @@ def test_override_of_a_field_the_experiment_lacks_is_named():
   with pytest.raises(command.UsageError, match=r"--config\.stages\[0\]\.tokns: "
                      "not a field of the experiment"):
     command._experiment_flag(argv)  # pylint: disable=protected-access
+
+
+def test_a_value_error_from_inside_jax_keeps_its_traceback_in_user_input():
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="equal division") as raised:
+    with command.user_input("--"):
+      jnp.split(jnp.ones(5), 2)
+  assert not isinstance(raised.value, command.USER_ERRORS)
+
+
+def test_user_errors_are_growjax_classes_never_a_builtin():
+  for cls in command.USER_ERRORS:
+    assert cls not in (ValueError, OSError, RuntimeError, TypeError, KeyError)
+    assert not issubclass(ValueError, cls) and not issubclass(OSError, cls)
+
+
+def test_invocation_repeats_the_command_without_the_flags_named(monkeypatch):
+  monkeypatch.setattr("sys.argv", ["/x/growjax/main.py", "--config", "a b.py",
+                                   "--stop_at_step", "7", "--workdir=w"])
+  monkeypatch.setattr("sys.modules", dict(__import__("sys").modules,
+                                          __main__=type("M", (), {"__spec__": None})))
+  assert command.invocation(without=("--stop_at_step",)) == (
+      "python /x/growjax/main.py --config 'a b.py' --workdir=w")
+
+
+def test_get_config_returning_no_config_dict_is_named(tmp_path):
+  f = tmp_path / "three.py"
+  f.write_text("def get_config(arg=None):\n  return 3\n")
+  with pytest.raises(command.UsageError, match=r"three.py: get_config\(''\) "
+                     "returns 3, not a ConfigDict"):
+    command.load_experiment(str(f))

@@ -1,13 +1,24 @@
-"""The trainer end to end: learning, staged growth, checkpoints, exact resume."""
+"""The trainer end to end: learning, staged growth, checkpoints, exact resume,
+and what it survives: corrupt checkpoints, signals, non-finite and spiking
+losses."""
 
+import hashlib
 import json
+import logging
+import os
 import pathlib
+import shutil
+import signal
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from growjax import checkpoint
+from growjax import checkpoint, data, lock, pause, trained
+from growjax import loss as loss_lib
 from growjax.experiment import Experiment
+from growjax.train import guard
 from growjax.train import loop
 from growjax.train import metrics as metrics_lib
 
@@ -140,25 +151,6 @@ def test_run_writes_metrics_the_report_reads(three_stage_run):
   assert json.loads((pathlib.Path(workdir) / "config.json").read_text())["name"] == "tiny"
 
 
-def test_corrupt_checkpoint_is_named_and_nothing_is_lost(three_stage_run, tmp_path):
-  import shutil  # pylint: disable=g-import-not-at-top
-  exp, reference, _ = three_stage_run
-  workdir = tmp_path / "copy"
-  shutil.copytree(reference, workdir)
-  stage, step = checkpoint.latest(workdir)
-  params_dir = checkpoint.stage_dir(workdir, stage) / str(step) / "params"
-  assert params_dir.is_dir()
-  for f in params_dir.rglob("*"):
-    if f.is_file() and f.stat().st_size > 0:
-      f.write_bytes(b"not a checkpoint")
-  before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
-  with pytest.raises(checkpoint.CheckpointError, match=rf"checkpoint .*stage_{stage}/{step}"):
-    loop.run(exp, workdir)
-  after = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
-  assert set(before) <= set(after)
-  assert all(after[p] == before[p] for p in before)
-
-
 def test_fsdp_and_tensor_sharded_run_matches_the_data_parallel_one(
     three_stage_run, text_path, data_dir, tmp_path):
   """The same three stages on a (data 2, fsdp 2, tensor 2) mesh: parameters,
@@ -172,3 +164,204 @@ def test_fsdp_and_tensor_sharded_run_matches_the_data_parallel_one(
   got, want = losses(tmp_path), losses(reference)
   assert [s for s, _ in got] == [s for s, _ in want]
   np.testing.assert_allclose([l for _, l in got], [l for _, l in want], rtol=2e-3)
+
+
+# ------------------------------------------------------------ integrity --
+def copy_of(reference, tmp_path) -> pathlib.Path:
+  workdir = tmp_path / "copy"
+  shutil.copytree(reference, workdir)
+  return workdir
+
+
+def tree_hash(root: pathlib.Path) -> str:
+  h = hashlib.sha256()
+  for p in sorted(root.rglob("*")):
+    h.update(str(p.relative_to(root)).encode())
+    if p.is_file():
+      h.update(p.read_bytes())
+  return h.hexdigest()
+
+
+def _halve_arrays(d):
+  for f in (d / "params").rglob("*"):
+    if f.is_file() and f.parent.name == "d":
+      f.write_bytes(f.read_bytes()[:f.stat().st_size // 2])
+
+
+CORRUPTIONS = {
+    "truncated arrays": _halve_arrays,
+    "garbage meta": lambda d: (d / "meta" / "metadata").write_text("{garbage"),
+    "missing meta": lambda d: shutil.rmtree(d / "meta"),
+    "garbage array metadata": lambda d: (d / "params" / "_METADATA").write_text("{"),
+    "half-written directory": lambda d: shutil.rmtree(d / "opt_state"),
+}
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS)
+def test_corrupt_latest_checkpoint_is_moved_aside_and_the_run_resumes_exactly(
+    three_stage_run, tmp_path, corruption, caplog):
+  """The newest checkpoint, damaged: named in one line, moved to
+  checkpoints/corrupt/, and the run resumes from the one before it in the same
+  stage, ending with the uninterrupted run's losses."""
+  exp, reference, _ = three_stage_run
+  workdir = copy_of(reference, tmp_path)
+  stage, step = checkpoint.latest(workdir)
+  CORRUPTIONS[corruption](checkpoint.stage_dir(workdir, stage) / str(step))
+  with caplog.at_level(logging.INFO, logger="growjax"):
+    loop.run(exp, workdir)
+  named = [r.getMessage() for r in caplog.records
+           if f"stage_{stage}/{step}" in r.getMessage()]
+  assert named and all("\n" not in m for m in named), named
+  moved = workdir / "checkpoints" / "corrupt" / f"stage_{stage}_{step}"
+  assert moved.is_dir()
+  assert f"resuming from stage {stage} step" in caplog.text
+  assert losses(workdir) == losses(reference)
+  # the one resumed from is still there: a corrupt one counts no more
+  # towards `keep` (2), so nothing good was rotated away
+  kept = sorted(int(p.name) for p in checkpoint.stage_dir(workdir, stage).iterdir())
+  assert kept == sorted(int(p.name) for p in checkpoint.stage_dir(reference, stage).iterdir())
+
+
+def test_a_stage_whose_checkpoints_are_all_corrupt_resumes_from_the_stage_before(
+    three_stage_run, tmp_path):
+  exp, reference, _ = three_stage_run
+  workdir = copy_of(reference, tmp_path)
+  last = checkpoint.stage_dir(workdir, 2)
+  for d, corruption in zip(sorted(last.iterdir()), ("truncated arrays", "missing meta")):
+    CORRUPTIONS[corruption](d)
+  loop.run(exp, workdir)
+  assert sorted(p.name for p in (workdir / "checkpoints" / "corrupt").iterdir()) == [
+      f"stage_2_{d.name}" for d in sorted(checkpoint.stage_dir(reference, 2).iterdir())]
+  assert losses(workdir) == losses(reference)
+  growth = [r for r in metrics_lib.read(workdir) if r.get("event") == "growth"]
+  assert [g["stage"] for g in growth] == [1, 2]  # regrown, logged once
+
+
+def test_when_no_checkpoint_restores_it_says_so_in_one_line_and_moves_nothing(
+    three_stage_run, tmp_path):
+  exp, reference, _ = three_stage_run
+  workdir = copy_of(reference, tmp_path)
+  dirs = [checkpoint.stage_dir(workdir, s) / str(t)
+          for s, t in checkpoint.candidates(workdir)]
+  for d in dirs:
+    _halve_arrays(d)
+  before = tree_hash(workdir)
+  with pytest.raises(checkpoint.CheckpointError) as raised:
+    loop.run(exp, workdir)
+  assert str(raised.value) == (
+      f"workdir {workdir}: none of its {len(dirs)} checkpoints restores (each "
+      "named above), so the cause may be the code rather than the files; "
+      "nothing was moved")
+  assert tree_hash(workdir) == before
+
+
+def test_evaluation_reads_a_locked_workdir_past_a_corrupt_checkpoint_writing_nothing(
+    three_stage_run, tmp_path):
+  _, reference, _ = three_stage_run
+  workdir = copy_of(reference, tmp_path)
+  stage, step = checkpoint.latest(workdir)
+  CORRUPTIONS["truncated arrays"](checkpoint.stage_dir(workdir, stage) / str(step))
+  with lock.WorkdirLock(workdir):  # a run training there meanwhile
+    before = tree_hash(workdir)
+    run = trained.load_latest(workdir)
+    assert tree_hash(workdir) == before
+  assert (run.stage, run.step) < (stage, step)
+
+
+# ----------------------------------------------------------- preemption --
+def test_sigterm_saves_at_the_next_step_boundary_and_the_resumed_run_matches(
+    three_stage_run, tmp_path, monkeypatch):
+  exp, reference, _ = three_stage_run
+  sig = signal.SIGTERM
+  real_at = pause.at
+
+  def signal_at_step_12(point, step):  # mid-step 12, as a scheduler would
+    if (point, step) == ("step", 12):
+      os.kill(os.getpid(), sig)
+    real_at(point, step)
+
+  monkeypatch.setattr(pause, "at", signal_at_step_12)
+  summary = loop.run(exp, tmp_path)
+  assert summary["preempted"] == sig.name and summary["stopped"]
+  assert summary["step"] == 12 and checkpoint.latest(tmp_path) == (1, 12)
+  assert signal.getsignal(sig) is not None  # handlers given back
+  monkeypatch.setattr(pause, "at", real_at)
+  loop.run(exp, tmp_path)
+  assert losses(tmp_path) == losses(reference)
+
+
+# ------------------------------------------------------- numerical guard --
+def batches_at(exp, steps) -> np.ndarray:
+  """The first 16 tokens of row 0 of the training batch of each step."""
+  it = data.batches(data.prepare(exp.data), "train", seq_len=exp.seq_len,
+                    batch_size=exp.stages[0].batch_size, seed=exp.seed,
+                    shard_index=0, shard_count=1)
+  out = {}
+  for step in range(1, max(steps) + 1):
+    b = next(it)
+    if step in steps:
+      out[step] = b[0, :16]
+  return np.stack([out[s] for s in steps])
+
+
+def poison(monkeypatch, heads, factor):
+  """The loss of a batch whose row 0 starts with one of `heads`, times
+  `factor` (nan: a non-finite loss with finite gradients)."""
+  real = loss_lib.cross_entropy
+  heads = jnp.asarray(heads)
+
+  def poisoned(params, cfg, batch, **kw):
+    value = real(params, cfg, batch, **kw)
+    hit = jnp.any(jnp.all(batch[0, :16][None] == heads, axis=1))
+    if np.isnan(factor):
+      return jnp.where(hit, jnp.nan, value)
+    return value * jnp.where(hit, factor, 1.0)
+
+  monkeypatch.setattr(loss_lib, "cross_entropy", poisoned)
+
+
+def one_stage(text_path, data_dir, steps, **train):
+  config = tiny_config(text_path, data_dir, [stage(steps)])
+  config["train"].update(train)
+  return Experiment.from_config(config, n_devices=1)
+
+
+def test_non_finite_losses_skip_their_updates_and_are_counted(
+    text_path, data_dir, tmp_path, monkeypatch, caplog):
+  exp = one_stage(text_path, data_dir, 12)
+  bad = [4, 7, 8]
+  poison(monkeypatch, batches_at(exp, bad), float("nan"))
+  with caplog.at_level(logging.WARNING, logger="growjax"):
+    loop.run(exp, tmp_path)
+  rows = [r for r in metrics_lib.read(tmp_path) if "event" not in r]
+  assert [r["step"] for r in rows if np.isnan(r["loss"])] == bad
+  assert [r["skipped_steps"] for r in rows] == [0, 0, 0, 1, 1, 1, 2, 3, 3, 3, 3, 3]
+  assert "step 8: loss nan, gradient norm 0.0: not finite; update skipped (2 " \
+         "in a row, 3 in all)" in caplog.text
+  assert np.isfinite(rows[-1]["loss"]) and rows[-1]["loss"] < rows[0]["loss"]
+
+
+def test_too_many_skipped_steps_in_a_row_stop_the_run_with_its_checkpoint_intact(
+    text_path, data_dir, tmp_path, monkeypatch):
+  exp = one_stage(text_path, data_dir, 12, max_skipped_in_a_row=3)
+  poison(monkeypatch, batches_at(exp, [6, 7, 8]), float("nan"))
+  with pytest.raises(guard.Diverged, match=r"^step 8: 3 updates in a row skipped"):
+    loop.run(exp, tmp_path)
+  assert checkpoint.latest(tmp_path) == (0, 5)
+  assert trained.load_latest(tmp_path).step == 5  # it restores
+  assert not (tmp_path / lock.NAME).exists()
+
+
+def test_a_loss_spike_rolls_back_to_the_last_checkpoint_past_its_batches(
+    text_path, data_dir, tmp_path, monkeypatch):
+  exp = one_stage(text_path, data_dir, 20, spike_factor=3.0)
+  poison(monkeypatch, batches_at(exp, [13]), 30.0)
+  loop.run(exp, tmp_path)
+  rows = metrics_lib.read(tmp_path)
+  events = [r for r in rows if r.get("event") == "rollback"]
+  assert [(e["step"], e["spike_step"], e["skipped_batches"]) for e in events] == [
+      (10, 13, 3)]
+  steps = [r["step"] for r in rows if "event" not in r]
+  assert steps == list(range(1, 21))  # each step once, the spike's undone
+  assert max(r["loss"] for r in rows if "event" not in r) < 10
+  assert rows[-1]["tokens"] == 20 * BATCH * SEQ  # skipped batches not counted

@@ -9,6 +9,16 @@ previous stage (a pure function of that state and of (seed, stage), so a
 crash during growth re-grows identically), saves at once, rewinds the
 learning-rate schedule, ramps the growth's masks and folds them when the ramp
 ends.
+
+Interruptions are harmless (README, "Interruptions and recovery"): process 0
+holds the workdir's lock (growjax.lock); SIGTERM or SIGINT saves at the next
+step boundary and stops (growjax.train.preempt); a resumed run restores the
+newest checkpoint that restores, moving corrupt ones aside
+(growjax.checkpoint), and cuts metrics.jsonl back to the lines that
+checkpoint had seen, so a run killed at any moment ends with exactly the
+metrics of an uninterrupted one. Non-finite steps are skipped inside the
+jitted step and booked by growjax.train.guard, which may stop the run or, on
+a loss spike, roll it back to its last checkpoint past the offending batches.
 """
 
 from __future__ import annotations
@@ -24,11 +34,15 @@ import jax
 import numpy as np
 import tqdm
 
+from growjax import atomic, blame
 from growjax import checkpoint as ckpt_lib
-from growjax import cost, data, grow, hf, model, parallel
+from growjax import cost, data, grow, hf, model, parallel, pause
+from growjax import lock as lock_lib
 from growjax.experiment import Experiment, ExperimentError, Stage
+from growjax.train import guard as guard_lib
 from growjax.train import metrics as metrics_lib
 from growjax.train import optimizer as opt_lib
+from growjax.train import preempt as preempt_lib
 from growjax.train import state as state_lib
 from growjax.train import step as step_lib
 
@@ -52,8 +66,12 @@ class Run:
   stop_when: Callable[[dict], str | None] | None
   totals: dict  # cumulative tokens, train_flops and seconds (see metrics.py)
   data_state: dict | None  # where the training stream stands
+  guard: guard_lib.Guard  # skipped steps and loss spikes (saved with each checkpoint)
+  preemption: preempt_lib.Preemption
   clock: float = 0.0  # perf_counter() when totals["time"] was last brought up to date
   stop_reason: str | None = None
+  preempted: str | None = None  # the signal that stopped the run
+  step: int = 0  # the last global step trained
 
   def tick(self) -> float:
     """Brings totals["time"] (wall-clock of the whole run, every restart
@@ -91,10 +109,16 @@ def _to_host(x) -> np.ndarray:
 
 # ----------------------------------------------------------------- workdir --
 def check_workdir(exp: Experiment, workdir: pathlib.Path):
-  """Refuses a workdir that holds another experiment's run. Writes nothing."""
+  """Refuses a workdir that is no writable directory or holds another
+  experiment's run. Writes nothing."""
+  lock_lib.check_usable(workdir)
   record = workdir / "experiment.json"
   if record.exists():
-    old = json.loads(record.read_text())
+    try:
+      old = json.loads(record.read_text())
+    except json.JSONDecodeError as e:
+      raise ExperimentError(f"workdir {workdir}: its experiment.json is not "
+                            f"JSON ({e}); use a new --workdir") from None
     new = json.loads(json.dumps(exp.fingerprint()))
     if old != new:
       raise ExperimentError(
@@ -111,7 +135,9 @@ def _first_difference(old, new, path="") -> str:
     for key in sorted(set(old) | set(new)):
       if old.get(key) != new.get(key):
         return _first_difference(old.get(key), new.get(key), f"{path}.{key}".lstrip("."))
-  if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+  if isinstance(old, list) and isinstance(new, list):
+    if len(old) != len(new):
+      return f"{path}: {len(old)} entries there, {len(new)} here"
     for i, (a, b) in enumerate(zip(old, new)):
       if a != b:
         return _first_difference(a, b, f"{path}[{i}]")
@@ -125,6 +151,8 @@ def _prepare_data(exp: Experiment):
     try:
       return data.prepare(exp.data)
     except ValueError as e:  # the corpus does not fit the data config
+      if not blame.raised_by_growjax(e):
+        raise  # a library's: a bug, with its traceback
       raise ExperimentError(f"data: {e}") from e
   if jax.process_count() == 1:
     return prepare()
@@ -171,83 +199,194 @@ def validation_set(exp: Experiment, corpus, mesh, rules) -> Validation:
 
 
 # -------------------------------------------------------------------- run --
+MAX_ROLLBACKS = 3  # spikes rolled back to one checkpoint before the run stops
+
+
 def run(exp: Experiment, workdir, *, stop_at_step: int | None = None,
         stop_when: Callable[[dict], str | None] | None = None,
         devices=None) -> dict:
-  """Trains every stage of `exp` in `workdir`, resuming from its latest
-  checkpoint. Returns a summary dict.
+  """Trains every stage of `exp` in `workdir`, resuming from its newest
+  checkpoint that restores. Returns a summary dict.
 
   stop_at_step: save and stop when the global step reaches it.
   stop_when: called with every metrics row that has a validation loss (after
     it is written); a string it returns stops the run there (saved), and is
     the summary's `stop_reason`.
   devices: the devices of the mesh (default: all).
+
+  Holds the workdir's lock (process 0) throughout; a SIGTERM or SIGINT saves
+  at the next step boundary and stops (the summary's `preempted` names it).
   """
   workdir = pathlib.Path(workdir)
   clock = time.perf_counter()
 
-  # --- Workdir: refuse another experiment's run before writing anything.
+  # --- Checks: the workdir, the mesh and memory, before anything is written.
   check_workdir(exp, workdir)
-  log.info("workdir %s", workdir.resolve())
-
-  # --- Mesh, and each stage's remat policy (refused here if nothing fits).
+  lock_lib.check_usable(exp.data.cache_dir(),
+                        what="data cache (data.dir, else $GROWJAX_DATA_DIR)")
   devices = list(devices) if devices is not None else jax.devices()
   shape = exp.mesh.shape(len(devices))
   mesh = parallel.make_mesh(**shape, devices=devices)
   rules = parallel.rules_from_config(exp.mesh.rules)
   remat = memory_plan(exp, shape, rules)
-  log.info("mesh %s over %d %s devices; remat %s", shape, len(devices),
-           devices[0].platform, remat)
 
+  # --- Workdir: one training process at a time; signals ask for a save.
+  with lock_lib.WorkdirLock(workdir, enabled=jax.process_index() == 0), \
+       preempt_lib.Preemption() as preemption:
+    return _run_locked(exp, workdir, mesh, rules, remat, clock, preemption,
+                       stop_at_step=stop_at_step, stop_when=stop_when)
+
+
+def _run_locked(exp, workdir, mesh, rules, remat, clock, preemption, *,
+                stop_at_step, stop_when) -> dict:
   # --- Data: corpus, tokenizer and the fixed validation set, on devices.
   corpus = _prepare_data(exp)
   val = validation_set(exp, corpus, mesh, rules)
+  devices = mesh.devices.flatten()
+  log.info("workdir %s", workdir.resolve())
+  log.info("mesh %s over %d %s devices; remat %s", dict(mesh.shape),
+           len(devices), devices[0].platform, remat)
   log.info("data %s: %s training tokens; validation %d windows (%s tokens) "
            "in %d batches", exp.data.name, f"{corpus.num_tokens('train'):,}",
            val.count, f"{val.count * exp.seq_len:,}", len(val.batches))
 
-  # --- Checkpoints: resume from the newest one.
-  workdir.mkdir(parents=True, exist_ok=True)
-  (workdir / "experiment.json").write_text(json.dumps(exp.fingerprint(), indent=1))
-  (workdir / "config.json").write_text(json.dumps(exp.config, indent=1))
-  writer = metrics_lib.Writer(workdir, enabled=jax.process_index() == 0)
+  # --- Checkpoints: resume from the newest one that restores (found before
+  # anything is written: when none restores, the workdir stays as it was).
   with ckpt_lib.Checkpointer(workdir, keep=exp.checkpoint.keep) as ckpt:
-    found = ckpt_lib.latest(workdir)
-    meta = ckpt.read_meta(*found) if found else None
-    if meta:
-      log.info("resuming from stage %d step %d", meta["stage"], meta["step"])
-    totals = {"tokens": 0, "train_flops": 0.0, "time": 0.0, "train_time": 0.0,
-              "compile_time": 0.0, "eval_time": 0.0}
-    totals.update((meta or {}).get("totals", {}))
-    r = Run(exp=exp, mesh=mesh, rules=rules, corpus=corpus, val=val,
-            remat=remat, ckpt=ckpt, writer=writer, starts=exp.stage_starts(),
-            stop_at_step=stop_at_step, stop_when=stop_when, totals=totals,
-            data_state=(meta or {}).get("data"), clock=clock)
+    got = _newest(exp, ckpt, mesh, rules)
+    if jax.process_index() == 0:
+      atomic.write_text(workdir / "experiment.json",
+                        json.dumps(exp.fingerprint(), indent=1))
+      atomic.write_text(workdir / "config.json", json.dumps(exp.config, indent=1))
+    writer = metrics_lib.Writer(workdir, enabled=jax.process_index() == 0)
+    with writer:
+      r = Run(exp=exp, mesh=mesh, rules=rules, corpus=corpus, val=val,
+              remat=remat, ckpt=ckpt, writer=writer, starts=exp.stage_starts(),
+              stop_at_step=stop_at_step, stop_when=stop_when,
+              totals={"tokens": 0, "train_flops": 0.0, "time": 0.0,
+                      "train_time": 0.0, "compile_time": 0.0, "eval_time": 0.0},
+              data_state=None, clock=clock, preemption=preemption,
+              guard=guard_lib.Guard(exp.train.max_skipped_in_a_row,
+                                    exp.train.spike_factor))
+      _resume_from(r, got)
+      if got:
+        log.info("resuming from stage %d step %d", got.stage, got.step)
 
-    # --- Stages: each from the state the previous one ended with.
-    state, stopped = None, False
-    for stage in exp.stages[meta["stage"] if meta else 0:]:
-      resume = meta if meta and meta["stage"] == stage.index else None
-      state, stopped = _run_stage(r, stage, state, resume)
-      if stopped:
-        break
-  writer.close()
+      # --- Stages: each from the state the previous one ended with; a loss
+      # spike rolls back to the last checkpoint, past the batches since.
+      rollbacks: dict[tuple, int] = {}
+      while True:
+        try:
+          stopped = _run_stages(r, got)
+          break
+        except _Rollback as spike:
+          got = _roll_back(r, spike, rollbacks)
   rows = metrics_lib.read(workdir)
   return {"workdir": str(workdir.resolve()),
           "table": metrics_lib.summary_table(rows), "totals": r.totals,
-          "stopped": stopped, "stop_reason": r.stop_reason}
+          "stopped": stopped, "stop_reason": r.stop_reason,
+          "preempted": r.preempted, "step": r.step}
 
 
-def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
+def _run_stages(r: Run, got: ckpt_lib.Restored | None) -> bool:
+  """Trains from `got` (None: from scratch) to the end; returns whether the
+  run stopped early."""
+  state = None
+  for stage in r.exp.stages[got.stage if got else 0:]:
+    resume = got if got and got.stage == stage.index else None
+    state, stopped = _run_stage(r, stage, state, resume)
+    if stopped:
+      return True
+    pause.at("stage_end", r.step)
+    if stage.index + 1 < len(r.exp.stages) and r.preemption.requested(r.step):
+      r.preempted = r.preemption.signal  # the stage's end is saved
+      r.stop_reason = f"preempted by {r.preempted}"
+      return True
+  return False
+
+
+def _optimizer(exp: Experiment, stage: Stage):
+  """The learning-rate schedule and the optimizer of `stage`."""
+  start, end = exp.stage_starts()[stage.index:stage.index + 2]
+  lr = opt_lib.schedule(stage, start, end - start)
+  return lr, opt_lib.make(exp.optimizer, lr, opt_lib.multipliers(exp, stage))
+
+
+def _newest(exp: Experiment, ckpt, mesh, rules) -> ckpt_lib.Restored | None:
+  """The newest checkpoint that restores (corrupt ones moved aside), or None
+  for a fresh start."""
+
+  def abstract(stage_index: int, meta: dict):
+    stage = exp.stages[stage_index]
+    _, optimizer = _optimizer(exp, stage)
+    return state_lib.abstract_state(stage.model, optimizer, meta["masks"],
+                                    mesh, rules)[0]
+
+  return ckpt.restore_newest(abstract, move_aside=True)
+
+
+def _resume_from(r: Run, got: ckpt_lib.Restored | None, *,
+                 keep_clock: bool = False):
+  """The run's totals, data position and guard as checkpoint `got` saved
+  them (None: a fresh start), and metrics.jsonl cut back to the lines it had
+  seen. `keep_clock`: keep the seconds booked so far (a rollback)."""
+  meta = got.meta if got else {}
+  if "metrics_rows" in meta or not got:
+    r.writer.truncate(meta.get("metrics_rows", 0))
+  else:  # saved before checkpoints counted the lines
+    metrics_lib.drop_after(r.ckpt.workdir, got.step)
+    r.writer.rows = len(metrics_lib.read(r.ckpt.workdir))
+  totals = meta.get("totals", {})
+  if keep_clock:
+    totals = {k: v for k, v in totals.items() if k in ("tokens", "train_flops")}
+  r.totals.update(totals)
+  r.data_state = meta.get("data")
+  r.guard.restore(meta.get("guard"))
+  r.step = got.step if got else 0
+
+
+class _Rollback(Exception):
+  """A loss spike at `step`: roll back to the last checkpoint and go on from
+  the data position `data_state` (the batches in between are skipped)."""
+
+  def __init__(self, step: int, why: str, data_state: dict):
+    super().__init__(why)
+    self.step, self.why, self.data_state = step, why, data_state
+
+
+def _roll_back(r: Run, spike: _Rollback, rollbacks: dict):
+  """Restores the last checkpoint after `spike`; the data goes on after the
+  spike's batch. Raises Diverged after MAX_ROLLBACKS to one checkpoint."""
+  r.ckpt.wait()
+  got = _newest(r.exp, r.ckpt, r.mesh, r.rules)
+  _resume_from(r, got, keep_clock=True)
+  key = (got.stage, got.step)
+  rollbacks[key] = rollbacks.get(key, 0) + 1
+  if rollbacks[key] > MAX_ROLLBACKS:
+    raise guard_lib.Diverged(
+        f"{spike.why}: rolled back to stage {got.stage} step {got.step} "
+        f"{MAX_ROLLBACKS} times already, and it spikes again; stopped (lower "
+        "the learning rate, or raise train.spike_factor)")
+  r.data_state = spike.data_state
+  skipped = spike.step - got.step
+  r.writer.write({"event": "rollback", "step": got.step, "stage": got.stage,
+                  "spike_step": spike.step, "why": spike.why,
+                  "skipped_batches": skipped})
+  log.warning("%s: rolled back to stage %d step %d, skipping the %d batches "
+              "after it", spike.why, got.stage, got.step, skipped)
+  return got
+
+
+def _run_stage(r: Run, stage: Stage, prev_state,
+               resume: ckpt_lib.Restored | None):
   """Trains one stage from `prev_state` (the previous stage's last state;
-  None for stage 0) or from the checkpoint `resume` names. Returns (its last
-  state, whether the run stops here)."""
+  None for stage 0) or from the checkpoint `resume` (restored by
+  `_newest`). Returns (its last state, whether the run stops here)."""
   exp, cfg = r.exp, stage.model
   start, end = r.starts[stage.index], r.starts[stage.index + 1]
 
   # --- Model and optimizer of this stage.
-  lr = opt_lib.schedule(stage, start, end - start)
-  optimizer = opt_lib.make(exp.optimizer, lr, opt_lib.multipliers(exp, stage))
+  lr, optimizer = _optimizer(exp, stage)
   remat, chunk = r.remat[stage.index], exp.train.loss_chunk
   log.info("stage %d: %s, %s params, steps %d-%d, remat %s", stage.index,
            {k: getattr(cfg, k) for k in ("d_model", "n_layers", "n_heads", "d_ff")},
@@ -257,10 +396,7 @@ def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
   key = jax.random.fold_in(jax.random.key(exp.seed), stage.index)
   ramp = stage.ramp(start)
   if resume is not None:
-    abstract, _ = state_lib.abstract_state(cfg, optimizer, resume["masks"],
-                                           r.mesh, r.rules)
-    state = r.ckpt.restore(stage.index, resume["step"], abstract)
-    metrics_lib.drop_after(r.ckpt.workdir, resume["step"])  # logged again
+    state = resume.state
   elif stage.index == 0:
     _, shardings = state_lib.abstract_state(cfg, optimizer, (), r.mesh, r.rules)
     if exp.init_from is None:
@@ -283,6 +419,7 @@ def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
     jax.block_until_ready(state)
     seconds = time.perf_counter() - grown_at
     del prev_state
+    pause.at("growth", start)
     after = fixed_loss(step_lib.make_eval_step(cfg, ramp, loss_chunk=chunk), state)
     r.writer.write({"event": "growth", "step": start, "stage": stage.index,
                     "method": stage.grow.method, "loss_before": before,
@@ -301,11 +438,18 @@ def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
     train_iter.set_state(r.data_state)
 
   def save(state, step):
+    """Starts saving `state`; its meta holds what a resumed run needs to go
+    on exactly as this one will: the data position, the totals, the number
+    of metrics lines and the guard's state."""
+    nonlocal saved_at
     r.tick()
     r.ckpt.save(stage.index, step, state, {
         "stage": stage.index, "step": step, "masks": sorted(state.get("masks0", {})),
-        "data": train_iter.get_state(), "totals": r.totals})
+        "data": train_iter.get_state(), "totals": r.totals,
+        "metrics_rows": r.writer.rows, "guard": r.guard.state()})
+    saved_at = step
 
+  saved_at = start if resume is None else resume.step
   if resume is None:
     save(state, start)  # the grown (or fresh) state, at once
 
@@ -352,10 +496,13 @@ def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
                   dynamic_ncols=True)
   fresh, stopped, m = True, False, None
   window = {"steps": 0, "seconds": 0.0}  # steady-state steps since the last log line
+  pending = []  # (step, metrics) of the steps the host has not read yet
   since = time.perf_counter()
 
   def settle():
-    """Waits for the steps in flight and books their seconds."""
+    """Waits for the steps in flight and books their seconds; then reads
+    each one's loss for the guard, which may stop the run (Diverged) or roll
+    it back (_Rollback)."""
     nonlocal since
     if m is not None:
       jax.block_until_ready(m)
@@ -363,12 +510,31 @@ def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
     r.totals["train_time"] += now - since
     window["seconds"] += now - since
     since = now
+    steps, values = [s for s, _ in pending], jax.device_get([v for _, v in pending])
+    pending.clear()
+    for s, v in zip(steps, values):
+      why = r.guard.observe(s, float(v["loss"]), float(v["grad_norm"]),
+                            bool(v["skipped"]))
+      if why:
+        raise _Rollback(s, why, train_iter.get_state())
 
   while step < end:
+    if r.preemption.requested(step):  # save here, then stop
+      settle()
+      if saved_at != step:
+        save(state, step)
+      r.preempted = r.preemption.signal
+      r.stop_reason = f"preempted by {r.preempted}"
+      log.info("stage %d: %s at step %d: saved, stopping", stage.index,
+               r.preempted, step)
+      stopped = True
+      break
     batch = parallel.global_batch(next(train_iter), r.mesh, r.rules)
     began = time.perf_counter()
     with jax.transfer_guard("disallow"):
       state, m = train_step(state, batch)
+    pause.at("step", step + 1)
+    pending.append((step + 1, m))
     if fresh:  # compiled (or loaded from the cache) by this first call
       jax.block_until_ready(m)
       since = time.perf_counter()
@@ -377,6 +543,7 @@ def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
     else:
       window["steps"] += 1
     step += 1
+    r.step = step
     r.totals["tokens"] += tokens_per_step
     r.totals["train_flops"] += flops_per_token * tokens_per_step
     last = step == end
@@ -387,7 +554,8 @@ def _run_stage(r: Run, stage: Stage, prev_state, resume: dict | None):
               if window["steps"] and window["seconds"] > 0 else None)
       row = {"step": step, "stage": stage.index, "loss": float(values["loss"]),
              "lr": float(values["lr"]), "grad_norm": float(values["grad_norm"]),
-             "tokens": r.totals["tokens"], "train_flops": r.totals["train_flops"]}
+             "tokens": r.totals["tokens"], "train_flops": r.totals["train_flops"],
+             "skipped_steps": r.guard.skipped}
       if rate:  # none when the window held only a compiling step
         row.update(tokens_per_s=rate, tflops=flops_per_token * rate / 1e12)
       evaluated = step % exp.eval.every_steps == 0 or last

@@ -9,6 +9,11 @@ The train state is a plain dict:
 The model has no stochastic layers, so the state carries no RNG; growth keys
 derive from (seed, stage), so a re-run grows identically. Outside a ramp the
 state has no masks, and the compiled step has no mask arithmetic at all.
+
+A step whose loss or gradient norm is not finite changes neither the
+parameters nor the optimizer state (its step count and its learning-rate
+schedule's included): it only advances `step` and reports `skipped`
+(growjax.train.guard decides what the run does about it).
 """
 
 from __future__ import annotations
@@ -57,12 +62,20 @@ def make_train_step(cfg: ModelConfig, optimizer: optax.GradientTransformation,
                jax.tree.map(jnp.zeros_like, state["params"]))
       (value, grads), _ = jax.lax.scan(accumulate, zeros, micro)
       value, grads = jax.tree.map(lambda x: x / microbatches, (value, grads))
+    grad_norm = optax.tree.norm(grads)
+    finite = jnp.isfinite(value) & jnp.isfinite(grad_norm)
     updates, opt_state = optimizer.update(grads, state["opt_state"],
                                           state["params"])
-    new_state = dict(state, params=optax.apply_updates(state["params"], updates),
-                     opt_state=opt_state, step=state["step"] + 1)
-    metrics = {"loss": value, "grad_norm": optax.tree.norm(grads),
-               "lr": lr(state["step"])}
+    params = optax.apply_updates(state["params"], updates)
+
+    def keep(new, old):  # a select, fused into the update
+      return jnp.where(finite, new, old)
+
+    new_state = dict(state, params=jax.tree.map(keep, params, state["params"]),
+                     opt_state=jax.tree.map(keep, opt_state, state["opt_state"]),
+                     step=state["step"] + 1)
+    metrics = {"loss": value, "grad_norm": grad_norm, "lr": lr(state["step"]),
+               "skipped": ~finite}
     return new_state, metrics
 
   return train_step

@@ -1,0 +1,68 @@
+"""Preemption: SIGTERM or SIGINT asks the trainer to save and stop.
+
+Clusters and TPU VMs announce a preemption with SIGTERM and a grace period;
+a user stops a run with Ctrl-C (SIGINT). Either one makes `requested(step)`
+true at the next step boundary, where the loop saves a checkpoint, waits for
+it to be written and stops; the command exits 0 saying how to resume. A
+second signal of the same kind is not polite any more: SIGINT raises
+KeyboardInterrupt and SIGTERM terminates, at once.
+
+On several hosts the processes must stop at the same step, though the signal
+may reach one of them only: there SIGTERM is left to JAX's preemption
+service (started by `jax.distributed.initialize`), which agrees on a step
+among all hosts (`multihost_utils.reached_preemption_sync_point`); a Python
+handler would replace its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import jax
+
+log = logging.getLogger("growjax")
+
+
+class Preemption:
+  """Signal handlers for the length of a run (a context manager)."""
+
+  def __init__(self):
+    self.signal: str | None = None  # the name of the first signal received
+    self._previous: dict = {}
+    self._hosts = jax.process_count()
+
+  def __enter__(self):
+    if threading.current_thread() is not threading.main_thread():
+      return self  # handlers can only be set from the main thread
+    wanted = (signal.SIGTERM, signal.SIGINT) if self._hosts == 1 else ()
+    for sig in wanted:
+      self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    self._previous.clear()
+
+  def _handle(self, signum, frame):
+    name = signal.Signals(signum).name
+    if self.signal == name:  # the second one: stop now
+      signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+      signal.raise_signal(signum)
+      return
+    self.signal = name
+    log.warning("%s received: saving at the next step boundary, then "
+                "stopping (send it again to stop at once)", name)
+
+  def requested(self, step: int) -> str | None:
+    """The signal's name when the run must save and stop at `step`."""
+    if self.signal is None and self._hosts > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      try:
+        if multihost_utils.reached_preemption_sync_point(step):
+          self.signal = "SIGTERM"
+      except RuntimeError:  # no preemption service: nothing to agree on
+        self._hosts = 1
+    return self.signal
