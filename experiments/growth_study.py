@@ -48,7 +48,7 @@ def get_config(arg=None):
         train=dict(log_every=25, progress=False))
     # 3 tokens per parameter of the final shape (640,704 parameters).
     c.budget_tokens = a["budget"] * 640_704
-    warmup, lrs, lr0, lr1 = 100, [1e-3, 2e-3, 4e-3], 3e-3, 1e-3
+    warmup, lrs, lr0, lr1 = 100, [1e-3, 2e-3, 4e-3, 8e-3], 3e-3, 1e-3
     ramp, long_ramp = 100, 500
   elif a["runlocal"]:  # every arm kind on a CPU in a few minutes
     d, L, heads, k = 64, 4, 4, 16
@@ -73,7 +73,7 @@ def get_config(arg=None):
         train=dict(log_every=25, progress=False))
     # 3 tokens per parameter of the final shape (33,634,816 parameters).
     c.budget_tokens = a["budget"] * 33_634_816
-    warmup, lrs, lr0, lr1 = 150, [1e-3, 2e-3, 4e-3], 3e-3, 1e-3
+    warmup, lrs, lr0, lr1 = 150, [1e-3, 2e-3, 4e-3, 8e-3], 3e-3, 1e-3
     ramp, long_ramp = 100, 500
   final = dict(d_model=d, n_layers=L, n_heads=heads, head_dim=k, d_ff=4 * d,
                pos="xpos",

@@ -196,6 +196,21 @@ class Study:
     return dict(peak=lr, warmup_steps=warmup,
                 final=lr * arm.get("final_lr_frac", 0.1))
 
+  def every_run(self, best_lr: Mapping[str, float] | None = None) -> list[Run]:
+    """`runs(best_lr)` and every other (rate, seed) of the swept arms: a run
+    trained for an earlier best rate (before the sweep grew) is reported
+    too, so every run that was tried is in the results."""
+    planned = self.runs(best_lr)
+    names = {r.name for r in planned}
+    extra = []
+    for arm in self.arms:
+      for lr in arm.get("lrs", ())[:]:
+        for r in self.runs({arm["name"]: lr}):
+          if r.arm == arm["name"] and r.name not in names:
+            names.add(r.name)
+            extra.append(r)
+    return planned + extra
+
   def runs(self, best_lr: Mapping[str, float] | None = None) -> list[Run]:
     """Every run of the study. Scratch and small-only arms sweep `lrs` at
     their first seed; their other seeds run at `best_lr[arm]` only, so they
@@ -559,9 +574,11 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   corpus = data.prepare(Experiment.from_config(study.runs(best)[0].config).data)
   corpus_tokens = corpus.num_tokens("train")
   runs, rows_out = [], []
-  for run in study.runs(best):
+  for run in study.every_run(best):
     run_dir = workdir / "runs" / run.name
     done = is_done(run_dir)
+    if not done and not run.sweep and run not in study.runs(best):
+      continue  # a seed of a rate that was not the best: never planned
     if not done:
       log.warning("study: run %s is not finished; left out", run.name)
       continue
