@@ -18,6 +18,7 @@ The modules, each importing only those listed below it:
   evaluate/       python -m growjax.evaluate: perplexity, length, IQ suites,
                   several runs side by side; reads checkpoints, never trains
   command         one way to start a command: flags, logging, one-line errors
+  blame           which errors are a user's (one line) and which are bugs
   report          runs compared and plotted (loss vs FLOPs and time)
   compare         how runs are compared: smoothed monotone curves, FLOPs to
                   each loss level, bootstrap intervals (numpy only)
@@ -25,7 +26,10 @@ The modules, each importing only those listed below it:
   trained         a run's latest checkpoint, for evaluation (no optimizer)
   decode          KV-cache generation, sampling, log-likelihoods
   hf              Hugging Face (Llama, GPT-NeoX) <-> growjax parameters
-  train/          optimizer, train state and step, metrics, the staged loop
+  train/          optimizer, train state and step, the numerical guard,
+                  preemption (SIGTERM), metrics, the staged loop
+  lock            one run per workdir
+  pause           named points where the chaos test stops a run
   experiment      experiment file -> typed, validated Experiment (plain data)
   cost            FLOPs, MFU, memory per device and remat policy
   flm101b         FLM-101B's published figures and reconstructed shapes
@@ -37,7 +41,9 @@ The modules, each importing only those listed below it:
   model           the decoder and its axis table; init / apply / KV cache
   data/           TFDS builders, sentencepiece tokenizer, batches drawn across
                   the epoch, the fixed validation set, corpus fingerprint
-  checkpoint      orbax: one manager per stage, one item per state entry
+  checkpoint      orbax: one manager per stage, one item per state entry;
+                  corrupt checkpoints moved aside
+  atomic          write-then-rename for small files
   config          ModelConfig
   checks          the one set of value checks
   positions       RoPE, xPos, blockwise causal masks
