@@ -115,4 +115,8 @@ def get_config(arg=None):
   ]
   if a["budget"] != 3:  # the larger budget: the best scratch rate against msg
     c.arms = [dict(c.arms[0], lrs=[2e-3], seeds=[0]), dict(c.arms[1], seeds=[0])]
+  if a["runlocal"]:  # one arm of each kind (the ablations add no code path)
+    c.arms = [arm for arm in c.arms
+              if arm["name"] not in ("msg_width", f"msg_ramp{long_ramp}")]
+    c.arms[1]["seeds"] = [0]
   return c

@@ -445,7 +445,8 @@ def _run_stage(r: Run, stage: Stage, prev_state,
     r.tick()
     r.ckpt.save(stage.index, step, state, {
         "stage": stage.index, "step": step, "masks": sorted(state.get("masks0", {})),
-        "data": train_iter.get_state(), "totals": r.totals,
+        # a copy: the save is asynchronous and training goes on changing totals
+        "data": train_iter.get_state(), "totals": dict(r.totals),
         "metrics_rows": r.writer.rows, "guard": r.guard.state()})
     saved_at = step
 
