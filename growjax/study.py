@@ -413,8 +413,11 @@ def run_one(study: Study, run: Run, workdir: pathlib.Path,
   summary = loop.run(exp, run_dir, stop_when=stop_when)
   record = {"name": run.name, "arm": run.arm, "kind": run.kind, "seed": run.seed,
             "lr": run.lr, "stopped": summary.get("stop_reason"),
-            "target": target}
-  if not summary.get("stopped") or summary.get("stop_reason"):
+            "target": target, "preempted": summary.get("preempted")}
+  # Done: trained to its end, or stopped at its target; a preempted run is
+  # not (re-running the study resumes it from its checkpoint).
+  if not summary.get("preempted") and (not summary.get("stopped")
+                                       or summary.get("stop_reason")):
     (run_dir / "done.json").write_text(json.dumps(record, indent=1) + "\n")
   return record
 
@@ -496,9 +499,13 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
         break
       log.info("study: run %s (%s)", run.name, run.label())
       try:
-        run_one(study, run, workdir, target_loss(study, workdir))
+        record = run_one(study, run, workdir, target_loss(study, workdir))
       finally:
         _release(workdir / "runs" / run.name)
+      if record.get("preempted"):
+        log.info("study: stopped by %s; run the same command to resume",
+                 record["preempted"])
+        break
     return failures
   slots: dict[int, tuple | None] = {i: None for i in range(parallel)}
   devices = devices or []
