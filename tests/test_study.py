@@ -79,11 +79,11 @@ def test_runs_cover_every_arm_kind_within_the_budget():
 
 
 def test_bad_study_file_on_the_command_line_is_one_line(tmp_path):
-  r = _run("--config", f"{STUDY}:runlocal", "--config.arms[0].lrs=[]",
+  r = _run("--config", f"{STUDY}:runlocal", "--config.arms[1].kind=grow",
            "--workdir", str(tmp_path / "w"))
   assert r.returncode == 2, r.stderr
   errors = [l for l in r.stderr.splitlines() if l.startswith("error: ")]
-  assert len(errors) == 1 and "arms[0].lrs" in errors[0], r.stderr
+  assert len(errors) == 1 and "arms[1].kind: 'grow' is not one of" in errors[0], r.stderr
   assert "Traceback" not in r.stderr
   assert not (tmp_path / "w").exists()
 

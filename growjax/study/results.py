@@ -1,0 +1,121 @@
+"""A study's results: study.json (the corpus, every run, the speedups with
+their intervals, read by growjax.compare), the table, study.png, and the copy
+into benchmarks/results."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import pathlib
+
+from growjax.study.progress import best_lrs, is_done, smoothed_final
+from growjax.study.spec import Run, Study
+
+log = logging.getLogger("growjax")
+
+def _arm_name(run: Run, study: Study) -> str:
+  """The name `growjax.compare` groups seeds by: swept arms by their rate."""
+  arm = next(a for a in study.arms if a["name"] == run.arm)
+  return f"{run.arm}_lr{run.lr:g}" if len(arm.get("lrs", ())) > 1 else run.arm
+
+
+def _common_prefix(runs: list) -> list:
+  """Seeds of one arm cut to the evaluations they all made (a run that
+  stopped at its target evaluates fewer times than its sibling)."""
+  from growjax import compare  # pylint: disable=g-import-not-at-top
+  by_arm: dict[str, list] = {}
+  for r in runs:
+    by_arm.setdefault(r.name, []).append(r)
+  out = []
+  for members in by_arm.values():
+    n = min(len(compare.eval_curve(r).flops_E) for r in members)
+    for r in members:
+      evals = [row for row in r.rows if "val_loss" in row and "event" not in row]
+      last_step = evals[n - 1]["step"]
+      out.append(dataclasses.replace(
+          r, rows=[row for row in r.rows if row["step"] <= last_step]))
+  return out
+
+
+def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
+  """study.json and study.png from every finished run's metrics."""
+  from growjax import compare, data, model, report  # pylint: disable=g-import-not-at-top
+  from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
+  from growjax.train import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  best = best_lrs(study, workdir)
+  corpus = data.prepare(Experiment.from_config(study.runs(best)[0].config).data)
+  corpus_tokens = corpus.num_tokens("train")
+  runs, rows_out = [], []
+  for run in study.every_run(best):
+    run_dir = workdir / "runs" / run.name
+    done = is_done(run_dir)
+    if not done and not run.sweep and run not in study.runs(best):
+      continue  # a seed of a rate that was not the best: never planned
+    if not done:
+      log.warning("study: run %s is not finished; left out", run.name)
+      continue
+    rows = metrics_lib.read(run_dir)
+    exp = Experiment.from_config(run.config)
+    final = exp.stages[-1].model
+    params = model.param_count(final)
+    tokens = max(r["tokens"] for r in rows if "tokens" in r)
+    curve = compare.eval_curve(compare.Run(run.name, run.kind, run.seed, run.lr, rows))
+    runs.append(compare.Run(_arm_name(run, study), run.kind, run.seed, run.lr, rows))
+    rows_out.append({
+        "name": run.name, "arm": _arm_name(run, study), "kind": run.kind,
+        "seed": run.seed, "lr": run.lr, "final_params": params,
+        "stages": [{k: getattr(s.model, k) for k in ("d_model", "n_layers", "n_heads", "d_ff")}
+                   | {"tokens": s.steps(exp.seq_len) * s.batch_size * exp.seq_len,
+                      "method": s.grow.method if s.grow else None} for s in exp.stages],
+        "tokens": tokens, "tokens_per_param": tokens / params,
+        "epochs": tokens / corpus_tokens,
+        "metrics": f"benchmarks/results/metrics/{run.name}.jsonl",
+        "final_val_loss": float(curve.loss_E[-1]),
+        "final_val_loss_se": compare.final_se(curve),
+        "smoothed_final_val_loss": smoothed_final(rows),
+        "train_flops": float(curve.flops_E[-1]),
+        "budget_flops": study.budget_flops(),
+        "stopped": done.get("stopped")})
+  summary = compare.summarize(_common_prefix(runs), n_boot=n_boot)
+  result = {
+      "name": study.name, "corpus": corpus.fingerprint(),
+      "budget_tokens": study.budget_tokens, "budget_flops": study.budget_flops(),
+      "flop_convention": "PaLM: 6N + 6DV + 12LHKs per token (growjax.cost)",
+      "arms": rows_out,
+      "speedups": summary["speedups"], "loss_deltas": summary["loss_deltas"],
+      "levels": summary["levels"], "baseline": summary["baseline"],
+      "wall_clock": summary["wall_clock"], "notes": summary["notes"],
+      "comparison": {k: summary[k] for k in ("smoothing", "ci", "ci_over", "n_boot",
+                                              "arm_stats", "level_fractions")},
+  }
+  (workdir / "study.json").write_text(json.dumps(result, indent=1) + "\n")
+  report.plot_study(runs, workdir / "study.png", levels=summary["levels"])
+  return result
+
+
+def format_result(result: dict) -> str:
+  """The speedup table: one line per (level, arm)."""
+  lines = [f"baseline {result['baseline']}; levels {', '.join(f'{l:.4f}' for l in result['levels'])}",
+           f"{'level':>8} {'arm':<22} {'FLOPs ratio':>12} {'95% CI':>18} {'reached':>8}"]
+  for s in result["speedups"]:
+    ratio = "not reached" if s["flops_ratio"] is None else f"{s['flops_ratio']:.2f}x"
+    ci = ("" if s["ci_low"] is None and s["ci_high"] is None else
+          f"[{s['ci_low'] if s['ci_low'] is None else round(s['ci_low'], 2)}, "
+          f"{s['ci_high'] if s['ci_high'] is None else round(s['ci_high'], 2)}]")
+    lines.append(f"{s['level']:>8.4f} {s['arm']:<22} {ratio:>12} {ci:>18} "
+                 f"{str(s['reached']):>8}")
+  return "\n".join(lines)
+
+
+def export(result: dict, workdir: pathlib.Path, out_dir: pathlib.Path,
+           stem: str = "growth_study") -> None:
+  """Copies study.json/png and every run's metrics.jsonl into a results
+  folder (benchmarks/results/ and its metrics/)."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  (out_dir / "metrics").mkdir(parents=True, exist_ok=True)
+  for arm in result["arms"]:
+    shutil.copyfile(workdir / "runs" / arm["name"] / "metrics.jsonl",
+                    out_dir / "metrics" / f"{arm['name']}.jsonl")
+  shutil.copyfile(workdir / "study.json", out_dir / f"{stem}.json")
+  shutil.copyfile(workdir / "study.png", out_dir / f"{stem}.png")

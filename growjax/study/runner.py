@@ -1,0 +1,180 @@
+"""Training a study's runs: one in this process (`run_one`), or all of them,
+several at once in their own processes on their own devices (`run_all`).
+Runs are claimed by a file, so several schedulers can share a workdir."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+
+from growjax.study.progress import best_lrs, is_done, smoothed_final, target_loss
+from growjax.study.spec import Run, Study
+
+log = logging.getLogger("growjax")
+
+def run_one(study: Study, run: Run, workdir: pathlib.Path,
+            target: float | None = None) -> dict:
+  """Trains one run in WORKDIR/runs/NAME (resuming it if it was cut short)
+  and marks it done. Grown and small-only runs stop once their smoothed
+  validation loss is `target_margin` below `target`, grown runs only in
+  their last stage (a target reached before the growth would read the small
+  model, which is the small-only control's job)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
+  from growjax.train import loop  # pylint: disable=g-import-not-at-top
+  from growjax.train import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  run_dir = workdir / "runs" / run.name
+  done = is_done(run_dir)
+  if done:
+    return done
+  exp = Experiment.from_config(run.config, n_devices=jax.device_count())
+  stop_when = None
+  if target is not None and study.stop_at_target and run.kind != "scratch":
+    level = target - study.target_margin
+
+    last_stage = len(exp.stages) - 1
+
+    def stop_when(row):  # called after `row` is written to metrics.jsonl
+      if "val_loss" not in row or row["stage"] != last_stage:
+        return None  # a grown arm is read once it has grown
+      evals = [r for r in metrics_lib.read(run_dir) if "val_loss" in r]
+      if len(evals) >= 3 and smoothed_final(evals) <= level:
+        return (f"smoothed validation loss reached {level:.4f} (the best "
+                f"scratch run's final {target:.4f} - {study.target_margin})")
+      return None
+  summary = loop.run(exp, run_dir, stop_when=stop_when)
+  record = {"name": run.name, "arm": run.arm, "kind": run.kind, "seed": run.seed,
+            "lr": run.lr, "stopped": summary.get("stop_reason"),
+            "target": target, "preempted": summary.get("preempted")}
+  # Done: trained to its end, or stopped at its target; a preempted run is
+  # not (re-running the study resumes it from its checkpoint).
+  if not summary.get("preempted") and (not summary.get("stopped")
+                                       or summary.get("stop_reason")):
+    (run_dir / "done.json").write_text(json.dumps(record, indent=1) + "\n")
+  return record
+
+
+def _claim(run_dir: pathlib.Path) -> bool:
+  """Takes a run for this process (several schedulers may share a study's
+  workdir, e.g. one per GPU): a `claim` file made exclusively, holding host
+  and pid. A claim whose process is gone (same host) is taken over."""
+  import os  # pylint: disable=g-import-not-at-top
+  import socket  # pylint: disable=g-import-not-at-top
+  run_dir.mkdir(parents=True, exist_ok=True)
+  path = run_dir / "claim"
+  me = f"{socket.gethostname()} {os.getpid()}"
+  for _ in range(2):
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+      host, _, pid = path.read_text().partition(" ")
+      if host != socket.gethostname() or _alive(int(pid or 0)):
+        return False
+      path.unlink(missing_ok=True)  # its owner died: take it over
+      continue
+    with os.fdopen(fd, "w") as f:
+      f.write(me)
+    return True
+  return False
+
+
+def _alive(pid: int) -> bool:
+  import os  # pylint: disable=g-import-not-at-top
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return pid > 0
+
+
+def _release(run_dir: pathlib.Path) -> None:
+  (run_dir / "claim").unlink(missing_ok=True)
+
+
+def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
+            parallel: int = 1, devices: list[str] | None = None,
+            deadline: float | None = None) -> list[str]:
+  """Every run of the study, `parallel` at a time as subprocesses (slot i on
+  device `devices[i % len(devices)]` via CUDA_VISIBLE_DEVICES), or in this
+  process when parallel == 1; a worker runs `python -m growjax.study
+  WORKER_ARGS --only NAME` (the study's own flags, so overrides carry over).
+  The scratch sweep goes first; the other seeds of
+  its best rate are queued once it is done. Several schedulers may share one
+  workdir (runs are claimed). Starts no run after `deadline` (time.time()).
+  Returns the names of runs that failed."""
+  import os  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  from growjax import data  # pylint: disable=g-import-not-at-top
+  from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
+  workdir.mkdir(parents=True, exist_ok=True)
+  # One corpus for every run, prepared before any of them starts.
+  data.prepare(Experiment.from_config(study.runs()[0].config).data)
+
+  def todo() -> list[Run]:
+    runs = study.runs(best_lrs(study, workdir))
+    runs.sort(key=lambda r: (not r.sweep, r.kind != "scratch"))
+    return [r for r in runs if not is_done(workdir / "runs" / r.name)]
+
+  def late() -> bool:
+    return deadline is not None and time.time() > deadline
+
+  failures: list[str] = []
+  if parallel == 1:
+    while not late():
+      run = next((r for r in todo() if r.name not in failures
+                  and _claim(workdir / "runs" / r.name)), None)
+      if run is None:
+        break
+      log.info("study: run %s (%s)", run.name, run.label())
+      try:
+        record = run_one(study, run, workdir, target_loss(study, workdir))
+      finally:
+        _release(workdir / "runs" / run.name)
+      if record.get("preempted"):
+        log.info("study: stopped by %s; run the same command to resume",
+                 record["preempted"])
+        break
+    return failures
+  slots: dict[int, tuple | None] = {i: None for i in range(parallel)}
+  devices = devices or []
+  while True:
+    for i, job in slots.items():
+      if job is not None and job[0].poll() is not None:
+        proc, run = job
+        _release(workdir / "runs" / run.name)
+        if proc.returncode != 0:
+          failures.append(run.name)
+          log.error("study: run %s failed (exit %d); see %s", run.name,
+                    proc.returncode, workdir / "runs" / run.name / "log.txt")
+        slots[i] = None
+    free = [i for i, job in slots.items() if job is None]
+    waiting = [r for r in todo() if r.name not in failures]
+    if late():
+      waiting = []
+    for i in free:
+      run = next((r for r in waiting if _claim(workdir / "runs" / r.name)), None)
+      if run is None:
+        break
+      waiting.remove(run)
+      env = dict(os.environ)
+      if devices:
+        env["CUDA_VISIBLE_DEVICES"] = devices[i % len(devices)]
+      target = target_loss(study, workdir)
+      cmd = [sys.executable, "-m", "growjax.study", *worker_args,
+             "--only", run.name, "--claimed"]
+      if target is not None:
+        cmd += ["--target", repr(target)]
+      log.info("study: slot %d runs %s%s", i, run.name,
+               f" on device {env['CUDA_VISIBLE_DEVICES']}" if devices else "")
+      with open(workdir / "runs" / run.name / "log.txt", "a") as f:
+        slots[i] = (subprocess.Popen(cmd, env=env, stdout=f,
+                                     stderr=subprocess.STDOUT), run)
+    if all(job is None for job in slots.values()):
+      break  # nothing runs here and nothing left to start (others hold the rest)
+    time.sleep(1)
+  return failures
