@@ -114,3 +114,24 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
       s["flops_ratio"] is None or s["flops_ratio"] > 0 for s in result["speedups"])
   assert (workdir / "study.png").stat().st_size > 0
   assert "FLOPs ratio" in r.stdout
+
+
+def test_a_run_is_claimed_once_and_a_dead_owners_claim_is_taken_over(tmp_path):
+  from growjax.study import runner  # pylint: disable=g-import-not-at-top
+  run_dir = tmp_path / "runs" / "a"
+  assert runner._claim(run_dir)
+  assert not runner._claim(run_dir)  # held by a live process (this one)
+  import socket  # pylint: disable=g-import-not-at-top
+  (run_dir / "claim").write_text(f"{socket.gethostname()} 999999999")
+  assert runner._claim(run_dir)  # its owner is gone
+  runner._release(run_dir)
+  assert not (run_dir / "claim").exists()
+
+
+def test_workers_get_the_study_flags_without_the_schedulers():
+  import importlib  # pylint: disable=g-import-not-at-top
+  main = importlib.import_module("growjax.study.__main__")
+  argv = ["--config", "s.py:cpu", "--config.name=x", "--workdir", "w",
+          "--parallel", "4", "--devices=0,1", "--export", "out", "--n_boot=10"]
+  assert main._worker_args(argv) == ["--config", "s.py:cpu", "--config.name=x",
+                                     "--workdir", "w"]
