@@ -114,6 +114,19 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
       s["flops_ratio"] is None or s["flops_ratio"] > 0 for s in result["speedups"])
   assert (workdir / "study.png").stat().st_size > 0
   assert "FLOPs ratio" in r.stdout
+  assert not result["notes"]  # one run at a time: nothing shared
+  # A run that shared its device is named beside the wall-clock figures,
+  # and the export keeps each study's metrics apart.
+  from growjax.study import results  # pylint: disable=g-import-not-at-top
+  (workdir / "runs" / first / "schedule.json").write_text(
+      json.dumps({"device": "0", "runs_at_once": 2}))
+  study = study_lib.Study.from_config(_config())
+  again = results.finish(study, workdir, n_boot=10)
+  assert [n for n in again["notes"] if "not comparable" in n and first in n]
+  results.export(again, workdir, tmp_path / "out", stem=study.name)
+  assert (tmp_path / "out" / "metrics" / study.name / f"{first}.jsonl").read_text() == done
+  assert all(a["metrics"] == f"benchmarks/results/metrics/{study.name}/{a['name']}.jsonl"
+             for a in again["arms"])
 
 
 def test_a_run_is_claimed_once_and_a_dead_owners_claim_is_taken_over(tmp_path):

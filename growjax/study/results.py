@@ -38,6 +38,12 @@ def _common_prefix(runs: list) -> list:
   return out
 
 
+def _schedule(run_dir: pathlib.Path) -> dict:
+  """How the scheduler ran a run (runner.run_all writes it), or {}."""
+  path = run_dir / "schedule.json"
+  return json.loads(path.read_text()) if path.exists() else {}
+
+
 def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   """study.json and study.png from every finished run's metrics."""
   from growjax import compare, data, model, report  # pylint: disable=g-import-not-at-top
@@ -70,7 +76,7 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
                       "method": s.grow.method if s.grow else None} for s in exp.stages],
         "tokens": tokens, "tokens_per_param": tokens / params,
         "epochs": tokens / corpus_tokens,
-        "metrics": f"benchmarks/results/metrics/{run.name}.jsonl",
+        "metrics": f"benchmarks/results/metrics/{study.name}/{run.name}.jsonl",
         "final_val_loss": float(curve.loss_E[-1]),
         "final_val_loss_se": compare.final_se(curve),
         "smoothed_final_val_loss": smoothed_final(rows),
@@ -78,6 +84,14 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
         "budget_flops": study.budget_flops(),
         "stopped": done.get("stopped")})
   summary = compare.summarize(_common_prefix(runs), n_boot=n_boot)
+  shared = sorted(r["name"] for r in rows_out
+                  if _schedule(workdir / "runs" / r["name"]).get("runs_at_once", 1) > 1)
+  if shared:  # wall-clock is then a fact about the schedule, not the arm
+    summary["notes"].append(
+        f"{len(shared)} of {len(rows_out)} runs shared their device with other "
+        "runs of the study (--parallel above the device count): their "
+        "wall-clock seconds are not comparable across arms; compare FLOPs. "
+        f"Shared: {', '.join(shared)}")
   result = {
       "name": study.name, "corpus": corpus.fingerprint(),
       "budget_tokens": study.budget_tokens, "budget_flops": study.budget_flops(),
@@ -111,11 +125,11 @@ def format_result(result: dict) -> str:
 def export(result: dict, workdir: pathlib.Path, out_dir: pathlib.Path,
            stem: str = "growth_study") -> None:
   """Copies study.json/png and every run's metrics.jsonl into a results
-  folder (benchmarks/results/ and its metrics/)."""
+  folder (benchmarks/results/STEM.json and metrics/STEM/)."""
   import shutil  # pylint: disable=g-import-not-at-top
-  (out_dir / "metrics").mkdir(parents=True, exist_ok=True)
+  (out_dir / "metrics" / stem).mkdir(parents=True, exist_ok=True)
   for arm in result["arms"]:
     shutil.copyfile(workdir / "runs" / arm["name"] / "metrics.jsonl",
-                    out_dir / "metrics" / f"{arm['name']}.jsonl")
+                    out_dir / "metrics" / stem / f"{arm['name']}.jsonl")
   shutil.copyfile(workdir / "study.json", out_dir / f"{stem}.json")
   shutil.copyfile(workdir / "study.png", out_dir / f"{stem}.png")

@@ -8,6 +8,7 @@ import json
 import logging
 import pathlib
 
+from growjax import atomic
 from growjax.study.progress import best_lrs, is_done, smoothed_final, target_loss
 from growjax.study.spec import Run, Study
 
@@ -169,6 +170,13 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
              "--only", run.name, "--claimed"]
       if target is not None:
         cmd += ["--target", repr(target)]
+      # Runs that share a device (or, with no devices named, the host)
+      # share its time: the results say so beside their wall-clock.
+      mine = devices[i % len(devices)] if devices else None
+      at_once = sum(1 for j in range(parallel)
+                    if not devices or devices[j % len(devices)] == mine)
+      atomic.write_text(workdir / "runs" / run.name / "schedule.json",
+                        json.dumps({"device": mine, "runs_at_once": at_once}) + "\n")
       log.info("study: slot %d runs %s%s", i, run.name,
                f" on device {env['CUDA_VISIBLE_DEVICES']}" if devices else "")
       with open(workdir / "runs" / run.name / "log.txt", "a") as f:
