@@ -4,6 +4,8 @@ ways, summarised over seeds, in one resumable command.
     python benchmarks/extrapolation.py --workdir runs/extrapolation
     python benchmarks/extrapolation.py --workdir runs/extrapolation_cpu \
         --arg runlocal --out benchmarks/results/extrapolation_cpu.json
+    python benchmarks/extrapolation.py --merge s0.json,s1.json,s2.json \
+        --out benchmarks/results/extrapolation.json   # seeds run apart, joined
 
 Trains experiments/extrapolation.py (the H200 size by default; `--arg
 runlocal` the CPU size) as RoPE and as xPos at each `--scale_bases` value
@@ -71,7 +73,8 @@ def define_flags():
                     "l/2, 512 and 4 l).")
   flags.DEFINE_integer("eval_tokens", EVAL_TOKENS, "Validation tokens each "
                        "length scores.")
-  flags.mark_flags_as_required(["workdir"])
+  flags.DEFINE_list("merge", [], "Results files of disjoint seeds to join "
+                    "into --out instead of training (no --workdir).")
 
 
 FLAGS = flags.FLAGS
@@ -206,7 +209,50 @@ def run(workdir, *, config=DEFAULT_CONFIG, arg: str = "", out=DEFAULT_OUT,
   return results
 
 
+SAME = ("train_len", "scale_bases", "eval_tokens", "model", "train_tokens",
+        "data", "config")  # what every merged file must share
+
+
+def merge(paths, out) -> dict:
+  """One results file from several runs of this script that trained disjoint
+  seeds of the same models (e.g. one seed per GPU, each on its own machine
+  or device): the arms joined, the summary, differences and plot made again
+  over every seed. `seconds` is the sum; `parts` keeps each file's seeds,
+  seconds and machine."""
+  parts = [json.loads(pathlib.Path(p).read_text()) for p in paths]
+  if len(parts) < 2:
+    raise command.UsageError("--merge: name at least two results files")
+  for p, part in zip(paths[1:], parts[1:]):
+    for key in SAME:
+      if part.get(key) != parts[0].get(key):
+        raise command.UsageError(f"--merge: {p} has another {key} than {paths[0]}")
+  seeds = [s for part in parts for s in part["seeds"]]
+  if len(set(seeds)) != len(seeds):
+    raise command.UsageError(f"--merge: a seed appears twice: {seeds}")
+  arms = [a for part in parts for a in part["arms"]]
+  results = dict(parts[0], arms=arms, seeds=sorted(seeds),
+                 summary=extrapolation.summarise(arms),
+                 differences=extrapolation.differences(arms),
+                 seconds=round(sum(p["seconds"] for p in parts), 1),
+                 parts=[{"file": pathlib.Path(p).name, "seeds": part["seeds"],
+                         "seconds": part["seconds"], "machine": part["machine"]}
+                        for p, part in zip(paths, parts)])
+  out = pathlib.Path(out)
+  out.write_text(json.dumps(results, indent=1) + "\n")
+  png = extrapolation.plot(results, out.with_suffix(".png"))
+  results["table"] = extrapolation.summary_table(results)
+  results["files"] = [str(out), str(png)]
+  return results
+
+
 def main():
+  if FLAGS.merge:
+    results = merge(FLAGS.merge, FLAGS.out)
+    print(results["table"])
+    print("written: " + ", ".join(results["files"]))
+    return
+  if not FLAGS.workdir:
+    raise command.UsageError("--workdir: required (unless --merge)")
   results = run(FLAGS.workdir, config=FLAGS.config, arg=FLAGS.arg,
                 out=FLAGS.out, seeds=FLAGS.seeds,
                 scale_bases=FLAGS.scale_bases, eval_tokens=FLAGS.eval_tokens)

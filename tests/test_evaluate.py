@@ -344,3 +344,30 @@ def test_evaluation_never_imports_training():
                         text=True, cwd=REPO, timeout=120,
                         env=dict(os.environ, JAX_PLATFORMS="cpu"))
   assert done.returncode == 0 and done.stdout.strip() == "[]", done
+
+
+def test_extrapolation_results_of_disjoint_seeds_merge_into_one(tmp_path):
+  """Seeds trained apart (one per GPU) join into the file one run would
+  have written: the committed CPU results, split by seed and merged."""
+  whole = json.loads((REPO / "benchmarks" / "results" /
+                      "extrapolation_cpu.json").read_text())
+  paths = []
+  for seed in whole["seeds"]:
+    part = dict(whole, seeds=[seed], seconds=1.0,
+                arms=[a for a in whole["arms"] if a["seed"] == seed])
+    paths.append(tmp_path / f"s{seed}.json")
+    paths[-1].write_text(json.dumps(part))
+  bench = _benchmark()
+  merged = bench.merge([str(p) for p in paths], tmp_path / "all.json")
+  written = json.loads((tmp_path / "all.json").read_text())
+  assert written["seeds"] == whole["seeds"] and len(written["arms"]) == len(whole["arms"])
+  assert written["summary"] == whole["summary"]
+  assert written["differences"] == whole["differences"]
+  assert written["seconds"] == len(paths) and len(written["parts"]) == len(paths)
+  assert (tmp_path / "all.png").stat().st_size > 0 and merged["table"]
+  with pytest.raises(ValueError, match="seed appears twice"):
+    bench.merge([str(paths[0]), str(paths[0])], tmp_path / "x.json")
+  other = json.loads(paths[1].read_text()) | {"train_len": 7}
+  paths[1].write_text(json.dumps(other))
+  with pytest.raises(ValueError, match="another train_len"):
+    bench.merge([str(p) for p in paths], tmp_path / "x.json")
