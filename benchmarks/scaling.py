@@ -189,7 +189,8 @@ def scaling(run, remat, peak, matmul) -> list[dict]:
     say(f"{gpus} GPU {row['mesh']}: " + (row.get("error") or (
         f"{row['tokens_per_s']:,.0f} tok/s, MFU/GPU "
         f"{row['mfu_vs_peak'] or 0:.1%}, efficiency "
-        f"{row['scaling_efficiency'] or 1:.3f}, "
+        + ("-" if row["scaling_efficiency"] is None
+           else f"{row['scaling_efficiency']:.3f}") + ", "
         f"{row['peak_memory_gib'] or 0:.3g} GiB/device")))
   return rows
 
