@@ -112,15 +112,36 @@ def get_config(arg=None):
       grown("stack", "stack", shallow, dict(method="stack")),
       dict(name="small_only", kind="small_only", model=small, lrs=[lr0],
            seeds=[0], warmup_steps=warmup, final_lr_frac=0.1),
+      # What the literature says may help, tried after the first results
+      # (the H200 study ran without them): growing earlier or later, depth
+      # then width, and re-warming the rate after growth (the ablation of
+      # continuity, so it may jump).
+      grown("msg_early", "msg", small, dict(method="msg", ramp_steps=ramp),
+            first=0.1),
+      grown("msg_late", "msg", small, dict(method="msg", ramp_steps=ramp),
+            first=0.4),
+      dict(name="msg_depth_then_width", kind="msg", seeds=[0], model=small,
+           stages=[
+               dict(flops=0.1, lr=dict(peak=lr0, warmup_steps=warmup, final=lr1)),
+               dict(model=dict(n_layers=L), grow=dict(method="msg", ramp_steps=ramp),
+                    flops=0.15, lr=dict(peak=lr1, warmup_steps=0, final=lr1)),
+               dict(model=to_final, grow=dict(method="msg", ramp_steps=ramp),
+                    flops=0.75, lr=dict(peak=lr1, warmup_steps=0, final=lr1 / 10))]),
+      dict(grown("msg_rewarm", "msg", small, dict(method="msg", ramp_steps=ramp)),
+           allow_lr_jump=True),
   ]
+  c.arms[-1]["stages"][1]["lr"] = dict(peak=lr0, warmup_steps=warmup, final=lr1 / 10)
   if a["budget"] != 3:  # a larger budget: scratch at the 3-token sweep's best
     # rate (measured: 2e-3 on the H200, 8e-3 on CPU) against msg and the
     # small-only control, one seed each.
     best = 8e-3 if a["cpu"] else 2e-3
-    c.arms = [dict(c.arms[0], lrs=[best], seeds=[0]), dict(c.arms[1], seeds=[0]),
-              c.arms[-1]]
+    named = {arm["name"]: arm for arm in c.arms}
+    c.arms = [dict(named["scratch"], lrs=[best], seeds=[0]),
+              dict(named["msg"], seeds=[0]), named["small_only"]]
   if a["runlocal"]:  # one arm of each kind (the ablations add no code path)
     c.arms = [arm for arm in c.arms
-              if arm["name"] not in ("msg_width", f"msg_ramp{long_ramp}")]
+              if arm["name"] not in ("msg_width", f"msg_ramp{long_ramp}",
+                                     "msg_early", "msg_late",
+                                     "msg_depth_then_width", "msg_rewarm")]
     c.arms[1]["seeds"] = [0]
   return c
