@@ -30,8 +30,9 @@ blockwise attention at blocks of l/2 and l. The results file holds
    "train_len", "model", "machine", "seconds", ...}
 
 with the figure (growjax.evaluate.extrapolation.figure) beside it as a PNG.
-The H200 default is sized from its FLOPs for about 8 minutes on one H200
-(experiments/extrapolation.py says how; not yet measured). Compiles are
+The H200 default was sized from its FLOPs for about 8 minutes on one H200
+(experiments/extrapolation.py says how); measured: about 4.5 minutes per
+seed with three seeds' processes sharing two H200s (extrapolation.json). Compiles are
 cached in WORKDIR/jax_cache, so the seeds of one model kind share them; a run
 cut short by a time limit continues when the command is run again.
 """
