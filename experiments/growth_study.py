@@ -1,7 +1,7 @@
 r"""Does growing save compute? Every arm of the comparison, on one GPU or two.
 
     python -m growjax.study --config experiments/growth_study.py --workdir runs/study \
-        --parallel 4 --devices 0,1
+        --parallel 4 --devices 0,1,0,1
     python -m growjax.study --config experiments/growth_study.py:runlocal --workdir /tmp/study
 
 The final model (d_model 512, 8 layers, 33.6M parameters with its untied
@@ -19,11 +19,20 @@ against it, each spending at most the same FLOPs:
                 with the trainer's learning-rate multipliers
   stack         d512/L4 -> d512/L8 by G_stack (not function-preserving)
   small_only    d256/L4 alone for the whole budget: the control
+  msg_early, msg_late      msg growing after 10% / 40% of the FLOPs
+  msg_depth_then_width     d256/L4 -> d256/L8 -> d512/L8, both by MSG
+  msg_rewarm    msg with the rate re-warmed to stage 0's peak after growth
+                (the continuity ablation); these four were added after the
+                H200 run, which has the first seven arms only
+
+Measured: the first seven arms' 12 runs took 14 minutes on nvidia-h200-x2 with
+`--parallel 4 --devices 0,1,0,1` (two runs per GPU, each about half as fast as
+alone); results in benchmarks/results/growth_study.json.
 
 `budget=N` (e.g. `:budget=15`) trains the best scratch rate, msg and small_only at N tokens
 per parameter instead (several epochs; reported). `cpu` is the same study at
 CPU scale (d_model 96, 4 layers, 0.64M parameters, the stdlib corpus; about
-45 minutes on 2 idle cores); `runlocal` is a CPU run of every arm kind in a few
+6 minutes a run on 2 cores); `runlocal` is a CPU run of every arm kind in a few
 minutes (a smoke test: its numbers mean nothing).
 """
 
