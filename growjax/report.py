@@ -205,18 +205,23 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
   """Validation loss against FLOPs and against steady-state seconds.
 
   Every arm in one colour (its seeds alike): logged points faint, the
-  monotone curve as a line, growth points as triangles; the scratch envelope
+  monotone curve as a line (solid for scratch, dash-dot for small-only,
+  dashed for grown arms), growth points as triangles; the scratch envelope
   dashed black; `levels` as dotted lines.
   """
   plt = _pyplot()
   fig, (ax_f, ax_t) = plt.subplots(1, 2, figsize=(13, 4.8))
   colours, labelled = {}, set()
+  names = list(dict.fromkeys(r.name for r in runs))
+  palette = (["C%d" % i for i in range(10)] if len(names) <= 10 else
+             [plt.get_cmap("tab20")(i % 20) for i in range(len(names))])
+  styles = {"scratch": "-", "small_only": "-."}  # grown arms dashed
   basis = ("train_time" if all(compare_lib.steady_seconds(r)["basis"] == "train_time"
                                for r in runs) else "time")
   for r in runs:
     if not any("val_loss" in row for row in r.rows):
       continue  # nothing to draw yet (a run stopped before its first evaluation)
-    colour = colours.setdefault(r.name, f"C{len(colours) % 10}")
+    colour = colours.setdefault(r.name, palette[names.index(r.name)])
     c = compare_lib.eval_curve(r)
     mono_E = compare_lib.monotone_curve(c.loss_E, c.flops_E, half_life)
     t = compare_lib.steady_seconds(r, basis)
@@ -225,7 +230,8 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
     labelled.add(r.name)
     for ax, x_E in ((ax_f, c.flops_E), (ax_t, seconds_E)):
       ax.plot(x_E, c.loss_E, "o", color=colour, ms=2.5, alpha=0.35)
-      ax.plot(x_E, mono_E, "-", color=colour, lw=1.4, label=label)
+      ax.plot(x_E, mono_E, styles.get(r.kind, "--"), color=colour, lw=1.4,
+              label=label)
     for g in c.growth_flops:
       if c.flops_E[0] <= g <= c.flops_E[-1]:
         y = np.interp(g, c.flops_E, mono_E)
