@@ -75,6 +75,17 @@ def _rotate_half(x):
   return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
 
 
+def _causal_attention(q_BHTK, k_BHTK, v_BHTK):
+  """Softmax attention over earlier positions; [B, T, H * K] out."""
+  b, h, n, k = q_BHTK.shape
+  causal = np.tril(np.ones((n, n), bool))
+  scores = np.where(causal, q_BHTK @ k_BHTK.transpose(0, 1, 3, 2) / math.sqrt(k),
+                    -np.inf)
+  probs = np.exp(scores - scores.max(-1, keepdims=True))
+  probs /= probs.sum(-1, keepdims=True)
+  return (probs @ v_BHTK).transpose(0, 2, 1, 3).reshape(b, n, h * k)
+
+
 def _half_split_rope(x_TK, pos_T, theta=10000.0):
   """transformers' rotary: pairs (i, i + K/2) at position * theta^(-2i/K)."""
   k = x_TK.shape[-1]
@@ -107,7 +118,6 @@ def _neox_logits(config, tensors, tokens_BT):
 
   b, n = tokens_BT.shape
   pos = np.arange(n)
-  causal = np.tril(np.ones((n, n), bool))
   x = t["gpt_neox.embed_in.weight"][tokens_BT]
   for i in range(config["num_hidden_layers"]):
     p = f"gpt_neox.layers.{i}."
@@ -116,11 +126,7 @@ def _neox_logits(config, tensors, tokens_BT):
     q, kk, v = (qkv[..., j * k:(j + 1) * k].transpose(0, 2, 1, 3)
                 for j in range(3))  # [B, H, T, K]
     q, kk = _half_split_rope(q, pos), _half_split_rope(kk, pos)
-    scores = np.where(causal, q @ kk.transpose(0, 1, 3, 2) / math.sqrt(k),
-                      -np.inf)
-    probs = np.exp(scores - scores.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
-    out = (probs @ v).transpose(0, 2, 1, 3).reshape(b, n, d)
+    out = _causal_attention(q, kk, v)
     x = x + linear(out, p + "attention.dense")
     mlp = linear(norm(x, p + "post_attention_layernorm"),
                  p + "mlp.dense_h_to_4h")
@@ -165,7 +171,6 @@ def _llama_logits(config, tensors, tokens_BT):
 
   b, n = tokens_BT.shape
   pos = np.arange(n)
-  causal = np.tril(np.ones((n, n), bool))
   x = t["model.embed_tokens.weight"][tokens_BT]
   for i in range(config["num_hidden_layers"]):
     p = f"model.layers.{i}."
@@ -174,11 +179,7 @@ def _llama_logits(config, tensors, tokens_BT):
                 .transpose(0, 2, 1, 3) for name in "qkv")  # [B, heads, T, K]
     q, kk = (_half_split_rope(q, pos, theta), _half_split_rope(kk, pos, theta))
     kk, v = np.repeat(kk, h // g, axis=1), np.repeat(v, h // g, axis=1)
-    scores = np.where(causal, q @ kk.transpose(0, 1, 3, 2) / math.sqrt(k),
-                      -np.inf)
-    probs = np.exp(scores - scores.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
-    out = (probs @ v).transpose(0, 2, 1, 3).reshape(b, n, h * k)
+    out = _causal_attention(q, kk, v)
     x = x + linear(out, p + "self_attn.o_proj")
     y = norm(x, p + "post_attention_layernorm")
     x = x + linear(silu(linear(y, p + "mlp.gate_proj"))
