@@ -9,7 +9,7 @@ r"""Two-GPU scaling: 1.3B on 1 and 2 GPUs, the largest model fsdp=2 trains, and 
    1.3B at seq 2048 with one global batch (16 x 2048) on 1 GPU, on 2 under
    data=2 and under fsdp=2: tokens/s, MFU per GPU (PaLM FLOPs over 989 TFLOP/s
    per GPU) and scaling efficiency = 2-GPU tok/s / (2 x 1-GPU tok/s).
-2. largest: growjax.cost.memory_per_device predicts the largest model of a
+2. largest: growjax.memory.memory_per_device predicts the largest model of a
    GPT-3-like family that trains on 2 GPUs with fsdp=2 (remat "full");
    a few steps of it confirm the prediction (stepping down if it fails), and
    the next size up is compiled to show its program does not fit.
@@ -55,7 +55,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from train_speed import (  # noqa: E402
     PEAK_TFLOPS, matmul_tflops, program_bytes, use_compilation_cache)
 
-from growjax import ModelConfig, cost, grow, loss, model, parallel  # noqa: E402
+from growjax import ModelConfig, checks, cost, grow, loss, memory, model, parallel  # noqa: E402
 from growjax.train import optimizer as opt_lib  # noqa: E402
 from growjax.train import state as state_lib  # noqa: E402
 from growjax.train import step as step_lib  # noqa: E402
@@ -201,9 +201,9 @@ def largest(run, peak) -> dict:
   limit = device_limit()
   predicted = {}
   for size in run["family"]:
-    est = cost.memory_per_device(
+    est = memory.memory_per_device(memory.Workload(
         config(size, run), batch_size=run["batch"], seq_len=run["seq_len"],
-        mesh=mesh_sizes, remat=True)  # remat "full" (cost.py's True)
+        mesh=mesh_sizes, remat="full"))
     predicted[size] = est["total"] / 2**30
   fits = [s for s in run["family"] if predicted[s] * 2**30 <= limit]
   out = {"mesh": mesh_sizes, "remat": "full", "device_gib": limit / 2**30,
@@ -303,7 +303,7 @@ def main(argv=None):
   if args.steps:
     run["steps"] = args.steps
   try:  # a bad policy fails here, before any compute
-    model.remat_kind(args.remat)
+    checks.one_of("remat", args.remat, model.REMAT)
   except ValueError as e:
     parser.error(f"--{e}")
   parts = args.parts.split(",")

@@ -9,47 +9,58 @@ It prices the tokens the trainer trains, `steps x batch_size x seq_len` with
 `steps = floor(tokens / (batch_size x seq_len))`, not the tokens a stage
 declares: the plan and the run agree. Where the two differ, both are shown.
 
-Memory: each stage is priced under every remat policy (`cost.REMAT`), with
-the policy the run takes (`train.remat`, or for 'auto' `cost.fastest_remat`
-against the device's limit) and, for a stage that fits under none, the
-one-line refusal `cost.fit_or_explain` gives, which the trainer raises too.
+Memory: each stage is priced under every remat policy (`model.REMAT`), with
+the policy the run takes and, for a stage that fits under none, the one-line
+refusal the trainer raises too: both from `stage_remat`, which the trainer
+calls as well, so the plan and the run take the same policy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 
-from growjax import cost
-from growjax.experiment import Experiment
+from growjax import cost, memory
+from growjax.experiment import Experiment, Stage
+from growjax.model import REMAT
 
 GIB = 2.0**30
 
 
-def train_options(exp: Experiment) -> tuple[str, int | None]:
-  """(remat, loss_chunk) of an experiment: remat 'auto' or a policy of
-  `cost.REMAT`; loss_chunk None for the whole [B, T, V] logits."""
-  return exp.train.remat, exp.train.loss_chunk
+def workload(exp: Experiment, stage: Stage, mesh: dict) -> memory.Workload:
+  """One stage's train step on a mesh of these axis sizes, with the
+  experiment's `train.remat` ('auto' or a policy)."""
+  return memory.Workload(
+      stage.model, batch_size=stage.batch_size, seq_len=exp.seq_len,
+      mesh=mesh, rules=exp.mesh.rules or None,
+      microbatches=stage.microbatches, remat=exp.train.remat,
+      loss_chunk=exp.train.loss_chunk)
 
 
-def stage_memory(m, *, batch_size: int, microbatches: int, seq_len: int,
-                 mesh: dict, rules, remat: str, loss_chunk: int | None,
+def stage_remat(exp: Experiment, stage: Stage, mesh: dict,
+                device_bytes: float | None) -> tuple[str, str | None]:
+  """(the remat policy `stage` trains with, the one-line refusal when it fits
+  under none or None): `train.remat`, or for 'auto' the fastest that fits
+  `device_bytes` (`memory.resolve_remat`). The trainer and the plan ask
+  here."""
+  return memory.resolve_remat(workload(exp, stage, mesh), device_bytes)
+
+
+def stage_memory(exp: Experiment, stage: Stage, mesh: dict,
                  device_bytes: float | None) -> dict:
   """One stage's memory: `memory_by_remat` (total bytes per device of each
-  policy), the policy the run takes (`remat`: the set one, or for 'auto'
-  `cost.fastest_remat`), its `memory_per_device`, and `refusal`
-  (`cost.fit_or_explain`'s line, None when it fits)."""
-  kw = dict(batch_size=batch_size, seq_len=seq_len, mesh=mesh, rules=rules,
-            loss_chunk=loss_chunk, microbatches=microbatches)
-  chosen = (cost.fastest_remat(m, device_bytes=device_bytes, **kw)
-            if remat == "auto" else remat)
+  policy), the policy the run takes (`remat`, from `stage_remat`), its
+  `memory_per_device`, and `refusal` (None when it fits)."""
+  work = workload(exp, stage, mesh)
+  chosen, refusal = stage_remat(exp, stage, mesh, device_bytes)
+  def under(policy):
+    return memory.memory_per_device(dataclasses.replace(work, remat=policy))
   return {
       "remat": chosen,
-      "memory_per_device": cost.memory_per_device(m, remat=chosen, **kw),
-      "memory_by_remat": {p: cost.memory_per_device(m, remat=p, **kw)["total"]
-                          for p in cost.REMAT},
-      "refusal": cost.fit_or_explain(m, device_bytes=device_bytes,
-                                     remat=remat, **kw),
+      "memory_per_device": under(chosen),
+      "memory_by_remat": {p: under(p)["total"] for p in REMAT},
+      "refusal": refusal,
   }
 
 
@@ -61,7 +72,6 @@ def plan(exp: Experiment, n_devices: int,
   seq_len, the mesh, the device count, the device limit and the
   experiment's name."""
   mesh = exp.mesh.shape(n_devices)
-  remat, loss_chunk = train_options(exp)
   seq_len = exp.seq_len
   trained = [s.steps(seq_len) * s.batch_size * seq_len for s in exp.stages]
   summary = cost.schedule_summary(
@@ -75,10 +85,7 @@ def plan(exp: Experiment, n_devices: int,
     row["steps"] = stage.steps(seq_len)
     row["batch_size"] = stage.batch_size
     row["declared_tokens"] = stage.tokens
-    row.update(stage_memory(
-        m, batch_size=stage.batch_size, microbatches=stage.microbatches,
-        seq_len=seq_len, mesh=mesh, rules=exp.mesh.rules or None,
-        remat=remat, loss_chunk=loss_chunk, device_bytes=device_bytes))
+    row.update(stage_memory(exp, stage, mesh, device_bytes))
   summary["seq_len"] = seq_len
   summary["mesh"] = mesh
   summary["n_devices"] = n_devices
@@ -129,9 +136,9 @@ def format_plan(p: dict) -> str:
 def report(exp: Experiment, workdir, *, n_devices: int,
            device_bytes: float | None | str = "here") -> str:
   """Print-ready plan; writes WORKDIR/plan.json. `device_bytes` "here": the
-  limit of this machine's device (`cost.device_memory_bytes`)."""
+  limit of this machine's device (`memory.device_memory_bytes`)."""
   if device_bytes == "here":
-    device_bytes = cost.device_memory_bytes()
+    device_bytes = memory.device_memory_bytes()
   p = plan(exp, n_devices, device_bytes)
   out = pathlib.Path(workdir)
   out.mkdir(parents=True, exist_ok=True)

@@ -23,10 +23,13 @@ import dataclasses
 import json
 import math
 from typing import Any, Mapping
+import warnings
 
-from growjax import checks
+from growjax import checks, grow, hf, parallel
+from growjax import model as model_lib
 from growjax.config import ModelConfig
 from growjax.data import DataConfig
+from growjax.grow import methods
 
 
 class ExperimentError(ValueError):
@@ -104,7 +107,6 @@ class Growth:
   @classmethod
   def from_dict(cls, raw: Mapping[str, Any]) -> "Growth":
     """From an experiment's `grow=dict(method=..., **options)`."""
-    from growjax.grow import methods  # pylint: disable=g-import-not-at-top
     raw = dict(raw)
     if "method" not in raw:
       raise ValueError("method: missing (one of "
@@ -115,7 +117,6 @@ class Growth:
 
   def grow_options(self) -> dict:
     """The keyword options of `grow.grow` and `grow.grow_opt_state`."""
-    from growjax.grow import methods  # pylint: disable=g-import-not-at-top
     return {k: self.options[k] for k in methods.get(self.method).grow_options}
 
   def to_dict(self) -> dict:
@@ -146,7 +147,6 @@ class Stage:
   def ramp(self, start: int):
     """The `grow.Ramp` of this stage's growth masks, for a stage that begins
     at global step `start`; None when its method uses no masks."""
-    from growjax import grow  # pylint: disable=g-import-not-at-top
     if self.grow is None or not grow.METHODS[self.grow.method].uses_masks:
       return None
     return grow.Ramp(start=start, steps=self.grow.options["ramp_steps"])
@@ -192,7 +192,6 @@ class Mesh:
         checks.positive_int(name, v)
     if sizes.count(-1) > 1:
       raise ValueError(f"data: {sizes} uses -1 on more than one axis")
-    from growjax import parallel  # pylint: disable=g-import-not-at-top
     object.__setattr__(self, "rules", parallel.rules_from_config(
         self.rules, base=(), field="rules"))
 
@@ -249,8 +248,9 @@ class Train:
   log_every: int = 10  # steps between metrics lines
   # What each block keeps for the backward pass (growjax.model.REMAT: "none",
   # "dots", "offload", "full"); "auto": the fastest that fits in device memory
-  # by the memory model (growjax.cost.fastest_remat; "none" where no limit is
-  # known, as on CPU).
+  # by the memory model (growjax.memory.resolve_remat; "none" where no limit
+  # is known, as on CPU). True / False (before policies): deprecated, read as
+  # "full" / "none".
   remat: str = "auto"
   loss_chunk: int | None = None  # positions per unembedding chunk (growjax.loss); None: whole [B, T, V] logits
   progress: bool = True  # show a progress bar
@@ -262,9 +262,13 @@ class Train:
   spike_factor: float | None = None
 
   def __post_init__(self):
-    from growjax import model  # pylint: disable=g-import-not-at-top
     checks.positive_int("log_every", self.log_every)
-    checks.one_of("remat", self.remat, ("auto",) + tuple(model.REMAT))
+    if isinstance(self.remat, bool):  # the one place the old bools are read
+      policy = "full" if self.remat else "none"
+      warnings.warn(f"train.remat: {self.remat} is deprecated; write "
+                    f"remat={policy!r}", FutureWarning, stacklevel=2)
+      object.__setattr__(self, "remat", policy)
+    checks.one_of("remat", self.remat, ("auto",) + model_lib.REMAT)
     if self.loss_chunk is not None:
       checks.positive_int("loss_chunk", self.loss_chunk)
     checks.boolean("progress", self.progress)
@@ -365,7 +369,6 @@ def _pretrained_model(value, model: dict, data: DataConfig) -> dict:
   config, checked (config.json and the safetensors headers; no tensor is
   read) before any compute. `model` may add settings the checkpoint does not
   fix (dtype, init_std); a shape or architecture field must agree with it."""
-  from growjax import hf  # pylint: disable=g-import-not-at-top
   try:
     fields = hf.check_pretrained(hf.init_from_dir(value))
   except (ValueError, FileNotFoundError) as e:
@@ -424,7 +427,6 @@ def _stage(i: int, raw: dict, base: dict) -> Stage:
 def validate(exp: Experiment, *, n_devices: int | None = None) -> None:
   """The checks that need more than one field, run once over the whole
   experiment: growth plans, steps, and (with `n_devices`) the mesh."""
-  from growjax import grow  # pylint: disable=g-import-not-at-top
   mesh_shape = None
   if n_devices is not None:
     try:

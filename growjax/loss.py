@@ -140,7 +140,7 @@ def _check_chunk(chunk):
 
 
 def cross_entropy(params, cfg: ModelConfig, batch_BT1, *, masks=None,
-                  remat: str | bool = "none",
+                  remat: str = "none",
                   chunk: int | None = None) -> jax.Array:
   """Mean next-token cross-entropy of int32 windows [B, T+1] (float32 scalar).
 
@@ -161,7 +161,7 @@ def cross_entropy(params, cfg: ModelConfig, batch_BT1, *, masks=None,
 
 
 def per_window(params, cfg: ModelConfig, batch_BT1, *, masks=None,
-               remat: str | bool = "none",
+               remat: str = "none",
                chunk: int | None = None) -> jax.Array:
   """Mean next-token cross-entropy of each window: float32 [B]. Arguments as
   in `cross_entropy`; the chunked path is differentiable too (checkpointed

@@ -118,16 +118,11 @@ def axis_sizes(cfg: ModelConfig) -> dict[str, int]:
           "head_dim": cfg.head_dim, "mlp": cfg.d_ff}
 
 
-# Remat policies (see the module docstring) and the tensors `dots` keeps.
-REMAT = ("none", "dots", "full", "offload")
+# Remat policies (see the module docstring), fastest first: the one list
+# every layer above reads (the experiment's field, the memory model), and
+# the tensors `dots` keeps.
+REMAT = ("none", "dots", "offload", "full")
 SAVED = ("q", "k", "v", "context", "attn_out", "mlp_in")
-
-
-def remat_kind(remat: str | bool) -> str:
-  """One of `REMAT`; the old bools mean True -> "full", False -> "none"."""
-  if remat is True or remat is False:
-    return "full" if remat else "none"
-  return checks.one_of("remat", remat, REMAT)
 
 
 def _is_attention_kernel(prim) -> bool:
@@ -153,11 +148,11 @@ def _offload_policy(prim, *args, **params):
   return _offload_names(prim, *args, **params)
 
 
-def remat_policy(remat: str | bool):
-  """(whether blocks are rematerialised, the jax.checkpoint policy)."""
-  kind = remat_kind(remat)
-  return kind != "none", {"none": None, "full": None, "dots": _dots_policy,
-                          "offload": _offload_policy}[kind]
+def _checkpoint_policy(remat: str):
+  """(whether blocks are rematerialised, the jax.checkpoint policy) of a
+  policy `apply` has checked."""
+  return remat != "none", {"none": None, "full": None, "dots": _dots_policy,
+                           "offload": _offload_policy}[remat]
 
 
 def _path(keys) -> str:
@@ -333,7 +328,7 @@ class Transformer(nn.Module):
   float32 output [B, T, D], the unembedding's input."""
   cfg: ModelConfig
   block_len: int | None = None
-  remat: str | bool = "none"
+  remat: str = "none"  # one of REMAT, checked by `apply`
   return_hidden: bool = False
 
   @nn.compact
@@ -345,7 +340,7 @@ class Transformer(nn.Module):
     h_BTD = jnp.take(embed_VD, tokens_BT, axis=0)
     if hidden is not None:
       h_BTD = h_BTD * hidden
-    rematerialise, policy = remat_policy(self.remat)
+    rematerialise, policy = _checkpoint_policy(self.remat)
     # prevent_cse=False: inside scan the recomputation cannot be CSE'd away.
     block = (nn.remat(Block, prevent_cse=False, policy=policy)
              if rematerialise else Block)
@@ -400,7 +395,7 @@ def init(cfg: ModelConfig, key: jax.Array) -> Params:
 def apply(params: Params, cfg: ModelConfig, tokens: jax.Array, *,
           masks: dict | None = None, positions: jax.Array | None = None,
           block_len: int | None = None, cache: dict | None = None,
-          remat: str | bool = "none", return_hidden: bool = False):
+          remat: str = "none", return_hidden: bool = False):
   """Logits float32 [B, T, V] for int32 tokens [B, T].
 
   positions: int32 [B, T], increasing along T (default 0..T-1, or the cache's
@@ -410,7 +405,7 @@ def apply(params: Params, cfg: ModelConfig, tokens: jax.Array, *,
   cache: from `init_cache`; when given, returns (logits, new_cache) and each
     call appends its T tokens.
   remat: what each block keeps for the backward pass, one of `REMAT` (see
-    the module docstring); True and False mean "full" and "none".
+    the module docstring).
   return_hidden: the final norm's float32 output [B, T, D] instead of
     the logits (`project(x, unembedding(params, cfg), cfg)` makes them).
   masks: None or {} is a fully grown model: no mask arithmetic at all.
@@ -422,7 +417,8 @@ def apply(params: Params, cfg: ModelConfig, tokens: jax.Array, *,
     positions = jnp.broadcast_to(start + jnp.arange(t, dtype=jnp.int32), (b, t))
   positions = jnp.asarray(positions, jnp.int32)
   masks = {} if masks is None else masks
-  model = Transformer(cfg, block_len=block_len, remat=remat_kind(remat),
+  model = Transformer(cfg, block_len=block_len,
+                      remat=checks.one_of("remat", remat, REMAT),
                       return_hidden=return_hidden)
   if cache is None:
     logits, _ = model.apply({"params": params}, tokens, positions, positions,

@@ -22,11 +22,30 @@ pipeline.py (batches, sharding, iterator state), validation.py (the fixed
 validation set and its statistics).
 """
 
+import importlib
+
 from growjax.data.config import DataConfig
-from growjax.data.corpus import Corpus, prepare
-from growjax.data.pipeline import BatchIterator, batches
-from growjax.data.tokenizer import Tokenizer
-from growjax.data.validation import loss_stats, validation_windows
+
+# Everything but DataConfig loads TFDS, grain and sentencepiece (seconds, and
+# not installed on a machine that only benchmarks a train step), so it is
+# imported on first use: reading an experiment needs DataConfig alone.
+_LAZY = {"Corpus": "corpus", "prepare": "corpus", "BatchIterator": "pipeline",
+         "batches": "pipeline", "Tokenizer": "tokenizer",
+         "loss_stats": "validation", "validation_windows": "validation"}
+_MODULES = ("builders", "corpus", "documents", "fingerprint", "packing",
+            "pipeline", "tokenizer", "tokens", "validation")
 
 __all__ = ["BatchIterator", "Corpus", "DataConfig", "Tokenizer", "batches",
            "loss_stats", "prepare", "validation_windows"]
+
+
+def __getattr__(name: str):
+  if name in _LAZY:
+    return getattr(importlib.import_module(f"growjax.data.{_LAZY[name]}"), name)
+  if name in _MODULES:
+    return importlib.import_module(f"growjax.data.{name}")
+  raise AttributeError(f"module 'growjax.data' has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted(set(globals()) | set(_LAZY) | set(_MODULES))

@@ -3,7 +3,9 @@
 Reads top to bottom like a recipe, in labelled sections, each opening with
 one log line: `run` sets up what every stage shares (workdir, mesh, data,
 checkpoints) in a `Run`; `_run_stage` then takes one stage through model and
-optimizer, state, data, update step and loop. Stage 0 initialises; every
+optimizer, `enter_stage` (restore, initialise or grow: the state, the ramp
+and the stream position) and a `StageLoop` (a plain step loop whose named
+hooks log, evaluate, checkpoint, guard and preempt). Stage 0 initialises; every
 later stage grows the parameters and the AdamW state from the end of the
 previous stage (a pure function of that state and of (seed, stage), so a
 crash during growth re-grows identically), saves at once, rewinds the
@@ -31,12 +33,13 @@ import time
 from typing import Any, Callable
 
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 import tqdm
 
 from growjax import atomic, blame
 from growjax import checkpoint as ckpt_lib
-from growjax import cost, data, grow, hf, model, parallel, pause
+from growjax import cost, data, dry_run, grow, hf, memory, model, parallel, pause
 from growjax import lock as lock_lib
 from growjax.experiment import Experiment, ExperimentError, Stage
 from growjax.train import guard as guard_lib
@@ -58,7 +61,7 @@ class Run:
   rules: Any
   corpus: Any
   val: "Validation"
-  remat: list[str]  # each stage's remat policy (growjax.model.REMAT)
+  remat: list[str]  # each stage's remat policy (growjax.model.REMAT; memory_plan)
   ckpt: ckpt_lib.Checkpointer
   writer: metrics_lib.Writer
   starts: list[int]  # global step at which each stage begins, plus the end
@@ -103,7 +106,6 @@ class Validation:
 def _to_host(x) -> np.ndarray:
   if jax.process_count() == 1:
     return np.asarray(jax.device_get(x))
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
@@ -156,30 +158,24 @@ def _prepare_data(exp: Experiment):
       raise ExperimentError(f"data: {e}") from e
   if jax.process_count() == 1:
     return prepare()
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   corpus = prepare() if jax.process_index() == 0 else None
   multihost_utils.sync_global_devices("growjax: data prepared")
   return corpus or prepare()
 
 
 # ----------------------------------------------------------------- memory --
-def memory_plan(exp: Experiment, mesh_shape: dict, rules) -> list[str]:
-  """Each stage's remat policy: `train.remat`, or with "auto" the fastest the
-  memory model fits in device memory. A stage that fits under no policy is
-  refused here, before anything compiles, naming the model's figure and the
-  nearest fix."""
-  device_bytes = cost.device_memory_bytes()
+def memory_plan(exp: Experiment, mesh_shape: dict) -> list[str]:
+  """Each stage's remat policy, as the dry run plans it (`train.remat`, or
+  with "auto" the fastest the memory model fits in device memory). A stage
+  that fits under no policy is refused here, before anything compiles,
+  naming the model's figure and the nearest fix."""
+  device_bytes = memory.device_memory_bytes()
   out = []
   for stage in exp.stages:
-    kw = dict(batch_size=stage.batch_size, seq_len=exp.seq_len, mesh=mesh_shape,
-              rules=rules, loss_chunk=exp.train.loss_chunk,
-              microbatches=stage.microbatches)
-    refusal = cost.fit_or_explain(stage.model, device_bytes=device_bytes,
-                                  remat=exp.train.remat, **kw)
+    policy, refusal = dry_run.stage_remat(exp, stage, mesh_shape, device_bytes)
     if refusal:
       raise ExperimentError(f"stages[{stage.index}]: {refusal}")
-    out.append(exp.train.remat if exp.train.remat != "auto" else
-               cost.fastest_remat(stage.model, device_bytes=device_bytes, **kw))
+    out.append(policy)
   return out
 
 
@@ -228,7 +224,7 @@ def run(exp: Experiment, workdir, *, stop_at_step: int | None = None,
   shape = exp.mesh.shape(len(devices))
   mesh = parallel.make_mesh(**shape, devices=devices)
   rules = parallel.rules_from_config(exp.mesh.rules)
-  remat = memory_plan(exp, shape, rules)
+  remat = memory_plan(exp, shape)
 
   # --- Workdir: one training process at a time; signals ask for a save.
   with lock_lib.WorkdirLock(workdir, enabled=jax.process_index() == 0), \
@@ -382,214 +378,303 @@ def _run_stage(r: Run, stage: Stage, prev_state,
   """Trains one stage from `prev_state` (the previous stage's last state;
   None for stage 0) or from the checkpoint `resume` (restored by
   `_newest`). Returns (its last state, whether the run stops here)."""
-  exp, cfg = r.exp, stage.model
-  start, end = r.starts[stage.index], r.starts[stage.index + 1]
-
   # --- Model and optimizer of this stage.
-  lr, optimizer = _optimizer(exp, stage)
-  remat, chunk = r.remat[stage.index], exp.train.loss_chunk
+  lr, optimizer = _optimizer(r.exp, stage)
+  cfg, start, end = stage.model, r.starts[stage.index], r.starts[stage.index + 1]
   log.info("stage %d: %s, %s params, steps %d-%d, remat %s", stage.index,
            {k: getattr(cfg, k) for k in ("d_model", "n_layers", "n_heads", "d_ff")},
-           f"{model.param_count(cfg):,}", start, end, remat)
-
+           f"{model.param_count(cfg):,}", start, end, r.remat[stage.index])
   # --- State: restore, initialise, or grow from the previous stage.
-  key = jax.random.fold_in(jax.random.key(exp.seed), stage.index)
-  ramp = stage.ramp(start)
-  if resume is not None:
-    state = resume.state
-  elif stage.index == 0:
-    _, shardings = state_lib.abstract_state(cfg, optimizer, (), r.mesh, r.rules)
-    if exp.init_from is None:
-      state = state_lib.init_state(cfg, optimizer, key, shardings)
-    else:  # a pretrained model, checked when the experiment was read
-      state = state_lib.state_from_params(cfg, optimizer, hf.load_pretrained(
-          hf.init_from_dir(exp.init_from))[1], shardings)
-  else:
-    prev = exp.stages[stage.index - 1]
-    fixed, real = r.val.fixed_batch()
-
-    def fixed_loss(step_fn, state):
-      return float(_to_host(jax.jit(step_fn)(state, fixed))[:real].mean())
-
-    before = fixed_loss(step_lib.make_eval_step(prev.model, loss_chunk=chunk),
-                        prev_state)
-    grown_at = time.perf_counter()
-    state, ramp = state_lib.grow_state(prev_state, prev, stage, key, optimizer,
-                                       r.mesh, r.rules, start=start)
-    jax.block_until_ready(state)
-    seconds = time.perf_counter() - grown_at
-    del prev_state
-    pause.at("growth", start)
-    after = fixed_loss(step_lib.make_eval_step(cfg, ramp, loss_chunk=chunk), state)
-    r.writer.write({"event": "growth", "step": start, "stage": stage.index,
-                    "method": stage.grow.method, "loss_before": before,
-                    "loss_after": after, "seconds": seconds})
-    log.info("grew into stage %d by %s in %.2f s (compile included): "
-             "fixed-batch loss %.6f -> %.6f", stage.index, stage.grow.method,
-             seconds, before, after)
-
-  # --- Data: the stream continues where the previous stage stopped (its
-  # position does not depend on the batch size); saved with the model.
-  train_iter = data.batches(
-      r.corpus, "train", seq_len=exp.seq_len, batch_size=stage.batch_size,
-      seed=exp.seed, shard_index=jax.process_index(),
-      shard_count=jax.process_count())
-  if r.data_state is not None:
-    train_iter.set_state(r.data_state)
-
-  def save(state, step):
-    """Starts saving `state`; its meta holds what a resumed run needs to go
-    on exactly as this one will: the data position, the totals, the number
-    of metrics lines and the guard's state."""
-    nonlocal saved_at
-    r.tick()
-    r.ckpt.save(stage.index, step, state, {
-        "stage": stage.index, "step": step, "masks": sorted(state.get("masks0", {})),
-        # a copy: the save is asynchronous and training goes on changing totals
-        "data": train_iter.get_state(), "totals": dict(r.totals),
-        "metrics_rows": r.writer.rows, "guard": r.guard.state()})
-    saved_at = step
-
-  saved_at = start if resume is None else resume.step
+  entry = enter_stage(r, stage, optimizer, prev_state, resume)
+  del prev_state
+  # --- Update step and loop.
+  steps = StageLoop(r, stage, entry, lr, optimizer,
+                    saved_at=start if resume is None else resume.step)
   if resume is None:
-    save(state, start)  # the grown (or fresh) state, at once
+    steps.save(start)  # the grown (or fresh) state, at once
+  stopped = steps.run()
+  return steps.state, stopped
 
-  # --- Update step: jitted once per shape (and once more when masks fold).
-  def compile_steps(state):
-    shardings = jax.tree.map(lambda x: x.sharding, state)  # where it lives
-    batch_sh = parallel.batch_sharding(r.mesh, r.rules)
-    train = jax.jit(
-        step_lib.make_train_step(cfg, optimizer, lr, microbatches=stage.microbatches,
-                                 ramp=ramp, remat=remat, loss_chunk=chunk),
-        in_shardings=(shardings, batch_sh), out_shardings=(shardings, None),
-        donate_argnames=("state",))
-    evaluate = jax.jit(step_lib.make_eval_step(cfg, ramp, loss_chunk=chunk),
-                       in_shardings=(shardings, batch_sh))
-    return train, evaluate
 
-  def fold(state, step):
-    """The state without its masks once the ramp has brought them to 1."""
-    if ramp is None or "masks0" not in state or not ramp.done(step):
-      return state
-    state = dict(state)
-    grow.fold(ramp.masks(state.pop("masks0"), step))  # all exactly 1 by now
-    log.info("stage %d: masks reached 1 and folded at step %d", stage.index, step)
-    return state
+# ------------------------------------------------------------ stage entry --
+@dataclasses.dataclass
+class Entry:
+  """A stage as entered: its first state, its growth's mask ramp (None when
+  it has none), and where the training stream stands (None: at its start)."""
+  state: dict
+  ramp: grow.Ramp | None
+  data_state: dict | None
 
-  step = int(jax.device_get(state["step"]))
-  state = fold(state, step)
-  train_step, eval_step = compile_steps(state)
 
-  def validate(state) -> dict:
+def enter_stage(r: Run, stage: Stage, optimizer, prev_state,
+                resume: ckpt_lib.Restored | None) -> Entry:
+  """The state `stage` starts from: the checkpoint `resume`, else a fresh
+  (or pretrained) model for stage 0, else `prev_state` grown. The stream
+  goes on where the previous stage stopped (its position does not depend
+  on the batch size)."""
+  start = r.starts[stage.index]
+  key = jax.random.fold_in(jax.random.key(r.exp.seed), stage.index)
+  if resume is not None:
+    state, ramp = resume.state, stage.ramp(start)
+  elif stage.index == 0:
+    state, ramp = _initial_state(r, stage, optimizer, key), stage.ramp(start)
+  else:
+    state, ramp = _grow_into(r, stage, prev_state, optimizer, key)
+  return Entry(state, ramp, r.data_state)
+
+
+def _initial_state(r: Run, stage: Stage, optimizer, key):
+  """Stage 0's state: initialised, or a pretrained model's (`init_from`,
+  checked when the experiment was read), placed on the mesh."""
+  cfg = stage.model
+  _, shardings = state_lib.abstract_state(cfg, optimizer, (), r.mesh, r.rules)
+  if r.exp.init_from is None:
+    return state_lib.init_state(cfg, optimizer, key, shardings)
+  _, params = hf.load_pretrained(hf.init_from_dir(r.exp.init_from))
+  return state_lib.state_from_params(cfg, optimizer, params, shardings)
+
+
+def _grow_into(r: Run, stage: Stage, prev_state, optimizer, key):
+  """(the previous stage's last state grown into `stage`, its ramp); logs
+  the fixed batch's loss before and after (equal: growth keeps the
+  function) as a "growth" event."""
+  exp, chunk = r.exp, r.exp.train.loss_chunk
+  prev, start = exp.stages[stage.index - 1], r.starts[stage.index]
+  fixed, real = r.val.fixed_batch()
+
+  def fixed_loss(step_fn, state):
+    return float(_to_host(jax.jit(step_fn)(state, fixed))[:real].mean())
+
+  before = fixed_loss(step_lib.make_eval_step(prev.model, loss_chunk=chunk),
+                      prev_state)
+  grown_at = time.perf_counter()
+  state, ramp = state_lib.grow_state(prev_state, prev, stage, key, optimizer,
+                                     r.mesh, r.rules, start=start)
+  jax.block_until_ready(state)
+  seconds = time.perf_counter() - grown_at
+  del prev_state
+  pause.at("growth", start)
+  after = fixed_loss(step_lib.make_eval_step(stage.model, ramp, loss_chunk=chunk),
+                     state)
+  r.writer.write({"event": "growth", "step": start, "stage": stage.index,
+                  "method": stage.grow.method, "loss_before": before,
+                  "loss_after": after, "seconds": seconds})
+  log.info("grew into stage %d by %s in %.2f s (compile included): "
+           "fixed-batch loss %.6f -> %.6f", stage.index, stage.grow.method,
+           seconds, before, after)
+  return state, ramp
+
+
+# ------------------------------------------------------------- step loop --
+class StageLoop:
+  """One stage's steps from its `Entry` to its end: a plain loop (`run`)
+  and its named hooks, each called where the loop says: `preempt` (a
+  signal: save and stop), `log` (a metrics line, with `evaluate` on the
+  validation set when due), `checkpoint`, `guard` (wait for the steps in
+  flight and let the guard read their losses) and `fold` (the masks, once
+  the ramp has brought them to 1).
+
+  Seconds are booked three ways (metrics.py): the first step of each
+  compiled program to compile_time, the steady-state steps between two
+  syncs to train_time, validation to eval_time."""
+
+  def __init__(self, r: Run, stage: Stage, entry: Entry, lr, optimizer, *,
+               saved_at: int):
+    exp = r.exp
+    self.r, self.stage, self.lr, self.optimizer = r, stage, lr, optimizer
+    self.ramp, self.saved_at = entry.ramp, saved_at
+    self.start, self.end = r.starts[stage.index], r.starts[stage.index + 1]
+    self.stream = data.batches(
+        r.corpus, "train", seq_len=exp.seq_len, batch_size=stage.batch_size,
+        seed=exp.seed, shard_index=jax.process_index(),
+        shard_count=jax.process_count())
+    if entry.data_state is not None:
+      self.stream.set_state(entry.data_state)
+    self.tokens_per_step = stage.batch_size * exp.seq_len
+    self.flops_per_token = cost.train_flops_per_token(stage.model, exp.seq_len)
+    self.state = entry.state
+    self.step = int(jax.device_get(self.state["step"]))
+    self.m = None  # the last step's metrics (on the devices)
+    self.pending = []  # (step, metrics) of the steps the host has not read yet
+    self.window = {"steps": 0, "seconds": 0.0}  # steady-state steps since the last log line
+    self.since = time.perf_counter()
+    self.fresh = True  # the next step is a compiled program's first
+
+  # --- The loop.
+  def run(self) -> bool:
+    """Trains to the stage's end; returns whether the run stops here."""
+    r, exp = self.r, self.r.exp
+    self.fold()  # a resumed state whose ramp has ended
+    self.compile()
+    bar = tqdm.tqdm(total=self.end - self.start, initial=self.step - self.start,
+                    desc=f"stage {self.stage.index}", unit="step",
+                    disable=not exp.train.progress or jax.process_index() != 0,
+                    dynamic_ncols=True)
+    stopped = False
+    while self.step < self.end:
+      if r.preemption.requested(self.step):
+        self.preempt()
+        stopped = True
+        break
+      self.train_one()
+      last, at_stop = self.step == self.end, self.step == r.stop_at_step
+      if self.step % exp.train.log_every == 0 or last or at_stop:
+        self.log(bar, evaluate=self.step % exp.eval.every_steps == 0 or last)
+      bar.update(1)
+      if (self.step % exp.checkpoint.every_steps == 0 or last or at_stop
+          or r.stop_reason):
+        self.checkpoint()
+      if at_stop or r.stop_reason:
+        stopped = True
+        break
+      if self.ramp is not None and "masks0" in self.state and self.ramp.done(self.step):
+        self.guard()
+        self.fold()
+        self.compile()
+    bar.close()
+    r.ckpt.wait()
+    r.data_state = self.stream.get_state()
+    return stopped
+
+  def train_one(self):
+    """One update on the stream's next batch; the host does not wait for it
+    (except on a program's first step, booked as compile time)."""
+    r = self.r
+    batch = parallel.global_batch(next(self.stream), r.mesh, r.rules)
     began = time.perf_counter()
-    stats = data.loss_stats(r.val.losses(eval_step, state))
-    r.totals["eval_time"] += time.perf_counter() - began
+    with jax.transfer_guard("disallow"):
+      self.state, self.m = self.train_step(self.state, batch)
+    pause.at("step", self.step + 1)
+    self.pending.append((self.step + 1, self.m))
+    if self.fresh:  # compiled (or loaded from the cache) by this first call
+      jax.block_until_ready(self.m)
+      self.since = time.perf_counter()
+      r.totals["compile_time"] += self.since - began
+      self.fresh = False
+    else:
+      self.window["steps"] += 1
+    self.step += 1
+    r.step = self.step
+    r.totals["tokens"] += self.tokens_per_step
+    r.totals["train_flops"] += self.flops_per_token * self.tokens_per_step
+
+  # --- Hooks.
+  def preempt(self):
+    """A signal asked to stop: save here (unless just saved), and stop."""
+    r = self.r
+    self.guard()
+    if self.saved_at != self.step:
+      self.save(self.step)
+    r.preempted = r.preemption.signal
+    r.stop_reason = f"preempted by {r.preempted}"
+    log.info("stage %d: %s at step %d: saved, stopping", self.stage.index,
+             r.preempted, self.step)
+
+  def log(self, bar, *, evaluate: bool):
+    """Writes the metrics line of this step (with the validation loss when
+    `evaluate`), and asks `stop_when` about it."""
+    r = self.r
+    self.guard()
+    values = jax.device_get(self.m)
+    w = self.window
+    rate = (w["steps"] * self.tokens_per_step / w["seconds"]
+            if w["steps"] and w["seconds"] > 0 else None)
+    row = {"step": self.step, "stage": self.stage.index,
+           "loss": float(values["loss"]), "lr": float(values["lr"]),
+           "grad_norm": float(values["grad_norm"]),
+           "tokens": r.totals["tokens"], "train_flops": r.totals["train_flops"],
+           "skipped_steps": r.guard.skipped}
+    if rate:  # none when the window held only a compiling step
+      row.update(tokens_per_s=rate, tflops=self.flops_per_token * rate / 1e12)
+    if evaluate:
+      row.update(self.evaluate())
+    r.tick()
+    row.update({k: r.totals[k] for k in ("time", "train_time", "compile_time",
+                                         "eval_time")})
+    r.writer.write(row)
+    if rate:
+      bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
+    self.window = {"steps": 0, "seconds": 0.0}
+    if evaluate and r.stop_when is not None:
+      r.stop_reason = r.stop_when(row)
+      if r.stop_reason:
+        log.info("stage %d: stopping at step %d: %s", self.stage.index,
+                 self.step, r.stop_reason)
+    self.since = time.perf_counter()
+
+  def evaluate(self) -> dict:
+    """The validation loss of the current state, and its standard error."""
+    began = time.perf_counter()
+    stats = data.loss_stats(self.r.val.losses(self.eval_step, self.state))
+    self.r.totals["eval_time"] += time.perf_counter() - began
     return {"val_loss": stats["loss"], "val_loss_se": stats["se"],
             "val_chunks": stats["chunk_means"]}
 
-  # --- Loop. Seconds are booked three ways (metrics.py): the first step of
-  # each compiled program to compile_time, the steady-state steps between
-  # two syncs to train_time, validation to eval_time.
-  tokens_per_step = stage.batch_size * exp.seq_len
-  flops_per_token = cost.train_flops_per_token(cfg, exp.seq_len)
-  bar = tqdm.tqdm(total=end - start, initial=step - start, desc=f"stage {stage.index}",
-                  unit="step", disable=not exp.train.progress or jax.process_index() != 0,
-                  dynamic_ncols=True)
-  fresh, stopped, m = True, False, None
-  window = {"steps": 0, "seconds": 0.0}  # steady-state steps since the last log line
-  pending = []  # (step, metrics) of the steps the host has not read yet
-  since = time.perf_counter()
+  def checkpoint(self):
+    self.guard()
+    self.save(self.step)
+    self.since = time.perf_counter()
 
-  def settle():
+  def guard(self):
     """Waits for the steps in flight and books their seconds; then reads
     each one's loss for the guard, which may stop the run (Diverged) or roll
     it back (_Rollback)."""
-    nonlocal since
-    if m is not None:
-      jax.block_until_ready(m)
+    r = self.r
+    if self.m is not None:
+      jax.block_until_ready(self.m)
     now = time.perf_counter()
-    r.totals["train_time"] += now - since
-    window["seconds"] += now - since
-    since = now
-    steps, values = [s for s, _ in pending], jax.device_get([v for _, v in pending])
-    pending.clear()
+    r.totals["train_time"] += now - self.since
+    self.window["seconds"] += now - self.since
+    self.since = now
+    steps = [s for s, _ in self.pending]
+    values = jax.device_get([v for _, v in self.pending])
+    self.pending.clear()
     for s, v in zip(steps, values):
       why = r.guard.observe(s, float(v["loss"]), float(v["grad_norm"]),
                             bool(v["skipped"]))
       if why:
-        raise _Rollback(s, why, train_iter.get_state())
+        raise _Rollback(s, why, self.stream.get_state())
 
-  while step < end:
-    if r.preemption.requested(step):  # save here, then stop
-      settle()
-      if saved_at != step:
-        save(state, step)
-      r.preempted = r.preemption.signal
-      r.stop_reason = f"preempted by {r.preempted}"
-      log.info("stage %d: %s at step %d: saved, stopping", stage.index,
-               r.preempted, step)
-      stopped = True
-      break
-    batch = parallel.global_batch(next(train_iter), r.mesh, r.rules)
-    began = time.perf_counter()
-    with jax.transfer_guard("disallow"):
-      state, m = train_step(state, batch)
-    pause.at("step", step + 1)
-    pending.append((step + 1, m))
-    if fresh:  # compiled (or loaded from the cache) by this first call
-      jax.block_until_ready(m)
-      since = time.perf_counter()
-      r.totals["compile_time"] += since - began
-      fresh = False
-    else:
-      window["steps"] += 1
-    step += 1
-    r.step = step
-    r.totals["tokens"] += tokens_per_step
-    r.totals["train_flops"] += flops_per_token * tokens_per_step
-    last = step == end
-    if step % exp.train.log_every == 0 or last or step == r.stop_at_step:
-      settle()
-      values = jax.device_get(m)
-      rate = (window["steps"] * tokens_per_step / window["seconds"]
-              if window["steps"] and window["seconds"] > 0 else None)
-      row = {"step": step, "stage": stage.index, "loss": float(values["loss"]),
-             "lr": float(values["lr"]), "grad_norm": float(values["grad_norm"]),
-             "tokens": r.totals["tokens"], "train_flops": r.totals["train_flops"],
-             "skipped_steps": r.guard.skipped}
-      if rate:  # none when the window held only a compiling step
-        row.update(tokens_per_s=rate, tflops=flops_per_token * rate / 1e12)
-      evaluated = step % exp.eval.every_steps == 0 or last
-      if evaluated:
-        row.update(validate(state))
-      r.tick()
-      row.update({k: r.totals[k] for k in ("time", "train_time", "compile_time",
-                                           "eval_time")})
-      r.writer.write(row)
-      if rate:
-        bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
-      window = {"steps": 0, "seconds": 0.0}
-      if evaluated and r.stop_when is not None:
-        r.stop_reason = r.stop_when(row)
-        if r.stop_reason:
-          log.info("stage %d: stopping at step %d: %s", stage.index, step,
-                   r.stop_reason)
-      since = time.perf_counter()
-    bar.update(1)
-    if (step % exp.checkpoint.every_steps == 0 or last or step == r.stop_at_step
-        or r.stop_reason):
-      settle()
-      save(state, step)
-      since = time.perf_counter()
-    if step == r.stop_at_step or r.stop_reason:
-      stopped = True
-      break
-    if ramp is not None and "masks0" in state and ramp.done(step):
-      settle()
-      state = fold(state, step)
-      train_step, eval_step = compile_steps(state)
-      fresh = True
-  bar.close()
-  r.ckpt.wait()
-  r.data_state = train_iter.get_state()
-  return state, stopped
+  def fold(self):
+    """The state without its masks once the ramp has brought them to 1."""
+    state, ramp = self.state, self.ramp
+    if ramp is None or "masks0" not in state or not ramp.done(self.step):
+      return
+    state = dict(state)
+    grow.fold(ramp.masks(state.pop("masks0"), self.step))  # all exactly 1 by now
+    self.state = state
+    log.info("stage %d: masks reached 1 and folded at step %d",
+             self.stage.index, self.step)
+
+  # --- Saving and compiling.
+  def save(self, step: int):
+    """Starts saving the state; its meta holds what a resumed run needs to
+    go on exactly as this one will: the data position, the totals, the
+    number of metrics lines and the guard's state."""
+    r, state = self.r, self.state
+    r.tick()
+    r.ckpt.save(self.stage.index, step, state, {
+        "stage": self.stage.index, "step": step,
+        "masks": sorted(state.get("masks0", {})),
+        # a copy: the save is asynchronous and training goes on changing totals
+        "data": self.stream.get_state(), "totals": dict(r.totals),
+        "metrics_rows": r.writer.rows, "guard": r.guard.state()})
+    self.saved_at = step
+
+  def compile(self):
+    """The jitted train and eval steps of the current state's shape and
+    placement (once per shape, and once more when the masks fold)."""
+    r, stage, chunk = self.r, self.stage, self.r.exp.train.loss_chunk
+    shardings = jax.tree.map(lambda x: x.sharding, self.state)  # where it lives
+    batch_sh = parallel.batch_sharding(r.mesh, r.rules)
+    self.train_step = jax.jit(
+        step_lib.make_train_step(
+            stage.model, self.optimizer, self.lr,
+            microbatches=stage.microbatches, ramp=self.ramp,
+            remat=r.remat[stage.index], loss_chunk=chunk),
+        in_shardings=(shardings, batch_sh), out_shardings=(shardings, None),
+        donate_argnames=("state",))
+    self.eval_step = jax.jit(
+        step_lib.make_eval_step(stage.model, self.ramp, loss_chunk=chunk),
+        in_shardings=(shardings, batch_sh))
+    self.fresh = True
