@@ -2,6 +2,7 @@
 XLA's own count of the compiled gradient, a count worked by hand, FLM-101B's
 published total; and the memory model against growjax.parallel's shardings."""
 
+import dataclasses
 import math
 import re
 
@@ -12,7 +13,7 @@ import jax.numpy as jnp
 import optax
 import pytest
 
-from growjax import ModelConfig, cost, flm101b, model, parallel
+from growjax import ModelConfig, cost, flm101b, memory, model, parallel
 
 
 # ---------------------------------------------------------------- FLOPs
@@ -195,18 +196,17 @@ BF16 = SMALL.replace(dtype="bfloat16")
 def test_param_shapes_add_up_to_param_count():
   for cfg in (SMALL, SMALL.replace(tie_embeddings=True),
               *flm101b.configs().values()):
-    assert sum(math.prod(s) for _, s in cost.param_shapes(cfg).values()) == (
+    assert sum(math.prod(s) for _, s in memory.param_shapes(cfg).values()) == (
         model.param_count(cfg))
-    assert cost.local_param_count(cfg, {}) == model.param_count(cfg)
+    assert memory.local_param_count(cfg, {}) == model.param_count(cfg)
 
 
 @hypothesis.given(fsdp=st.sampled_from([1, 2, 4, 8]),
                   tensor=st.sampled_from([1, 2, 4, 8]))
 def test_sharding_over_more_devices_reduces_params_per_device(fsdp, tensor):
   n = model.param_count(SMALL)
-  one = cost.memory_per_device(SMALL, batch_size=8, seq_len=2048, mesh={})
-  more = cost.memory_per_device(SMALL, batch_size=8, seq_len=2048,
-                                mesh=dict(fsdp=fsdp, tensor=tensor))
+  one = memory.memory_per_device(memory.Workload(SMALL, batch_size=8, seq_len=2048, mesh={}))
+  more = memory.memory_per_device(memory.Workload(SMALL, batch_size=8, seq_len=2048, mesh=dict(fsdp=fsdp, tensor=tensor)))
   assert one["params"] == 4 * n and one["optimizer"] == 8 * n
   if fsdp * tensor > 1:
     assert more["params"] < one["params"]
@@ -224,13 +224,12 @@ def test_memory_of_a_known_config_follows_the_documented_terms():
   """A 0.94B model in bf16 with flash attention, batch 8 x 2048 on a
   (data 2, fsdp 4) mesh, no remat: one sequence per device. Worked from
   `activation_bytes`' docstring, term by term."""
-  m = cost.memory_per_device(BF16, batch_size=8, seq_len=2048,
-                             mesh=dict(data=2, fsdp=4, tensor=1), flash=True)
+  m = memory.memory_per_device(memory.Workload(BF16, batch_size=8, seq_len=2048, mesh=dict(data=2, fsdp=4, tensor=1), flash=True))
   n = model.param_count(BF16)
   assert n == pytest.approx(0.937e9, rel=1e-3)
   assert m["params"] == pytest.approx(4 * n / 4, rel=1e-3)
   d, f, h, hk, s, v, layers = 2048, 8192, 16, 2048, 2048, 32_000, 16
-  g = cost._gelu_saved()  # pylint: disable=protected-access
+  g = memory._gelu_saved()  # pylint: disable=protected-access
   per_token = (24 * d + 16 + 2 * (2 * d + 4 * hk + (g + 1) * f)  # no t splits
                + 4 * h)                                         # log-sum-exp
   weights = 2 * (4 * d * hk + 2 * d * f) / 4  # bf16 copies, embed over fsdp 4
@@ -264,20 +263,14 @@ def test_policies_order_by_memory_none_dots_offload_full(
   cfg = ModelConfig(vocab_size=vocab, d_model=d_model, n_layers=n_layers,
                     n_heads=n_heads, head_dim=head_dim, d_ff=d_ff,
                     max_len=seq_len, dtype=dtype)
-  mem = {p: cost.memory_per_device(
-      cfg, batch_size=batch, seq_len=seq_len, mesh=mesh, remat=p,
-      loss_chunk=loss_chunk, microbatches=microbatches, flash=flash)
-         for p in cost.REMAT}
+  mem = {p: memory.memory_per_device(memory.Workload(cfg, batch_size=batch, seq_len=seq_len, mesh=mesh, remat=p, loss_chunk=loss_chunk, microbatches=microbatches, flash=flash))
+         for p in memory.REMAT}
   act = [mem[p]["activations"] for p in ("none", "dots", "offload", "full")]
   assert act == sorted(act, reverse=True)
   assert mem["full"]["activations"] < mem["none"]["activations"]
   assert all(mem[p]["host"] == 0 for p in ("none", "dots", "full"))
-  dots = cost.activation_bytes(cfg, batch_size=batch, seq_len=seq_len,
-                               mesh=mesh, remat="dots",
-                               microbatches=microbatches, flash=flash)
-  full = cost.activation_bytes(cfg, batch_size=batch, seq_len=seq_len,
-                               mesh=mesh, remat="full",
-                               microbatches=microbatches, flash=flash)
+  dots = memory.activation_bytes(memory.Workload(cfg, batch_size=batch, seq_len=seq_len, mesh=mesh, remat="dots", microbatches=microbatches, flash=flash))
+  full = memory.activation_bytes(memory.Workload(cfg, batch_size=batch, seq_len=seq_len, mesh=mesh, remat="full", microbatches=microbatches, flash=flash))
   assert mem["offload"]["host"] == pytest.approx(
       dots["saved"] - full["saved"])
 
@@ -291,8 +284,7 @@ def test_logits_shrink_with_the_loss_chunk(seq_len, chunk, vocab):
   unchunked loss when the chunk covers the sequence."""
   cfg = BF16.replace(vocab_size=vocab)
   def head(c):
-    return cost.activation_bytes(cfg, batch_size=2, seq_len=seq_len, mesh={},
-                                 loss_chunk=c, flash=True)["head"]
+    return memory.activation_bytes(memory.Workload(cfg, batch_size=2, seq_len=seq_len, mesh={}, loss_chunk=c, flash=True))["head"]
   whole = head(None)
   c = min(chunk, seq_len)
   assert head(chunk) == pytest.approx(
@@ -308,24 +300,24 @@ def test_logits_shrink_with_the_loss_chunk(seq_len, chunk, vocab):
 def test_remat_tensor_and_batch_split_reduce_activations():
   base = dict(batch_size=16, seq_len=2048, flash=False)
   def act(**kw):
-    return cost.memory_per_device(SMALL, **{**base, **kw})["activations"]
+    return memory.memory_per_device(memory.Workload(SMALL, **{**base, **kw}))["activations"]
   none = act(mesh={})  # 310 GB: float32 with [T, T] softmax
   assert act(mesh={}, remat="full") < none / 10  # 23 GB: one layer's set
   assert act(mesh=dict(tensor=4)) < none / 2  # 105 GB: D terms not split
   assert act(mesh=dict(data=2, fsdp=2)) == pytest.approx(none / 4)
   assert act(mesh={}, flash=True) < none
-  assert cost.memory_per_device(BF16, mesh={}, **base)["activations"] < none
+  assert memory.memory_per_device(memory.Workload(BF16, mesh={}, **base))["activations"] < none
 
 
 def test_microbatches_split_activations_and_keep_a_gradient_sum():
   kw = dict(seq_len=2048, mesh=dict(data=2), flash=True)
-  whole = cost.memory_per_device(BF16, batch_size=8, **kw)
-  split = cost.memory_per_device(BF16, batch_size=8, microbatches=2, **kw)
-  half = cost.memory_per_device(BF16, batch_size=4, **kw)
+  whole = memory.memory_per_device(memory.Workload(BF16, batch_size=8, **kw))
+  split = memory.memory_per_device(memory.Workload(BF16, batch_size=8, microbatches=2, **kw))
+  half = memory.memory_per_device(memory.Workload(BF16, batch_size=4, **kw))
   assert split["activations"] == half["activations"] < whole["activations"]
   assert split["gradients"] == 2 * whole["gradients"]
   with pytest.raises(ValueError, match="microbatches: 3 does not divide"):
-    cost.memory_per_device(BF16, batch_size=8, microbatches=3, **kw)
+    memory.memory_per_device(memory.Workload(BF16, batch_size=8, microbatches=3, **kw))
 
 
 def test_flm101b_final_stage_fits_its_mesh_only_when_split():
@@ -337,18 +329,15 @@ def test_flm101b_final_stage_fits_its_mesh_only_when_split():
   and the state is 16x larger."""
   cfg = flm101b.configs()["101B"]
   n = model.param_count(cfg)
-  one = cost.memory_per_device(cfg, batch_size=1, seq_len=2048, mesh={})
+  one = memory.memory_per_device(memory.Workload(cfg, batch_size=1, seq_len=2048, mesh={}))
   assert one["params"] + one["optimizer"] + one["gradients"] == 16 * n
-  split = cost.memory_per_device(cfg, batch_size=192, seq_len=2048,
-                                 mesh=dict(data=3, fsdp=16, tensor=4),
-                                 remat="full", flash=True)
+  split = memory.memory_per_device(memory.Workload(cfg, batch_size=192, seq_len=2048, mesh=dict(data=3, fsdp=16, tensor=4), remat="full", flash=True))
   state = split["params"] + split["optimizer"] + split["gradients"]
   assert state == pytest.approx(16 * n / 64, rel=1e-3)
-  assert cost.local_batch_size(192, dict(data=3, fsdp=16, tensor=4)) == 4
+  assert memory.local_batch_size(192, dict(data=3, fsdp=16, tensor=4)) == 4
   assert 30e9 < split["activations"] < 35e9
   assert split["total"] < 80e9
-  odd = cost.memory_per_device(cfg, batch_size=192, seq_len=2048,
-                               mesh=dict(data=1, fsdp=48, tensor=4))
+  odd = memory.memory_per_device(memory.Workload(cfg, batch_size=192, seq_len=2048, mesh=dict(data=1, fsdp=48, tensor=4)))
   assert odd["params"] == pytest.approx(16 * split["params"], rel=1e-3)
 
 
@@ -356,8 +345,8 @@ def test_flm101b_final_stage_fits_its_mesh_only_when_split():
 
 def _totals(cfg=BF16, **kw):
   kw = {**dict(batch_size=8, seq_len=2048, mesh={}, flash=True), **kw}
-  return {p: cost.memory_per_device(cfg, remat=p, **kw)["total"]
-          for p in cost.REMAT}
+  return {p: memory.memory_per_device(memory.Workload(cfg, remat=p, **kw))["total"]
+          for p in memory.REMAT}
 
 
 @hypothesis.given(room=st.floats(0.1, 3.0))
@@ -366,11 +355,10 @@ def test_default_remat_is_the_fastest_that_fits_with_the_margin(room):
   when nothing fits; a policy is taken only within SAFETY of the device."""
   totals = _totals()
   device = room * totals["none"]
-  chosen = cost.fastest_remat(BF16, batch_size=8, seq_len=2048, mesh={},
-                              flash=True, device_bytes=device)
-  fitting = [p for p in cost.REMAT if totals[p] <= cost.SAFETY * device]
+  chosen = memory.fastest_remat(memory.Workload(BF16, batch_size=8, seq_len=2048, mesh={}, flash=True), device)
+  fitting = [p for p in memory.REMAT if totals[p] <= memory.SAFETY * device]
   assert chosen == (fitting[0] if fitting else "full")
-  if room >= 1 / cost.SAFETY:
+  if room >= 1 / memory.SAFETY:
     assert chosen == "none"
 
 
@@ -378,43 +366,39 @@ def test_default_remat_chooses_only_among_the_policies_the_model_has():
   """A model without dots and offload (today's bool remat) gets 'full'
   where they would have fitted, and no refusal points at them."""
   totals = _totals()
-  device = totals["dots"] / cost.SAFETY * (1 + 1e-12)  # dots just fits
-  kw = dict(batch_size=8, seq_len=2048, mesh={}, flash=True,
-            device_bytes=device)
-  assert cost.fastest_remat(BF16, **kw) == "dots"
-  assert cost.fastest_remat(BF16, policies=("full", "none"), **kw) == "full"
-  assert cost.fastest_remat(BF16, **{**kw, "device_bytes": None},
-                            policies=("full",)) == "full"
-  assert cost.fit_or_explain(BF16, remat="none", policies=("none", "full"),
-                             **kw).endswith(
-      f"remat='full' fits ({totals['full'] / GIB:.1f} GiB)")
+  device = totals["dots"] / memory.SAFETY * (1 + 1e-12)  # dots just fits
+  work = memory.Workload(BF16, batch_size=8, seq_len=2048, mesh={},
+                         flash=True)
+  assert memory.fastest_remat(work, device) == "dots"
+  assert memory.fastest_remat(work, device, policies=("full", "none")) == "full"
+  assert memory.fastest_remat(work, None, policies=("full",)) == "full"
+  assert memory.fit_or_explain(
+      dataclasses.replace(work, remat="none"), device,
+      policies=("none", "full")).endswith(
+          f"remat='full' fits ({totals['full'] / GIB:.1f} GiB)")
   with pytest.raises(ValueError, match="policies: 'some' is not one of"):
-    cost.fastest_remat(BF16, policies=("some",), **kw)
+    memory.fastest_remat(work, device, policies=("some",))
 
 
 def test_default_remat_without_a_known_limit_is_none():
-  assert cost.device_memory_bytes() is None  # CPU reports no limit
-  assert cost.fastest_remat(BF16, batch_size=8, seq_len=2048, mesh={},
-                            device_bytes=None) == "none"
-  assert cost.fit_or_explain(BF16, batch_size=8, seq_len=2048, mesh={},
-                             device_bytes=None, remat="none") is None
+  assert memory.device_memory_bytes() is None  # CPU reports no limit
+  assert memory.fastest_remat(memory.Workload(BF16, batch_size=8, seq_len=2048, mesh={}), None) == "none"
+  assert memory.fit_or_explain(memory.Workload(BF16, batch_size=8, seq_len=2048, mesh={}, remat="none"), None) is None
 
 
 def test_a_run_that_fits_is_not_refused():
   totals = _totals()
-  for policy in cost.REMAT:
-    assert cost.fit_or_explain(
-        BF16, batch_size=8, seq_len=2048, mesh={}, flash=True,
-        device_bytes=totals[policy], remat=policy) is None
-  assert cost.fit_or_explain(BF16, batch_size=8, seq_len=2048, mesh={},
-                             flash=True, device_bytes=totals["full"]) is None
+  for policy in memory.REMAT:
+    assert memory.fit_or_explain(memory.Workload(BF16, batch_size=8, seq_len=2048, mesh={}, flash=True, remat=policy), totals[policy]) is None
+  assert memory.fit_or_explain(memory.Workload(
+      BF16, batch_size=8, seq_len=2048, mesh={}, flash=True, remat="auto"),
+      totals["full"]) is None
 
 
 def test_a_set_policy_that_does_not_fit_names_the_policy_that_does():
   totals = _totals()
-  device = totals["dots"] / cost.SAFETY * (1 + 1e-12)  # dots just fits
-  msg = cost.fit_or_explain(BF16, batch_size=8, seq_len=2048, mesh={},
-                            flash=True, device_bytes=device, remat="none")
+  device = totals["dots"] / memory.SAFETY * (1 + 1e-12)  # dots just fits
+  msg = memory.fit_or_explain(memory.Workload(BF16, batch_size=8, seq_len=2048, mesh={}, flash=True, remat="none"), device)
   assert msg == (f"needs {totals['none'] / GIB:.1f} GiB per device with "
                  f"remat='none', {device / GIB:.1f} GiB on the device: "
                  f"remat='dots' fits ({totals['dots'] / GIB:.1f} GiB)")
@@ -429,7 +413,8 @@ def test_a_run_that_fits_under_no_policy_gets_its_figure_and_a_fix_that_fits(
   kw = dict(batch_size=batch, seq_len=2048, mesh=mesh, flash=True)
   totals = _totals(**kw)
   device = short * totals["full"]
-  msg = cost.fit_or_explain(BF16, device_bytes=device, **kw)
+  msg = memory.fit_or_explain(memory.Workload(BF16, remat="auto", **kw),
+                              device)
   assert msg.startswith(
       f"needs {totals['full'] / GIB:.1f} GiB per device with remat='full' "
       f"(the least memory), {device / GIB:.1f} GiB on the device: use ")
@@ -438,28 +423,25 @@ def test_a_run_that_fits_under_no_policy_gets_its_figure_and_a_fix_that_fits(
   assert fixes or micro
   for data, fsdp, tensor in fixes:
     new = dict(data=int(data), fsdp=int(fsdp), tensor=int(tensor))
-    assert min(_totals(**{**kw, "mesh": new}).values()) <= cost.SAFETY * device
+    assert min(_totals(**{**kw, "mesh": new}).values()) <= memory.SAFETY * device
   for m in micro:
     assert min(_totals(**kw, microbatches=int(m)).values()) <= (
-        cost.SAFETY * device)
+        memory.SAFETY * device)
 
 
 def test_a_run_nothing_can_fix_says_so():
-  msg = cost.fit_or_explain(BF16, batch_size=1, seq_len=2048, mesh={},
-                            flash=True, device_bytes=1e9, max_devices=8)
+  msg = memory.fit_or_explain(
+      memory.Workload(BF16, batch_size=1, seq_len=2048, mesh={}, flash=True,
+                      remat="auto"), 1e9, max_devices=8)
   assert msg.endswith("and no mesh of up to 8 devices nor more microbatches "
                       "fits")
 
 
 def test_a_policy_that_does_not_exist_is_named():
   with pytest.raises(ValueError, match="remat: 'some' is not one of"):
-    cost.memory_per_device(BF16, batch_size=1, seq_len=8, mesh={},
-                           remat="some")
+    memory.memory_per_device(memory.Workload(BF16, batch_size=1, seq_len=8, mesh={}, remat="some"))
   with pytest.raises(ValueError, match="remat: 'auto' is not one of"):
-    cost.memory_per_device(BF16, batch_size=1, seq_len=8, mesh={},
-                           remat="auto")
-  assert cost.remat_policy(True) == "full" and cost.remat_policy(False) == (
-      "none")
+    memory.memory_per_device(memory.Workload(BF16, batch_size=1, seq_len=8, mesh={}, remat="auto"))
 
 
 @hypothesis.given(
@@ -484,18 +466,17 @@ def test_local_counts_match_parallel_shardings(mesh, d_model, n_heads, d_ff,
   local = sum(math.prod(s.shard_shape(x.shape)) for x, s in zip(
       jax.tree.leaves(abstract), jax.tree.leaves(shardings)))
   sizes = dict(data=data, fsdp=fsdp, tensor=tensor)
-  assert cost.local_param_count(cfg, sizes) == local
+  assert memory.local_param_count(cfg, sizes) == local
   if batch % (data * fsdp) == 0:
     rows = parallel.batch_sharding(jmesh).shard_shape((batch, 8))[0]
-    assert cost.local_batch_size(batch, sizes) == rows
+    assert memory.local_batch_size(batch, sizes) == rows
   else:
     with pytest.raises(ValueError, match="batch_size"):
-      cost.local_batch_size(batch, sizes)
+      memory.local_batch_size(batch, sizes)
 
 
 def test_bad_mesh_is_named():
   with pytest.raises(ValueError, match="mesh.*pipeline"):
-    cost.memory_per_device(SMALL, batch_size=1, seq_len=8,
-                           mesh=dict(pipeline=2))
+    memory.memory_per_device(memory.Workload(SMALL, batch_size=1, seq_len=8, mesh=dict(pipeline=2)))
   with pytest.raises(ValueError, match="mesh\\['fsdp'\\]"):
-    cost.memory_per_device(SMALL, batch_size=1, seq_len=8, mesh=dict(fsdp=0))
+    memory.memory_per_device(memory.Workload(SMALL, batch_size=1, seq_len=8, mesh=dict(fsdp=0)))

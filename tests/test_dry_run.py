@@ -7,7 +7,7 @@ import json
 import ml_collections
 import pytest
 
-from growjax import cost, dry_run
+from growjax import cost, dry_run, memory
 from growjax.experiment import Experiment
 
 SEQ, BATCH = 16, 4
@@ -64,18 +64,18 @@ def test_dry_run_prices_every_policy_and_takes_the_fastest_that_fits(
     tmp_path):
   """Each stage shows its memory per device under every policy and the one
   the run takes: with room for everything 'none', and for the larger stage
-  a cheaper one when only it fits within cost.SAFETY of the device."""
+  a cheaper one when only it fits within memory.SAFETY of the device."""
   exp = _auto(_experiment((BATCH * SEQ, BATCH * SEQ), grown_layers=8))
   ample = dry_run.plan(exp, 1, device_bytes=1e12)
   for row in ample["stages"]:
     by = row["memory_by_remat"]
-    assert list(by) == list(cost.REMAT)
+    assert list(by) == list(memory.REMAT)
     assert list(by.values()) == sorted(by.values(), reverse=True)
     assert row["remat"] == "none" and row["refusal"] is None
     assert row["memory_per_device"]["total"] == by["none"]
   small, large = (r["memory_by_remat"] for r in ample["stages"])
-  device = large["dots"] / cost.SAFETY
-  assert small["none"] <= cost.SAFETY * device < large["none"]
+  device = large["dots"] / memory.SAFETY
+  assert small["none"] <= memory.SAFETY * device < large["none"]
   text = dry_run.report(exp, tmp_path, n_devices=1, device_bytes=device)
   p = json.loads((tmp_path / "plan.json").read_text())
   assert [r["remat"] for r in p["stages"]] == ["none", "dots"]
@@ -95,9 +95,9 @@ def test_dry_run_marks_a_stage_that_fits_under_no_policy(tmp_path):
   p = json.loads((tmp_path / "plan.json").read_text())
   assert p["stages"][0]["refusal"] is None
   refusal = p["stages"][1]["refusal"]
-  assert refusal == cost.fit_or_explain(
+  assert refusal == memory.fit_or_explain(memory.Workload(
       exp.stages[1].model, batch_size=BATCH, seq_len=SEQ,
-      mesh=dict(data=1, fsdp=1, tensor=1), device_bytes=device)
+      mesh=dict(data=1, fsdp=1, tensor=1), remat="auto"), device)
   assert refusal.startswith(f"needs {large['full'] / GIB:.1f} GiB per device "
                             "with remat='full' (the least memory)")
   assert f"stage 1 does not fit: {refusal}" in text

@@ -39,6 +39,15 @@ def test_valid_experiment_reads_into_typed_stages():
   assert exp.stage_starts() == [0, 100, 150]
 
 
+@pytest.mark.parametrize("old,policy", [(True, "full"), (False, "none")])
+def test_old_boolean_remat_reads_as_its_policy_with_a_deprecation(old, policy):
+  c = with_change(("train",), dict(remat=old))
+  with pytest.warns(FutureWarning, match=rf"train\.remat: {old} is deprecated; "
+                    rf"write remat='{policy}'"):
+    exp = Experiment.from_config(c, n_devices=8)
+  assert exp.train.remat == policy
+
+
 BAD = [
     (("stages", 1, "model", "d_model"), 48, r"stages\[1\]\.model\.d_model: 48 < 64, a stage cannot shrink"),
     (("stages", 1, "model", "n_layers"), 1, r"stages\[1\]\.model\.n_layers: 1 < 2, a stage cannot shrink"),

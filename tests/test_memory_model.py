@@ -1,11 +1,11 @@
-"""The memory model (growjax.cost.activation_bytes, memory_per_device) against
+"""The memory model (growjax.memory.activation_bytes, memory_per_device) against
 what JAX and XLA do: the residuals jax.grad keeps across the scanned layers,
 counted exactly, and the bytes XLA's buffer assignment gives a whole train
 step, within a tolerance the model's own terms justify.
 
 Runs wherever the tests run: on CPU the attention is XLA's (the [T, T]
 softmax is kept), on a GPU with bf16 it is cuDNN's; the model follows
-`cost.flash_attention` either way.
+`memory.flash_attention` either way.
 """
 
 import inspect
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import optax
 import pytest
 
-from growjax import ModelConfig, cost, model
+from growjax import ModelConfig, memory, model
 
 
 def _remat_arg(policy: str):
@@ -54,7 +54,7 @@ def _stacked_residual_bytes(cfg, batch, seq_len, remat) -> int:
              if "host" not in str(v.aval.memory_space).lower())
 
 
-@pytest.mark.parametrize("policy", cost.REMAT)
+@pytest.mark.parametrize("policy", memory.REMAT)
 @hypothesis.given(
     dtype=st.sampled_from(["float32", "bfloat16"]),
     d_model=st.sampled_from([8, 24]), n_layers=st.integers(1, 3),
@@ -70,8 +70,7 @@ def test_saved_bytes_are_the_residuals_jax_stacks_across_the_layers(
                     dtype=dtype)
   remat = _remat_arg(policy)
   counted = _stacked_residual_bytes(cfg, batch, seq_len, remat)
-  saved = cost.activation_bytes(cfg, batch_size=batch, seq_len=seq_len,
-                                mesh={}, remat=policy)["saved"]
+  saved = memory.activation_bytes(memory.Workload(cfg, batch_size=batch, seq_len=seq_len, mesh={}, remat=policy))["saved"]
   scales = n_layers * 2 * 4 * d_model if policy == "none" else 0
   assert counted == saved + scales
 
@@ -115,13 +114,13 @@ def test_train_step_memory_is_within_half_the_transient_of_xla(policy, vocab):
   the transient (-1.4%..+3.8% of the total), dots +37% of it at V 512
   (+12.9% of the total: XLA fuses the recomputed GeLU into its backward,
   which the working set counts); on an H200 in bf16 the totals were +1.4%..
-  +7.4% off (cost.activation_bytes). dots runs once model.apply takes it.
+  +7.4% off (memory.activation_bytes). dots runs once model.apply takes it.
   """
   cfg, batch, seq_len = _config(vocab), 4, 64
   xla = _xla_peak_bytes(cfg, batch, seq_len, _remat_arg(policy))
   kw = dict(batch_size=batch, seq_len=seq_len, mesh={}, remat=policy)
-  ours = cost.memory_per_device(cfg, **kw)["total"]
-  act = cost.activation_bytes(cfg, **kw)
+  ours = memory.memory_per_device(memory.Workload(cfg, **kw))["total"]
+  act = memory.activation_bytes(memory.Workload(cfg, **kw))
   transient = max(act["working"], act["head"])
   assert abs(ours - xla) <= 0.5 * transient, (ours / xla - 1,
                                               (ours - xla) / transient)

@@ -183,7 +183,7 @@ def random_masks(cfg, seed):
           for key, (k, shape) in zip(keys, sorted(shapes.items()))}
 
 
-@pytest.mark.parametrize("remat", ["dots", "full", "offload", True, False])
+@pytest.mark.parametrize("remat", ["dots", "full", "offload"])
 def test_every_remat_policy_gives_the_loss_and_gradients_of_none(params, remat):
   tokens = tokens_from(7, t=T + 1)
   masks = random_masks(CFG, 7)  # every mask path is rematerialised too
