@@ -8,41 +8,50 @@
     grown = growjax.grow.grow(params, cfg, cfg.replace(d_model=128),
                               jax.random.key(1), method="msg")
 
-The modules, each importing only those listed below it:
+The modules, each importing only those listed below it (or to their right
+in the same row); tests/test_layers.py reads this table and checks every
+import, those inside functions too. A package's `__main__` is a command line
+that nothing imports: it may import anything.
 
   main, cli       python -m growjax.main: flags; validate, train or plan, report
-  study           python -m growjax.study: every arm of a growth study, then
+  study/          python -m growjax.study: every arm of a growth study, then
                   study.json with the speedups and their intervals
   sample          python -m growjax.sample: continue a prompt with a run
   export          python -m growjax.export: a run as a Hugging Face checkpoint
-  evaluate/       python -m growjax.evaluate: perplexity, length, IQ suites,
-                  several runs side by side; reads checkpoints, never trains
+  evaluate_cli    python -m growjax.evaluate (flags in evaluate/__main__.py):
+                  one run's suite, or several runs side by side
   command         one way to start a command: flags, logging, one-line errors
-  blame           which errors are a user's (one line) and which are bugs
+  evaluate/       perplexity, length, IQ suites, several runs side by side;
+                  reads checkpoints, never trains
   report          runs compared and plotted (loss vs FLOPs and time)
   compare         how runs are compared: smoothed monotone curves, FLOPs to
                   each loss level, bootstrap intervals (numpy only)
-  dry_run         the plan: FLOPs, tokens and memory per stage and policy
   trained         a run's latest checkpoint, for evaluation (no optimizer)
   decode          KV-cache generation, sampling, log-likelihoods
-  hf              Hugging Face (Llama, GPT-NeoX) <-> growjax parameters
   train/          optimizer, train state and step, the numerical guard,
                   preemption (SIGTERM), metrics, the staged loop
   lock            one run per workdir
-  pause           named points where the chaos test stops a run
+  dry_run         the plan: FLOPs, tokens and memory per stage and policy,
+                  and each stage's remat policy (the trainer takes it too)
   experiment      experiment file -> typed, validated Experiment (plain data)
-  cost            FLOPs, MFU, memory per device and remat policy
+  hf              Hugging Face (Llama, GPT-NeoX) <-> growjax parameters
+  memory          bytes per device of a train step (a `Workload`), the remat
+                  policy that fits, the mesh that would
   flm101b         FLM-101B's published figures and reconstructed shapes
+  cost            FLOPs, MFU, a growth schedule's price
   grow/           growth methods and their options, plan, operators, masks
                   and their Ramp, optimizer-state growth, lr multipliers
   parallel        mesh and logical-axis rules -> NamedSharding
   logical         the logical-axis -> mesh-axis rule walk, on axis sizes
   loss            next-token cross-entropy, whole or chunked logits
-  model           the decoder and its axis table; init / apply / KV cache
+  model           the decoder and its axis table; init / apply / KV cache;
+                  the remat policies (`REMAT`)
   data/           TFDS builders, sentencepiece tokenizer, batches drawn across
                   the epoch, the fixed validation set, corpus fingerprint
   checkpoint      orbax: one manager per stage, one item per state entry;
                   corrupt checkpoints moved aside
+  blame           which errors are a user's (one line) and which are bugs
+  pause           named points where the chaos test stops a run
   atomic          write-then-rename for small files
   config          ModelConfig
   checks          the one set of value checks

@@ -27,7 +27,8 @@ import pytest
 
 from growjax import data, model, sample, trained
 from growjax.command import UsageError
-from growjax.evaluate import cli, extrapolation, iq, lm, suites
+from growjax import evaluate_cli as cli
+from growjax.evaluate import extrapolation, iq, lm, suites
 from growjax.experiment import Eval
 from growjax.train import metrics
 
@@ -335,7 +336,7 @@ def test_evaluation_never_imports_training():
       for name in names:
         assert not _within(name, training), f"{path}: imports {name}"
   # Nor does anything they import on the way (the CLI's lazy imports too).
-  code = ("import sys, growjax.evaluate.cli, growjax.evaluate.suites, "
+  code = ("import sys, growjax.evaluate_cli, growjax.evaluate.suites, "
           "growjax.evaluate.extrapolation, growjax.evaluate.side_by_side, "
           "growjax.trained, growjax.decode; "
           "print(sorted(m for m in sys.modules if m.split('.')[:2] in %r))"

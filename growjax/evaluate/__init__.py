@@ -14,7 +14,8 @@ Modules:
   suites         the ppl, length and iq suites on a trained model
   side_by_side   several models' results of one suite in one table, with
                  paired differences
-  cli            what `python -m growjax.evaluate` does (__main__ has its flags)
+  __main__       the command's flags; what it does once they are parsed is
+                 growjax.evaluate_cli, in the command layer above this one
   extrapolation  xPos against RoPE over seeds: rows, t-intervals, the table
                  and figure of benchmarks/extrapolation.py (which trains them)
 """

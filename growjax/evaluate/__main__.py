@@ -25,7 +25,7 @@ stderr and exit status 2 (the traceback with --verbose).
 
 from absl import flags
 
-from growjax import command
+from growjax import command, evaluate_cli
 from growjax.evaluate.iq.tasks import DEFAULT_N_PER_TASK
 
 flags.DEFINE_multi_string("workdir", None, "A run's workdir; its latest "
@@ -57,12 +57,11 @@ FLAGS = flags.FLAGS
 
 
 def main():
-  from growjax.evaluate import cli  # pylint: disable=g-import-not-at-top
-  return cli.run(FLAGS.workdir, FLAGS.suite, out=FLAGS.out,
-                 export_jsonl=FLAGS.export_jsonl, tokens=FLAGS.tokens,
-                 multiples=FLAGS.multiples, blocks=FLAGS.blocks,
-                 iq_seed=FLAGS.iq_seed, n_per_task=FLAGS.n_per_task,
-                 tasks=FLAGS.tasks)
+  return evaluate_cli.run(FLAGS.workdir, FLAGS.suite, out=FLAGS.out,
+                          export_jsonl=FLAGS.export_jsonl, tokens=FLAGS.tokens,
+                          multiples=FLAGS.multiples, blocks=FLAGS.blocks,
+                          iq_seed=FLAGS.iq_seed, n_per_task=FLAGS.n_per_task,
+                          tasks=FLAGS.tasks)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""What `python -m growjax.evaluate` does once flags are parsed.
+"""What `python -m growjax.evaluate` does once flags are parsed (the flags are
+in growjax/evaluate/__main__.py): the command's face over the evaluation
+library (growjax.evaluate), in the command layer beside growjax.cli.
 
 Kept apart from __main__.py so notebooks and tests call the same path. Every
 flag, workdir, checkpoint and reading is checked before any model is
@@ -17,8 +19,9 @@ import os
 import pathlib
 from typing import Sequence
 
-from growjax import checks
+from growjax import checks, data, trained
 from growjax.command import UsageError, user_input
+from growjax.evaluate import iq, lm, side_by_side, suites
 from growjax.evaluate.iq.tasks import DEFAULT_N_PER_TASK
 
 CAUSAL = "causal"  # --blocks: plain causal attention
@@ -89,8 +92,6 @@ def evaluate(workdirs, suite: str, *, out=None, export_jsonl=None,
 
   Raises command.USER_ERRORS for mistakes, before evaluating anything.
   """
-  from growjax import data, trained  # pylint: disable=g-import-not-at-top
-  from growjax.evaluate import iq, lm, side_by_side, suites  # pylint: disable=g-import-not-at-top
   if suite not in suites.SUITES:
     raise UsageError(f"--suite={suite!r}: unknown suite (one of "
                      f"{', '.join(suites.SUITES)})")
