@@ -39,6 +39,7 @@ import shutil
 from typing import Callable
 
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -213,7 +214,6 @@ class Checkpointer:
     if manager is not None:
       manager.close()
     if jax.process_count() > 1:
-      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
       multihost_utils.sync_global_devices(f"growjax: moved {source}")
     return target
 

@@ -11,18 +11,17 @@ reads the same wherever it comes from. Nothing here imports JAX.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Iterable
 
 
 def is_int(value: Any) -> bool:
   """An int, not a bool (numpy integers count)."""
-  import numbers  # pylint: disable=g-import-not-at-top
   return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def is_number(value: Any) -> bool:
   """A finite real number, not a bool."""
-  import numbers  # pylint: disable=g-import-not-at-top
   return (isinstance(value, numbers.Real) and not isinstance(value, bool)
           and math.isfinite(value))
 

@@ -7,21 +7,21 @@ from __future__ import annotations
 
 import pathlib
 
+import jax
+
+from growjax import command, dry_run, lock, parallel, report
 from growjax.experiment import Experiment
+from growjax.train import loop
 
 
 def setup_logging():
   """`command.setup_logging`, for a command with its own flags (export)."""
-  from growjax import command  # pylint: disable=g-import-not-at-top
   command.setup_logging()
 
 
 def train(config, workdir, *, stop_at_step: int | None = None) -> dict:
   """Validates the experiment `config` for the devices here and trains it in
   `workdir` (resuming); returns the loop's summary."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from growjax import parallel  # pylint: disable=g-import-not-at-top
-  from growjax.train import loop  # pylint: disable=g-import-not-at-top
   parallel.initialize_distributed()
   exp = Experiment.from_config(config, n_devices=jax.device_count())
   return loop.run(exp, workdir, stop_at_step=stop_at_step)
@@ -30,8 +30,6 @@ def train(config, workdir, *, stop_at_step: int | None = None) -> dict:
 def plan_report(config, workdir) -> str:
   """The plan of `config` for its configured mesh, whatever devices are here;
   writes WORKDIR/plan.json and returns the table."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from growjax import dry_run, lock, parallel  # pylint: disable=g-import-not-at-top
   parallel.initialize_distributed()
   exp = Experiment.from_config(config)
   lock.check_usable(workdir)
@@ -46,17 +44,14 @@ def main(config, workdir: str, *, dry_run: bool = False,
   if dry_run:
     print(plan_report(config, workdir))
     return 0
-  import jax  # pylint: disable=g-import-not-at-top
   summary = train(config, workdir, stop_at_step=stop_at_step)
   print(summary["table"])
   if summary["preempted"] or (summary["stopped"] and not summary["stop_reason"]):
-    from growjax import command  # pylint: disable=g-import-not-at-top
     why = summary["preempted"] or "--stop_at_step"
     again = command.invocation(without=("--stop_at_step",))
     print(f"stopped at step {summary['step']} by {why}, checkpoint saved; "
           f"to resume, run: {again}")
   if jax.process_index() == 0 and not summary["stopped"]:
-    from growjax import report  # pylint: disable=g-import-not-at-top
     png = report.plot_run(summary["workdir"], pathlib.Path(workdir) / "loss.png")
     print(f"plot: {png}")
   where = summary["workdir"]

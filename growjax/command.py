@@ -29,6 +29,7 @@ import importlib.util
 import logging
 import pathlib
 import re
+import shlex
 import sys
 import traceback
 from typing import Callable, Mapping
@@ -190,7 +191,6 @@ def _experiment_flag(argv: list[str]) -> list[str]:
 def invocation(*, without: tuple[str, ...] = ()) -> str:
   """The command line this process was started with, as a user would type
   it again (`python -m MODULE ARGS`), less the flags named in `without`."""
-  import shlex  # pylint: disable=g-import-not-at-top
   main = sys.modules.get("__main__")
   module = getattr(getattr(main, "__spec__", None), "name", None)
   args, rest = [], iter(sys.argv[1:])

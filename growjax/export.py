@@ -22,9 +22,13 @@ import pathlib
 import sys
 import traceback
 
+from absl import flags
+
 from growjax import checkpoint as ckpt_lib
-from growjax import hf
+from growjax import command, data, hf
 from growjax.experiment import Experiment, ExperimentError
+from growjax.grow import masks as masks_lib
+from growjax.trained import load_latest
 
 
 # Mistakes a user makes, reported in one line; anything else is a bug.
@@ -34,14 +38,12 @@ USER_ERRORS = (ExperimentError, ckpt_lib.CheckpointError, FileNotFoundError,
 
 def _load_latest(workdir):
   # The one place export reads a checkpoint (moving to growjax.checkpoint).
-  from growjax.trained import load_latest  # pylint: disable=g-import-not-at-top
   return load_latest(workdir)
 
 
 def _tokenizer_path(exp: Experiment) -> pathlib.Path:
   """The run's sentencepiece model, from the data cache (built if missing,
   as training would)."""
-  from growjax import data  # pylint: disable=g-import-not-at-top
   return data.prepare(exp.data).tokenizer.path
 
 
@@ -50,7 +52,6 @@ def export(workdir, out, *, tokenizer=None,
   """Writes the latest checkpoint of `workdir` to `out`; returns a summary
   (stage, step, architecture, files). Raises USER_ERRORS for mistakes, every
   check that needs no checkpoint before reading one."""
-  from growjax.grow import masks as masks_lib  # pylint: disable=g-import-not-at-top
   workdir = pathlib.Path(workdir)
   if not workdir.is_dir():
     raise FileNotFoundError(f"workdir {workdir}: no such directory")
@@ -106,7 +107,6 @@ def run(workdir, out, *, verbose: bool = False, **options) -> int:
 def define_flags():
   """The command's flags (not at import: tests import `export` beside other
   commands); --verbose is growjax.command's."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("workdir", None, "A run's workdir; its latest "
                       "checkpoint is exported.")
   flags.DEFINE_string("out", None, "Directory to write the Hugging Face "
@@ -119,13 +119,11 @@ def define_flags():
 
 
 def main() -> int:
-  from absl import flags  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
   return run(f.workdir, f.out, verbose=f.verbose, tokenizer=f.tokenizer,
              max_shard_bytes=f.max_shard_bytes)
 
 
 if __name__ == "__main__":
-  from growjax import command  # pylint: disable=g-import-not-at-top
   define_flags()
   command.run(main)

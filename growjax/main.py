@@ -11,7 +11,7 @@ status 2 (the traceback with --verbose); nothing in the workdir changes.
 
 from absl import flags
 
-from growjax import command
+from growjax import cli, command
 
 flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and plots go.")
 flags.DEFINE_bool("dry_run", False, "Validate and print the plan; train nothing.")
@@ -21,7 +21,6 @@ FLAGS = flags.FLAGS
 
 
 def main():
-  from growjax import cli  # pylint: disable=g-import-not-at-top
   return cli.main(FLAGS.config, FLAGS.workdir, dry_run=FLAGS.dry_run,
                   stop_at_step=FLAGS.stop_at_step)
 

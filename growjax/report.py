@@ -16,6 +16,7 @@ training loss, smoothed, and the validation loss with its standard error).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -165,6 +166,8 @@ def ema(loss_N, half_life: float) -> np.ndarray:
 
 
 def _pyplot():
+  # matplotlib takes seconds to import and the commands that import report
+  # (main, study) plot only at the end.
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -302,7 +305,6 @@ def plot(workdirs, out, **options) -> pathlib.Path:
 
 
 def main(argv=None):
-  import argparse  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(prog="python -m growjax.report",
                                    description=__doc__.splitlines()[2])
   parser.add_argument("runs", nargs="+", help="run workdirs")

@@ -11,8 +11,9 @@ is one line on stderr and exit status 2.
 """
 
 from absl import flags
+import jax
 
-from growjax import command
+from growjax import command, data, decode, trained
 
 
 def define_flags():
@@ -40,8 +41,6 @@ def sample(workdir, prompt: str, *, max_new_tokens: int = 64,
            cache_len: int | None = None) -> str:
   """The prompt and its continuation by the run in `workdir`. Raises
   `command.USER_ERRORS` for a user's mistake."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from growjax import data, decode, trained  # pylint: disable=g-import-not-at-top
   run = trained.load_latest(workdir)
   tokenizer = data.prepare(run.experiment.data).tokenizer
   ids = [tokenizer.eos_id] + tokenizer.encode(prompt)  # a document start

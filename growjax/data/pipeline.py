@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 import grain
+import jax
 import numpy as np
 
 from growjax import checks
@@ -97,7 +98,6 @@ def batches(corpus: Corpus, split: str, *, batch_size: int,
       "train" (unshuffled, rows are the split's consecutive windows).
   """
   if shard_index is None or shard_count is None:
-    import jax  # pylint: disable=g-import-not-at-top
     shard_index = jax.process_index() if shard_index is None else shard_index
     shard_count = jax.process_count() if shard_count is None else shard_count
   seq_len = corpus.config.seq_len if seq_len is None else seq_len

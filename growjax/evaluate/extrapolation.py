@@ -67,6 +67,7 @@ def t_interval(values: Sequence[float],
                confidence: float = CONFIDENCE) -> dict:
   """Mean of `values` with its two-sided Student t-interval (n - 1 degrees
   of freedom); `low`/`high` are None for a single value."""
+  # scipy (a jax dependency) takes seconds to import; only intervals need it.
   from scipy import stats  # pylint: disable=g-import-not-at-top
   x = np.asarray(values, np.float64)
   mean = float(x.mean())
@@ -230,6 +231,7 @@ def figure(results: dict):
   length, its rise over the 1x loss (both mean over seeds with t-interval
   bars), and the per-position loss of the longest length (mean over
   seeds)."""
+  # matplotlib takes seconds to import; only the figure needs it.
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   train_len = results["train_len"]
   summary = sorted(results["summary"], key=_order)
@@ -281,6 +283,7 @@ def figure(results: dict):
 
 def plot(results: dict, path) -> pathlib.Path:
   """`figure(results)` saved as a PNG at `path`."""
+  # matplotlib takes seconds to import; only the figure needs it.
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top

@@ -11,6 +11,8 @@ import pathlib
 import sys
 import time
 
+from absl import flags
+
 from growjax import command
 from growjax.study.progress import best_lrs
 from growjax.study.results import export, finish, format_result
@@ -18,7 +20,6 @@ from growjax.study.runner import _claim, _release, run_all, run_one
 from growjax.study.spec import Study
 
 def _flags():
-  from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("workdir", None, "The study's directory (runs/NAME/ per run).")
   flags.DEFINE_integer("parallel", 1, "Runs at once, each in its own process "
                        "(1: one after the other, in this process).")

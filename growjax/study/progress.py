@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import pathlib
 
+from growjax import compare
 from growjax.study.spec import Study
+from growjax.train import metrics as metrics_lib
 
 def is_done(run_dir: pathlib.Path) -> dict | None:
   path = run_dir / "done.json"
@@ -16,7 +18,6 @@ def is_done(run_dir: pathlib.Path) -> dict | None:
 def best_lrs(study: Study, workdir: pathlib.Path) -> dict[str, float]:
   """For each swept arm whose sweep has finished, the learning rate with the
   lowest smoothed final validation loss."""
-  from growjax.train import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   out = {}
   for arm in study.arms:
     if "lrs" not in arm:
@@ -36,7 +37,6 @@ def best_lrs(study: Study, workdir: pathlib.Path) -> dict[str, float]:
 def target_loss(study: Study, workdir: pathlib.Path) -> float | None:
   """The best scratch sweep run's smoothed final validation loss, once the
   sweep is done: where grown runs may stop."""
-  from growjax.train import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   best = best_lrs(study, workdir)
   losses = [smoothed_final(metrics_lib.read(workdir / "runs" / r.name))
             for r in study.runs(best) if r.kind == "scratch" and r.sweep
@@ -47,6 +47,5 @@ def target_loss(study: Study, workdir: pathlib.Path) -> float | None:
 def smoothed_final(rows: list, half_life: float = 0.5) -> float:
   """A run's final validation loss on the smoothed curve that growjax.compare
   reads every run on."""
-  from growjax import compare  # pylint: disable=g-import-not-at-top
   curve = compare.eval_curve(compare.Run("run", "scratch", None, None, rows))
   return float(compare.monotone_curve(curve.loss_E, curve.flops_E, half_life)[-1])

@@ -8,9 +8,13 @@ import dataclasses
 import json
 import logging
 import pathlib
+import shutil
 
+from growjax import compare, data, model, report
+from growjax.experiment import Experiment
 from growjax.study.progress import best_lrs, is_done, smoothed_final
 from growjax.study.spec import Run, Study
+from growjax.train import metrics as metrics_lib
 
 log = logging.getLogger("growjax")
 
@@ -23,7 +27,6 @@ def _arm_name(run: Run, study: Study) -> str:
 def _common_prefix(runs: list) -> list:
   """Seeds of one arm cut to the evaluations they all made (a run that
   stopped at its target evaluates fewer times than its sibling)."""
-  from growjax import compare  # pylint: disable=g-import-not-at-top
   by_arm: dict[str, list] = {}
   for r in runs:
     by_arm.setdefault(r.name, []).append(r)
@@ -46,9 +49,6 @@ def _schedule(run_dir: pathlib.Path) -> dict:
 
 def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   """study.json and study.png from every finished run's metrics."""
-  from growjax import compare, data, model, report  # pylint: disable=g-import-not-at-top
-  from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
-  from growjax.train import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   best = best_lrs(study, workdir)
   corpus = data.prepare(Experiment.from_config(study.runs(best)[0].config).data)
   corpus_tokens = corpus.num_tokens("train")
@@ -126,7 +126,6 @@ def export(result: dict, workdir: pathlib.Path, out_dir: pathlib.Path,
            stem: str = "growth_study") -> None:
   """Copies study.json/png and every run's metrics.jsonl into a results
   folder (benchmarks/results/STEM.json and metrics/STEM/)."""
-  import shutil  # pylint: disable=g-import-not-at-top
   (out_dir / "metrics" / stem).mkdir(parents=True, exist_ok=True)
   for arm in result["arms"]:
     shutil.copyfile(workdir / "runs" / arm["name"] / "metrics.jsonl",

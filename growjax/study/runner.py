@@ -6,9 +6,19 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pathlib
+import socket
+import subprocess
+import sys
+import time
 
-from growjax import atomic
+import jax
+
+from growjax import atomic, data
+from growjax.experiment import Experiment
+from growjax.train import loop
+from growjax.train import metrics as metrics_lib
 from growjax.study.progress import best_lrs, is_done, smoothed_final, target_loss
 from growjax.study.spec import Run, Study
 
@@ -21,10 +31,6 @@ def run_one(study: Study, run: Run, workdir: pathlib.Path,
   validation loss is `target_margin` below `target`, grown runs only in
   their last stage (a target reached before the growth would read the small
   model, which is the small-only control's job)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
-  from growjax.train import loop  # pylint: disable=g-import-not-at-top
-  from growjax.train import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   run_dir = workdir / "runs" / run.name
   done = is_done(run_dir)
   if done:
@@ -60,8 +66,6 @@ def _claim(run_dir: pathlib.Path) -> bool:
   """Takes a run for this process (several schedulers may share a study's
   workdir, e.g. one per GPU): a `claim` file made exclusively, holding host
   and pid. A claim whose process is gone (same host) is taken over."""
-  import os  # pylint: disable=g-import-not-at-top
-  import socket  # pylint: disable=g-import-not-at-top
   run_dir.mkdir(parents=True, exist_ok=True)
   path = run_dir / "claim"
   me = f"{socket.gethostname()} {os.getpid()}"
@@ -81,7 +85,6 @@ def _claim(run_dir: pathlib.Path) -> bool:
 
 
 def _alive(pid: int) -> bool:
-  import os  # pylint: disable=g-import-not-at-top
   try:
     os.kill(pid, 0)
   except ProcessLookupError:
@@ -106,12 +109,6 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
   its best rate are queued once it is done. Several schedulers may share one
   workdir (runs are claimed). Starts no run after `deadline` (time.time()).
   Returns the names of runs that failed."""
-  import os  # pylint: disable=g-import-not-at-top
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
-  import time  # pylint: disable=g-import-not-at-top
-  from growjax import data  # pylint: disable=g-import-not-at-top
-  from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
   workdir.mkdir(parents=True, exist_ok=True)
   # One corpus for every run, prepared before any of them starts.
   data.prepare(Experiment.from_config(study.runs()[0].config).data)

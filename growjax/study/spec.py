@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Mapping
 
-from growjax import checks
-from growjax.experiment import ExperimentError
+from growjax import checks, cost
+from growjax.config import ModelConfig
+from growjax.experiment import Experiment, ExperimentError
 
 KINDS = ("scratch", "small_only", "msg", "zero", "hyperclone", "stack")
 GROWN = ("msg", "zero", "hyperclone", "stack")
@@ -118,7 +119,6 @@ class Study:
                 target_margin=_check("target_margin", checks.number,
                                      c.get("target_margin", 0.02), low=0.0))
     # Every run's experiment is validated now, before any compute.
-    from growjax.experiment import Experiment, ExperimentError  # pylint: disable=g-import-not-at-top
     for run in study.runs(best_lr={a["name"]: a["lrs"][0] for a in arms
                                    if "lrs" in a}):
       try:
@@ -132,13 +132,11 @@ class Study:
     return dict(self.base["model"])
 
   def _model_config(self, model: dict):
-    from growjax.config import ModelConfig  # pylint: disable=g-import-not-at-top
     data = self.base["data"]
     return ModelConfig(**model, vocab_size=data["vocab_size"],
                        max_len=data["seq_len"])
 
   def flops_per_token(self, model: dict) -> float:
-    from growjax import cost  # pylint: disable=g-import-not-at-top
     return cost.train_flops_per_token(self._model_config(model),
                                       self.base["data"]["seq_len"])
 

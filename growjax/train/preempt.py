@@ -21,6 +21,7 @@ import signal
 import threading
 
 import jax
+from jax.experimental import multihost_utils
 
 log = logging.getLogger("growjax")
 
@@ -59,7 +60,6 @@ class Preemption:
   def requested(self, step: int) -> str | None:
     """The signal's name when the run must save and stop at `step`."""
     if self.signal is None and self._hosts > 1:
-      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
       try:
         if multihost_utils.reached_preemption_sync_point(step):
           self.signal = "SIGTERM"
