@@ -1,7 +1,7 @@
-"""The layer table in growjax's package docstring is the rule, and the code
-keeps it: every module's growjax imports, those inside functions too, point
-down the table (or along a row, left to right); and the train step and the
-optimizer import without the data stack or plotting."""
+"""The package's shape: the layer table in growjax's docstring is the rule,
+and every module's growjax imports, those inside functions too, point down
+it (or along a row, left to right); the train step and the optimizer import
+without the data stack or plotting; the trainer is read in short functions."""
 
 import ast
 import os
@@ -108,3 +108,15 @@ def test_the_train_step_and_optimizer_import_without_data_or_plots():
                         env=dict(os.environ, JAX_PLATFORMS="cpu"))
   assert done.returncode == 0, done.stderr
   assert done.stdout.strip() == "[]"
+
+
+def test_no_function_in_the_trainer_is_longer_than_80_lines():
+  """Each part of the loop (stage entry, step loop, hooks) reads on one
+  screen, docstring included."""
+  long = [f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}: "
+          f"{node.end_lineno - node.lineno + 1} lines"
+          for path in sorted((PACKAGE / "train").rglob("*.py"))
+          for node in ast.walk(ast.parse(path.read_text()))
+          if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+          and node.end_lineno - node.lineno + 1 > 80]
+  assert not long, "\n".join(long)
