@@ -15,12 +15,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from growjax import checkpoint, data, lock, pause, trained
+from growjax import checkpoint, data, lock, parallel, pause, trained
 from growjax import loss as loss_lib
 from growjax.experiment import Experiment
 from growjax.train import guard
 from growjax.train import loop
 from growjax.train import metrics as metrics_lib
+from growjax.train import preempt
 
 BATCH, SEQ = 8, 32
 
@@ -64,6 +65,45 @@ def test_training_lowers_the_loss_by_a_nat(text_path, data_dir, tmp_path):
   curve = [l for _, l in losses(tmp_path)]
   assert len(curve) == 40
   assert np.mean(curve[:3]) - np.mean(curve[-5:]) > 1.0, curve
+
+
+def test_a_stage_is_entered_and_stepped_hook_by_hook(text_path, data_dir,
+                                                    tmp_path):
+  """The parts of a stage, without `loop.run`: `enter_stage` gives stage 0
+  a fresh state at step 0 (no ramp, the stream at its start); the step loop
+  takes two updates, its `log` hook writes the line of step 2 with the
+  validation loss, and its `checkpoint` hook saves step 2."""
+  exp = Experiment.from_config(
+      tiny_config(text_path, data_dir, [stage(4)]), n_devices=1)
+  mesh = parallel.make_mesh(**exp.mesh.shape(1), devices=jax.devices()[:1])
+  rules = parallel.rules_from_config(exp.mesh.rules)
+  corpus = data.prepare(exp.data)
+  with checkpoint.Checkpointer(tmp_path, keep=2) as ckpt, \
+       metrics_lib.Writer(tmp_path) as writer:
+    r = loop.Run(
+        exp=exp, mesh=mesh, rules=rules, corpus=corpus,
+        val=loop.validation_set(exp, corpus, mesh, rules), remat=["none"],
+        ckpt=ckpt, writer=writer, starts=exp.stage_starts(),
+        stop_at_step=None, stop_when=None, data_state=None,
+        totals=dict(tokens=0, train_flops=0.0, time=0.0, train_time=0.0,
+                    compile_time=0.0, eval_time=0.0),
+        guard=guard.Guard(10, None), preemption=preempt.Preemption())
+    first = exp.stages[0]
+    lr, optimizer = loop._optimizer(exp, first)
+    entry = loop.enter_stage(r, first, optimizer, None, None)
+    assert entry.ramp is None and entry.data_state is None
+    steps = loop.StageLoop(r, first, entry, lr, optimizer, saved_at=0)
+    assert steps.step == 0
+    steps.compile()
+    steps.train_one()
+    steps.train_one()
+    row = steps.log(evaluate=True)
+    steps.checkpoint()
+    ckpt.wait()
+  assert row["step"] == 2 and np.isfinite(row["loss"]) and "val_loss" in row
+  assert [l["step"] for l in metrics_lib.read(tmp_path)] == [2]
+  assert r.totals["tokens"] == 2 * BATCH * SEQ
+  assert checkpoint.latest(tmp_path) == (0, 2)
 
 
 @pytest.fixture(scope="module")

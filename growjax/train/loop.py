@@ -519,7 +519,10 @@ class StageLoop:
       self.train_one()
       last, at_stop = self.step == self.end, self.step == r.stop_at_step
       if self.step % exp.train.log_every == 0 or last or at_stop:
-        self.log(bar, evaluate=self.step % exp.eval.every_steps == 0 or last)
+        row = self.log(evaluate=self.step % exp.eval.every_steps == 0 or last)
+        if "tokens_per_s" in row:
+          bar.set_postfix(loss=f"{row['loss']:.3f}",
+                          tok_s=f"{row['tokens_per_s']:,.0f}", refresh=False)
       bar.update(1)
       if (self.step % exp.checkpoint.every_steps == 0 or last or at_stop
           or r.stop_reason):
@@ -570,9 +573,9 @@ class StageLoop:
     log.info("stage %d: %s at step %d: saved, stopping", self.stage.index,
              r.preempted, self.step)
 
-  def log(self, bar, *, evaluate: bool):
+  def log(self, *, evaluate: bool) -> dict:
     """Writes the metrics line of this step (with the validation loss when
-    `evaluate`), and asks `stop_when` about it."""
+    `evaluate`) and returns it; asks `stop_when` about it."""
     r = self.r
     self.guard()
     values = jax.device_get(self.m)
@@ -592,8 +595,6 @@ class StageLoop:
     row.update({k: r.totals[k] for k in ("time", "train_time", "compile_time",
                                          "eval_time")})
     r.writer.write(row)
-    if rate:
-      bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
     self.window = {"steps": 0, "seconds": 0.0}
     if evaluate and r.stop_when is not None:
       r.stop_reason = r.stop_when(row)
@@ -601,6 +602,7 @@ class StageLoop:
         log.info("stage %d: stopping at step %d: %s", self.stage.index,
                  self.step, r.stop_reason)
     self.since = time.perf_counter()
+    return row
 
   def evaluate(self) -> dict:
     """The validation loss of the current state, and its standard error."""
