@@ -25,7 +25,7 @@ from growjax import cost, memory
 from growjax.experiment import Experiment, Stage
 from growjax.model import REMAT
 
-GIB = 2.0**30
+GIB = memory.GIB
 
 
 def workload(exp: Experiment, stage: Stage, mesh: dict) -> memory.Workload:

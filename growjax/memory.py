@@ -33,14 +33,20 @@ from growjax.model import REMAT  # fastest first
 
 @dataclasses.dataclass(frozen=True)
 class Workload:
-  """One train step as the memory model prices it."""
+  """One train step as the memory model prices it: the arguments every
+  function below shares (`dataclasses.replace` varies one)."""
   cfg: ModelConfig  # the model's shape and compute dtype
   batch_size: int  # global sequences per step
   seq_len: int  # tokens per sequence
-  mesh: dict = dataclasses.field(default_factory=dict)  # axis sizes (data, fsdp, tensor); a missing axis is 1
-  rules: Any = None  # logical-axis rule overrides as `c.mesh.rules` takes them; None: `logical.RULES`
+  # Mesh axis sizes, dict(data=, fsdp=, tensor=); a missing axis is 1.
+  mesh: dict = dataclasses.field(default_factory=dict)
+  # Logical-axis rule overrides as `c.mesh.rules` takes them; None: the
+  # defaults (`logical.RULES`).
+  rules: Any = None
   microbatches: int = 1  # slices of the batch per optimizer update
-  remat: str = "none"  # a policy of `REMAT`, or "auto" (`fit_or_explain` only)
+  # A policy of `REMAT`; "auto" only where the policy is chosen
+  # (`fit_or_explain`, `resolve_remat`).
+  remat: str = "none"
   loss_chunk: int | None = None  # positions per unembedding chunk; None: whole logits
   flash: bool | None = None  # cuDNN flash attention; None: as the model takes it here
 

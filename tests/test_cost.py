@@ -205,8 +205,10 @@ def test_param_shapes_add_up_to_param_count():
                   tensor=st.sampled_from([1, 2, 4, 8]))
 def test_sharding_over_more_devices_reduces_params_per_device(fsdp, tensor):
   n = model.param_count(SMALL)
-  one = memory.memory_per_device(memory.Workload(SMALL, batch_size=8, seq_len=2048, mesh={}))
-  more = memory.memory_per_device(memory.Workload(SMALL, batch_size=8, seq_len=2048, mesh=dict(fsdp=fsdp, tensor=tensor)))
+  one = memory.memory_per_device(memory.Workload(
+      SMALL, batch_size=8, seq_len=2048, mesh={}))
+  more = memory.memory_per_device(memory.Workload(
+      SMALL, batch_size=8, seq_len=2048, mesh=dict(fsdp=fsdp, tensor=tensor)))
   assert one["params"] == 4 * n and one["optimizer"] == 8 * n
   if fsdp * tensor > 1:
     assert more["params"] < one["params"]
@@ -224,7 +226,9 @@ def test_memory_of_a_known_config_follows_the_documented_terms():
   """A 0.94B model in bf16 with flash attention, batch 8 x 2048 on a
   (data 2, fsdp 4) mesh, no remat: one sequence per device. Worked from
   `activation_bytes`' docstring, term by term."""
-  m = memory.memory_per_device(memory.Workload(BF16, batch_size=8, seq_len=2048, mesh=dict(data=2, fsdp=4, tensor=1), flash=True))
+  m = memory.memory_per_device(memory.Workload(
+      BF16, batch_size=8, seq_len=2048, mesh=dict(data=2, fsdp=4, tensor=1),
+      flash=True))
   n = model.param_count(BF16)
   assert n == pytest.approx(0.937e9, rel=1e-3)
   assert m["params"] == pytest.approx(4 * n / 4, rel=1e-3)
@@ -263,14 +267,20 @@ def test_policies_order_by_memory_none_dots_offload_full(
   cfg = ModelConfig(vocab_size=vocab, d_model=d_model, n_layers=n_layers,
                     n_heads=n_heads, head_dim=head_dim, d_ff=d_ff,
                     max_len=seq_len, dtype=dtype)
-  mem = {p: memory.memory_per_device(memory.Workload(cfg, batch_size=batch, seq_len=seq_len, mesh=mesh, remat=p, loss_chunk=loss_chunk, microbatches=microbatches, flash=flash))
+  mem = {p: memory.memory_per_device(memory.Workload(
+      cfg, batch_size=batch, seq_len=seq_len, mesh=mesh, remat=p,
+      loss_chunk=loss_chunk, microbatches=microbatches, flash=flash))
          for p in memory.REMAT}
   act = [mem[p]["activations"] for p in ("none", "dots", "offload", "full")]
   assert act == sorted(act, reverse=True)
   assert mem["full"]["activations"] < mem["none"]["activations"]
   assert all(mem[p]["host"] == 0 for p in ("none", "dots", "full"))
-  dots = memory.activation_bytes(memory.Workload(cfg, batch_size=batch, seq_len=seq_len, mesh=mesh, remat="dots", microbatches=microbatches, flash=flash))
-  full = memory.activation_bytes(memory.Workload(cfg, batch_size=batch, seq_len=seq_len, mesh=mesh, remat="full", microbatches=microbatches, flash=flash))
+  dots = memory.activation_bytes(memory.Workload(
+      cfg, batch_size=batch, seq_len=seq_len, mesh=mesh, remat="dots",
+      microbatches=microbatches, flash=flash))
+  full = memory.activation_bytes(memory.Workload(
+      cfg, batch_size=batch, seq_len=seq_len, mesh=mesh, remat="full",
+      microbatches=microbatches, flash=flash))
   assert mem["offload"]["host"] == pytest.approx(
       dots["saved"] - full["saved"])
 
@@ -284,7 +294,9 @@ def test_logits_shrink_with_the_loss_chunk(seq_len, chunk, vocab):
   unchunked loss when the chunk covers the sequence."""
   cfg = BF16.replace(vocab_size=vocab)
   def head(c):
-    return memory.activation_bytes(memory.Workload(cfg, batch_size=2, seq_len=seq_len, mesh={}, loss_chunk=c, flash=True))["head"]
+    return memory.activation_bytes(memory.Workload(
+        cfg, batch_size=2, seq_len=seq_len, mesh={}, loss_chunk=c,
+        flash=True))["head"]
   whole = head(None)
   c = min(chunk, seq_len)
   assert head(chunk) == pytest.approx(
@@ -300,24 +312,28 @@ def test_logits_shrink_with_the_loss_chunk(seq_len, chunk, vocab):
 def test_remat_tensor_and_batch_split_reduce_activations():
   base = dict(batch_size=16, seq_len=2048, flash=False)
   def act(**kw):
-    return memory.memory_per_device(memory.Workload(SMALL, **{**base, **kw}))["activations"]
+    return memory.memory_per_device(memory.Workload(
+        SMALL, **{**base, **kw}))["activations"]
   none = act(mesh={})  # 310 GB: float32 with [T, T] softmax
   assert act(mesh={}, remat="full") < none / 10  # 23 GB: one layer's set
   assert act(mesh=dict(tensor=4)) < none / 2  # 105 GB: D terms not split
   assert act(mesh=dict(data=2, fsdp=2)) == pytest.approx(none / 4)
   assert act(mesh={}, flash=True) < none
-  assert memory.memory_per_device(memory.Workload(BF16, mesh={}, **base))["activations"] < none
+  assert memory.memory_per_device(memory.Workload(
+      BF16, mesh={}, **base))["activations"] < none
 
 
 def test_microbatches_split_activations_and_keep_a_gradient_sum():
   kw = dict(seq_len=2048, mesh=dict(data=2), flash=True)
   whole = memory.memory_per_device(memory.Workload(BF16, batch_size=8, **kw))
-  split = memory.memory_per_device(memory.Workload(BF16, batch_size=8, microbatches=2, **kw))
+  split = memory.memory_per_device(memory.Workload(
+      BF16, batch_size=8, microbatches=2, **kw))
   half = memory.memory_per_device(memory.Workload(BF16, batch_size=4, **kw))
   assert split["activations"] == half["activations"] < whole["activations"]
   assert split["gradients"] == 2 * whole["gradients"]
   with pytest.raises(ValueError, match="microbatches: 3 does not divide"):
-    memory.memory_per_device(memory.Workload(BF16, batch_size=8, microbatches=3, **kw))
+    memory.memory_per_device(memory.Workload(
+        BF16, batch_size=8, microbatches=3, **kw))
 
 
 def test_flm101b_final_stage_fits_its_mesh_only_when_split():
@@ -329,15 +345,19 @@ def test_flm101b_final_stage_fits_its_mesh_only_when_split():
   and the state is 16x larger."""
   cfg = flm101b.configs()["101B"]
   n = model.param_count(cfg)
-  one = memory.memory_per_device(memory.Workload(cfg, batch_size=1, seq_len=2048, mesh={}))
+  one = memory.memory_per_device(memory.Workload(
+      cfg, batch_size=1, seq_len=2048, mesh={}))
   assert one["params"] + one["optimizer"] + one["gradients"] == 16 * n
-  split = memory.memory_per_device(memory.Workload(cfg, batch_size=192, seq_len=2048, mesh=dict(data=3, fsdp=16, tensor=4), remat="full", flash=True))
+  split = memory.memory_per_device(memory.Workload(
+      cfg, batch_size=192, seq_len=2048, mesh=dict(data=3, fsdp=16, tensor=4),
+      remat="full", flash=True))
   state = split["params"] + split["optimizer"] + split["gradients"]
   assert state == pytest.approx(16 * n / 64, rel=1e-3)
   assert memory.local_batch_size(192, dict(data=3, fsdp=16, tensor=4)) == 4
   assert 30e9 < split["activations"] < 35e9
   assert split["total"] < 80e9
-  odd = memory.memory_per_device(memory.Workload(cfg, batch_size=192, seq_len=2048, mesh=dict(data=1, fsdp=48, tensor=4)))
+  odd = memory.memory_per_device(memory.Workload(
+      cfg, batch_size=192, seq_len=2048, mesh=dict(data=1, fsdp=48, tensor=4)))
   assert odd["params"] == pytest.approx(16 * split["params"], rel=1e-3)
 
 
@@ -345,7 +365,8 @@ def test_flm101b_final_stage_fits_its_mesh_only_when_split():
 
 def _totals(cfg=BF16, **kw):
   kw = {**dict(batch_size=8, seq_len=2048, mesh={}, flash=True), **kw}
-  return {p: memory.memory_per_device(memory.Workload(cfg, remat=p, **kw))["total"]
+  return {p: memory.memory_per_device(memory.Workload(
+      cfg, remat=p, **kw))["total"]
           for p in memory.REMAT}
 
 
@@ -355,7 +376,8 @@ def test_default_remat_is_the_fastest_that_fits_with_the_margin(room):
   when nothing fits; a policy is taken only within SAFETY of the device."""
   totals = _totals()
   device = room * totals["none"]
-  chosen = memory.fastest_remat(memory.Workload(BF16, batch_size=8, seq_len=2048, mesh={}, flash=True), device)
+  chosen = memory.fastest_remat(memory.Workload(
+      BF16, batch_size=8, seq_len=2048, mesh={}, flash=True), device)
   fitting = [p for p in memory.REMAT if totals[p] <= memory.SAFETY * device]
   assert chosen == (fitting[0] if fitting else "full")
   if room >= 1 / memory.SAFETY:
@@ -382,14 +404,18 @@ def test_default_remat_chooses_only_among_the_policies_the_model_has():
 
 def test_default_remat_without_a_known_limit_is_none():
   assert memory.device_memory_bytes() is None  # CPU reports no limit
-  assert memory.fastest_remat(memory.Workload(BF16, batch_size=8, seq_len=2048, mesh={}), None) == "none"
-  assert memory.fit_or_explain(memory.Workload(BF16, batch_size=8, seq_len=2048, mesh={}, remat="none"), None) is None
+  assert memory.fastest_remat(memory.Workload(
+      BF16, batch_size=8, seq_len=2048, mesh={}), None) == "none"
+  assert memory.fit_or_explain(memory.Workload(
+      BF16, batch_size=8, seq_len=2048, mesh={}, remat="none"), None) is None
 
 
 def test_a_run_that_fits_is_not_refused():
   totals = _totals()
   for policy in memory.REMAT:
-    assert memory.fit_or_explain(memory.Workload(BF16, batch_size=8, seq_len=2048, mesh={}, flash=True, remat=policy), totals[policy]) is None
+    assert memory.fit_or_explain(memory.Workload(
+        BF16, batch_size=8, seq_len=2048, mesh={}, flash=True, remat=policy),
+        totals[policy]) is None
   assert memory.fit_or_explain(memory.Workload(
       BF16, batch_size=8, seq_len=2048, mesh={}, flash=True, remat="auto"),
       totals["full"]) is None
@@ -398,7 +424,9 @@ def test_a_run_that_fits_is_not_refused():
 def test_a_set_policy_that_does_not_fit_names_the_policy_that_does():
   totals = _totals()
   device = totals["dots"] / memory.SAFETY * (1 + 1e-12)  # dots just fits
-  msg = memory.fit_or_explain(memory.Workload(BF16, batch_size=8, seq_len=2048, mesh={}, flash=True, remat="none"), device)
+  msg = memory.fit_or_explain(memory.Workload(
+      BF16, batch_size=8, seq_len=2048, mesh={}, flash=True, remat="none"),
+      device)
   assert msg == (f"needs {totals['none'] / GIB:.1f} GiB per device with "
                  f"remat='none', {device / GIB:.1f} GiB on the device: "
                  f"remat='dots' fits ({totals['dots'] / GIB:.1f} GiB)")
@@ -439,9 +467,11 @@ def test_a_run_nothing_can_fix_says_so():
 
 def test_a_policy_that_does_not_exist_is_named():
   with pytest.raises(ValueError, match="remat: 'some' is not one of"):
-    memory.memory_per_device(memory.Workload(BF16, batch_size=1, seq_len=8, mesh={}, remat="some"))
+    memory.memory_per_device(memory.Workload(
+        BF16, batch_size=1, seq_len=8, mesh={}, remat="some"))
   with pytest.raises(ValueError, match="remat: 'auto' is not one of"):
-    memory.memory_per_device(memory.Workload(BF16, batch_size=1, seq_len=8, mesh={}, remat="auto"))
+    memory.memory_per_device(memory.Workload(
+        BF16, batch_size=1, seq_len=8, mesh={}, remat="auto"))
 
 
 @hypothesis.given(
@@ -477,6 +507,8 @@ def test_local_counts_match_parallel_shardings(mesh, d_model, n_heads, d_ff,
 
 def test_bad_mesh_is_named():
   with pytest.raises(ValueError, match="mesh.*pipeline"):
-    memory.memory_per_device(memory.Workload(SMALL, batch_size=1, seq_len=8, mesh=dict(pipeline=2)))
+    memory.memory_per_device(memory.Workload(
+        SMALL, batch_size=1, seq_len=8, mesh=dict(pipeline=2)))
   with pytest.raises(ValueError, match="mesh\\['fsdp'\\]"):
-    memory.memory_per_device(memory.Workload(SMALL, batch_size=1, seq_len=8, mesh=dict(fsdp=0)))
+    memory.memory_per_device(memory.Workload(
+        SMALL, batch_size=1, seq_len=8, mesh=dict(fsdp=0)))

@@ -70,7 +70,8 @@ def test_saved_bytes_are_the_residuals_jax_stacks_across_the_layers(
                     dtype=dtype)
   remat = _remat_arg(policy)
   counted = _stacked_residual_bytes(cfg, batch, seq_len, remat)
-  saved = memory.activation_bytes(memory.Workload(cfg, batch_size=batch, seq_len=seq_len, mesh={}, remat=policy))["saved"]
+  saved = memory.activation_bytes(memory.Workload(
+      cfg, batch_size=batch, seq_len=seq_len, mesh={}, remat=policy))["saved"]
   scales = n_layers * 2 * 4 * d_model if policy == "none" else 0
   assert counted == saved + scales
 
