@@ -430,7 +430,7 @@ def _initial_state(r: Run, stage: Stage, optimizer, key):
   _, shardings = state_lib.abstract_state(cfg, optimizer, (), r.mesh, r.rules)
   if r.exp.init_from is None:
     return state_lib.init_state(cfg, optimizer, key, shardings)
-  _, params = hf.load_pretrained(hf.init_from_dir(r.exp.init_from))
+  params = hf.load_pretrained(hf.init_from_dir(r.exp.init_from))[1]
   return state_lib.state_from_params(cfg, optimizer, params, shardings)
 
 
