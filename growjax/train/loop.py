@@ -530,7 +530,7 @@ class StageLoop:
       if at_stop or r.stop_reason:
         stopped = True
         break
-      if self.ramp is not None and "masks0" in self.state and self.ramp.done(self.step):
+      if self.masks_done():
         self.guard()
         self.fold()
         self.compile()
@@ -637,13 +637,17 @@ class StageLoop:
       if why:
         raise _Rollback(s, why, self.stream.get_state())
 
+  def masks_done(self) -> bool:
+    """Whether the state still has masks and the ramp has brought them to 1."""
+    return (self.ramp is not None and "masks0" in self.state
+            and self.ramp.done(self.step))
+
   def fold(self):
     """The state without its masks once the ramp has brought them to 1."""
-    state, ramp = self.state, self.ramp
-    if ramp is None or "masks0" not in state or not ramp.done(self.step):
+    if not self.masks_done():
       return
-    state = dict(state)
-    grow.fold(ramp.masks(state.pop("masks0"), self.step))  # all exactly 1 by now
+    state = dict(self.state)
+    grow.fold(self.ramp.masks(state.pop("masks0"), self.step))  # all exactly 1 by now
     self.state = state
     log.info("stage %d: masks reached 1 and folded at step %d",
              self.stage.index, self.step)
