@@ -12,6 +12,8 @@ dict of mesh axis sizes instead of devices. Activations are priced per remat
 policy (`model.REMAT`: none, dots, offload, full) from what the backward pass
 keeps (`activation_bytes`); `fastest_remat` picks the default policy from them
 and `fit_or_explain` refuses, in one line with a fix, a run that cannot fit.
+`resolve_remat` is the one place "auto" becomes a policy (through
+`dry_run.stage_remat`, for the trainer and the plan alike).
 """
 
 from __future__ import annotations
