@@ -38,6 +38,7 @@ from growjax import atomic, blame
 from growjax import checkpoint as ckpt_lib
 from growjax import cost, data, grow, hf, model, parallel, pause
 from growjax import lock as lock_lib
+from growjax import schedule as schedule_lib
 from growjax.experiment import Experiment, ExperimentError, Stage
 from growjax.train import guard as guard_lib
 from growjax.train import metrics as metrics_lib
@@ -252,7 +253,8 @@ def _run_locked(exp, workdir, mesh, rules, remat, clock, preemption, *,
 
   # --- Checkpoints: resume from the newest one that restores (found before
   # anything is written: when none restores, the workdir stays as it was).
-  with ckpt_lib.Checkpointer(workdir, keep=exp.checkpoint.keep) as ckpt:
+  with ckpt_lib.Checkpointer(workdir, keep=exp.checkpoint.keep,
+                             keep_steps=schedule_lib.checkpoint_steps(exp)) as ckpt:
     got = _newest(exp, ckpt, mesh, rules)
     if jax.process_index() == 0:
       atomic.write_text(workdir / "experiment.json",
@@ -307,8 +309,7 @@ def _run_stages(r: Run, got: ckpt_lib.Restored | None) -> bool:
 
 def _optimizer(exp: Experiment, stage: Stage):
   """The learning-rate schedule and the optimizer of `stage`."""
-  start, end = exp.stage_starts()[stage.index:stage.index + 2]
-  lr = opt_lib.schedule(stage, start, end - start)
+  lr = opt_lib.stage_schedule(exp, stage)
   return lr, opt_lib.make(exp.optimizer, lr, opt_lib.multipliers(exp, stage))
 
 
@@ -577,7 +578,7 @@ def _run_stage(r: Run, stage: Stage, prev_state,
       since = time.perf_counter()
     bar.update(1)
     if (step % exp.checkpoint.every_steps == 0 or last or step == r.stop_at_step
-        or r.stop_reason):
+        or r.stop_reason or step in r.ckpt.keep_steps):
       settle()
       save(state, step)
       since = time.perf_counter()
