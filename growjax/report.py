@@ -262,7 +262,7 @@ def plot_run(workdir, out, *, train_half_life: float | None = None) -> pathlib.P
   """One run: its training loss (raw, and an EMA of half-life
   `train_half_life` logged rows, by default 1/50 of them but at least 1) and
   its validation loss with a band of ± one standard error, against FLOPs;
-  growth dotted."""
+  growth dotted; the learning rate on a second axis."""
   run = load_run(workdir)
   plt = _pyplot()
   fig, ax = plt.subplots(figsize=(8, 4.8))
@@ -274,6 +274,11 @@ def plot_run(workdir, out, *, train_half_life: float | None = None) -> pathlib.P
     ax.plot(flops_N, loss_N, color="C0", alpha=0.25, lw=0.8)
     ax.plot(flops_N, ema(loss_N, train_half_life), color="C0", lw=1.5,
             label=f"training loss (EMA, half-life {train_half_life:.3g} log lines)")
+    if all("lr" in r for r in train):  # the schedule, on its own axis
+      ax_lr = ax.twinx()
+      ax_lr.plot(flops_N, [r["lr"] for r in train], color="C2", lw=1, alpha=0.8)
+      ax_lr.set_ylabel("learning rate", color="C2")
+      ax_lr.tick_params(axis="y", colors="C2")
   title = run.name
   if any("val_loss" in r for r in train):
     c = compare_lib.eval_curve(run)

@@ -112,3 +112,13 @@ def test_branches_need_a_stable_phase():
   with pytest.raises(ExperimentError, match=r"^branches: the schedule has no "
                      r"stable phase \(schedule.kind 'per_stage'\)"):
     Experiment.from_config(c)
+
+
+def test_dry_run_prints_the_rate_per_stage_and_each_branch(tmp_path):
+  from growjax import dry_run  # pylint: disable=g-import-not-at-top
+  exp = Experiment.from_config(config(branches=dict(decay_at=[0.5])), n_devices=1)
+  text = dry_run.report(exp, tmp_path, n_devices=1)
+  assert ("schedule wsd: warmup 10 steps to 0.01, stable to step 60, 1-sqrt "
+          "decay to 0.001 over the last 20 steps") in text
+  assert "  stage 1 steps 40-80 x0.5: lr at step 40: 0.001, 45: 0.005, 60: 0.005" in text
+  assert "branch decay_at 0.5: from the trunk's step 32, decayed by step 40" in text
