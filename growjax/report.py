@@ -41,8 +41,14 @@ def load_run(workdir) -> compare_lib.Run:
   if config.exists():
     c = json.loads(config.read_text())
     seed = c.get("seed")
-    lr = ((c.get("stages") or [{}])[0].get("lr") or {}).get("peak")
-  return compare_lib.Run(name=workdir.name, kind=kind, seed=seed, lr=lr, rows=rows)
+    lr = (((c.get("stages") or [{}])[0].get("lr") or {}).get("peak")
+          or (c.get("schedule") or {}).get("peak"))
+  name, branch = workdir.name, None
+  if (workdir / "branch.json").exists():  # a decay branch: its trunk's arm
+    b = json.loads((workdir / "branch.json").read_text())
+    name, branch = pathlib.Path(b["trunk"]).name, f"decay_at {b['decay_at']:g}"
+  return compare_lib.Run(name=name, kind=kind, seed=seed, lr=lr, rows=rows,
+                         branch=branch)
 
 
 def load_runs(workdirs, baseline=None) -> list:
@@ -59,7 +65,7 @@ def load_runs(workdirs, baseline=None) -> list:
     elif baseline is not None and run.kind == "scratch":
       run = dataclasses.replace(run, kind="no_growth")
     runs.append(run)
-  names = [r.name for r in runs]
+  names = [r.name for r in runs if r.branch is None]
   if len(set(names)) != len(names):
     raise ValueError(f"run directories share a name: {names} (each is one arm)")
   if not any(r.kind == "scratch" for r in runs):
@@ -86,7 +92,30 @@ def format_comparison(result: dict) -> str:
           "eval points, then the highest smoothed loss from each point on")
   return "\n".join([head] + _run_lines(result) + _speedup_lines(result)
                    + _delta_lines(result) + _clock_lines(result["wall_clock"])
-                   + [f"note: {n}" for n in result["notes"]])
+                   + [f"note: {n}" for n in result["notes"]]
+                   + frontier_lines(result.get("frontier")))
+
+
+def frontier_lines(f: dict | None) -> list:
+  """The compute-frontier table (decayed points only), when there is one."""
+  if not f:
+    return []
+  over = (f"{f['ci'] * 100:g}% interval over " + " and ".join(f["ci_over"])
+          if f["ci_over"] else "no interval")
+  lines = [f"{f['reading']} ({over}):"]
+  for s in f["speedups"]:
+    head = (f"  level {s['level']:.4f} (scratch {s['level_flops']:.3e} FLOPs)  "
+            f"{s['arm']:<20} vs {s['against']:<10}")
+    if s["against_flops"] is None:
+      lines.append(f"{head} the {s['against']} frontier never reaches it")
+    elif not s["reached"]:
+      lines.append(f"{head} not reached by the arm's frontier")
+    else:
+      ci = ("" if s["ci_low"] is None and s["ci_high"] is None else
+            f"  [{_num(s['ci_low'], '.2f')}, {_num(s['ci_high'], '.2f')}]")
+      lines.append(f"{head} {s['flops_ratio']:.2f}x{ci}  ({s['arm_flops']:.3e} vs "
+                   f"{s['against_flops']:.3e} FLOPs)")
+  return lines + [f"note: {n}" for n in f["notes"]]
 
 
 def _bounds(entry, fmt, result) -> str:
@@ -185,7 +214,8 @@ def scratch_envelope(runs, half_life: float = 0.5):
   the mean over its seeds of their monotone curves)."""
   arms: dict[str, list] = {}
   for r in runs:
-    if r.kind == "scratch" and any("val_loss" in row for row in r.rows):
+    if r.kind == "scratch" and r.branch is None and any(
+        "val_loss" in row for row in r.rows):
       arms.setdefault(r.name, []).append(compare_lib.eval_curve(r))
   curves = []
   for cs in arms.values():
@@ -206,8 +236,8 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
 
   Every arm in one colour (its seeds alike): logged points faint, the
   monotone curve as a line (solid for scratch, dash-dot for small-only,
-  dashed for grown arms), growth points as triangles; the scratch envelope
-  dashed black; `levels` as dotted lines.
+  dashed for grown arms), growth points as triangles, decay branches' finals
+  as stars; the scratch envelope dashed black; `levels` as dotted lines.
   """
   plt = _pyplot()
   fig, (ax_f, ax_t) = plt.subplots(1, 2, figsize=(13, 4.8))
@@ -223,6 +253,10 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
       continue  # nothing to draw yet (a run stopped before its first evaluation)
     colour = colours.setdefault(r.name, palette[names.index(r.name)])
     c = compare_lib.eval_curve(r)
+    if r.branch is not None:  # a decay branch: its final is a decayed point
+      ax_f.plot(c.flops_E[-1:], c.loss_E[-1:], "*", color=colour, ms=9,
+                mec="black", mew=0.5)
+      continue
     mono_E = compare_lib.monotone_curve(c.loss_E, c.flops_E, half_life)
     t = compare_lib.steady_seconds(r, basis)
     seconds_E = np.interp(c.flops_E, t["flops_N"], t["seconds_N"])
@@ -253,7 +287,7 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
     ax.grid(alpha=0.3)
   ax_f.legend(fontsize=7)
   ax_f.set_title("loss vs. compute (lines: smoothed, monotone; v: growth; "
-                 "dotted: levels)", fontsize=10)
+                 "*: decayed branches; dotted: levels)", fontsize=10)
   ax_t.set_title("loss vs. time", fontsize=10)
   return _save(fig, out)
 
