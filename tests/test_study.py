@@ -117,6 +117,15 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
             .read_text().splitlines()]
     steps = [row["step"] for row in rows if "event" not in row]
     assert steps == sorted(set(steps)), arm["name"]  # no step twice
+  # decay branches ran from their trunks, and the frontier reads them
+  branches = {a["name"]: a["trunk"] for a in result["arms"] if a["branch"]}
+  assert branches == {"scratch_wsd_lr0.01_s0_decay0.5": "scratch_wsd_lr0.01_s0",
+                      "msg_wsd_s0_decay0.75": "msg_wsd_s0"}
+  frontier = result["frontier"]
+  assert frontier["reading"].startswith("compute frontier")
+  assert {(s["arm"], s["against"]) for s in frontier["speedups"]} >= {
+      ("msg_wsd", "scratch"), ("msg_wsd", "small_only")}
+  assert "compute frontier" in r.stdout
   levels = {s["level"] for s in result["speedups"]}
   assert len(levels) == 3 and all(
       s["flops_ratio"] is None or s["flops_ratio"] > 0 for s in result["speedups"])
