@@ -111,6 +111,12 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   }
   if "frontier" in summary:  # decayed points only: the speedups to read
     result["frontier"] = summary["frontier"]
+    early = sorted(r["name"] for r in rows_out if r["stopped"])
+    if early:  # a cosine run stopped at its target has not decayed there
+      result["frontier"]["notes"].append(
+          f"{', '.join(early)} stopped at the target before their end: their "
+          "finals are not decayed, so they stand on the frontier above where "
+          "a decayed run would (against the arm)")
   (workdir / "study.json").write_text(json.dumps(result, indent=1) + "\n")
   report.plot_study(runs, workdir / "study.png", levels=summary["levels"])
   return result
