@@ -20,6 +20,8 @@ The modules, each importing only those listed below it:
   command         one way to start a command: flags, logging, one-line errors
   blame           which errors are a user's (one line) and which are bugs
   report          runs compared and plotted (loss vs FLOPs and time)
+  frontier        the compute frontier: lowest decayed loss per FLOPs (decay
+                  branches and run finals), speedups against it (numpy only)
   compare         how runs are compared: smoothed monotone curves, FLOPs to
                   each loss level, bootstrap intervals (numpy only)
   dry_run         the plan: FLOPs, tokens and memory per stage and policy
@@ -27,10 +29,12 @@ The modules, each importing only those listed below it:
   decode          KV-cache generation, sampling, log-likelihoods
   hf              Hugging Face (Llama, GPT-NeoX) <-> growjax parameters
   train/          optimizer, train state and step, the numerical guard,
-                  preemption (SIGTERM), metrics, the staged loop
+                  preemption (SIGTERM), metrics, the staged loop, decay branches
   lock            one run per workdir
   pause           named points where the chaos test stops a run
   experiment      experiment file -> typed, validated Experiment (plain data)
+  schedule        the run's learning rate across stages (per-stage cosine or
+                  warmup-stable-decay, re-warms) and its decay branches
   cost            FLOPs, MFU, memory per device and remat policy
   flm101b         FLM-101B's published figures and reconstructed shapes
   grow/           growth methods and their options, plan, operators, masks

@@ -30,8 +30,9 @@ own final loss (its schedule decays at its end).
    each point; the levels are recomputed in each sample (the scratch
    frontier's loss at the same FLOPs).
 
-Pure numpy; `growjax.compare.summarize` adds `frontier(...)` to its result
-when any run is a decay branch.
+Pure numpy, above `growjax.compare` (its runs, curves and intervals); the
+study and `growjax.report` add `frontier(...)` to their results when any run
+is a decay branch (`has_branches`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ import numpy as np
 from growjax import compare
 
 GROUPS = ("scratch", "small_only")  # the kinds read as one frontier each
+
+
+def has_branches(runs) -> bool:
+  return any(r.branch is not None for r in runs)
 
 
 def flops_to_level(flops_P, loss_P, level: float) -> float:

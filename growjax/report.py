@@ -25,6 +25,7 @@ import sys
 import numpy as np
 
 from growjax import compare as compare_lib
+from growjax import frontier as frontier_lib
 from growjax.train import metrics as metrics_lib
 
 
@@ -75,10 +76,15 @@ def load_runs(workdirs, baseline=None) -> list:
 
 
 def compare(workdirs, baseline=None, **options) -> dict:
-  """`compare.summarize` over run directories (options: its keywords)."""
+  """`compare.summarize` over run directories (options: its keywords), with
+  the compute frontier (`growjax.frontier`) when some are decay branches."""
   runs = load_runs(workdirs, baseline)
-  return compare_lib.summarize(
+  result = compare_lib.summarize(
       runs, baseline=pathlib.Path(baseline).name if baseline else None, **options)
+  if frontier_lib.has_branches(runs):
+    result["frontier"] = frontier_lib.frontier(
+        runs, **{k: options[k] for k in ("n_boot", "ci", "rng_seed") if k in options})
+  return result
 
 
 def _num(x, fmt=".4f"):
@@ -358,8 +364,7 @@ def main(argv=None):
   out = pathlib.Path(args.out or pathlib.Path(args.runs[0]).parent / "report.png")
   try:
     runs = load_runs(args.runs, args.baseline)
-    result = compare_lib.summarize(
-        runs, baseline=pathlib.Path(args.baseline).name if args.baseline else None)
+    result = compare(args.runs, args.baseline)
     png = plot_study(runs, out, levels=result["levels"])
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """The compute frontier, on synthetic decayed points whose answer is known:
 power laws shifted by a known FLOPs factor give that factor."""
 
+import json
 import math
 
 import numpy as np
@@ -91,14 +92,28 @@ def test_speedup_against_small_only_and_intervals_over_seeds_and_chunks():
   assert ("small", "small_only", 2e15) not in by  # a control is not read against itself
 
 
-def test_summarize_keeps_the_single_curve_reading_and_adds_the_frontier():
+def test_the_single_curve_reading_leaves_branches_to_the_frontier(tmp_path):
   runs = arm("scratch", "scratch", SCRATCH) + arm("grown", "msg", SCRATCH, shift=2.0)
   result = compare.summarize(runs, n_boot=0)
   assert result["reading"].startswith("single curve")
   assert [a["name"] for a in result["arms"]] == ["scratch", "grown"]  # trunks only
-  assert result["frontier"]["reading"].startswith("compute frontier")
-  plain = compare.summarize([r for r in runs if r.branch is None], n_boot=0)
-  assert "frontier" not in plain
+  assert frontier.has_branches(runs)
+  # growjax.report reads a branch's directory as its trunk's arm
+  from growjax import report  # pylint: disable=g-import-not-at-top
+  for r in runs:
+    d = tmp_path / (r.name if r.branch is None else f"{r.name}_{r.branch[-1]}")
+    d.mkdir()
+    (d / "metrics.jsonl").write_text(json.dumps(r.rows[0]) + "\n")
+    if r.branch is not None:
+      (d / "branch.json").write_text(json.dumps(
+          {"trunk": str(tmp_path / r.name), "decay_at": 0.1 * int(r.branch[-1])}))
+  both = report.compare(sorted(tmp_path.iterdir()), baseline=tmp_path / "scratch",
+                        n_boot=0)
+  ratios = [s["flops_ratio"] for s in both["frontier"]["speedups"]]
+  # at the first level the arm's first point is already below: charged its
+  # own FLOPs, as nothing is known before it
+  assert ratios == pytest.approx([1.0, 2.0, 2.0, 2.0])
+  assert "compute frontier" in report.format_comparison(both)
 
 
 def test_a_level_below_every_point_is_not_reached_and_one_above_charges_the_first():

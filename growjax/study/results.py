@@ -46,7 +46,7 @@ def _schedule(run_dir: pathlib.Path) -> dict:
 
 def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   """study.json and study.png from every finished run's metrics."""
-  from growjax import compare, data, model, report  # pylint: disable=g-import-not-at-top
+  from growjax import compare, data, frontier, model, report  # pylint: disable=g-import-not-at-top
   from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
   from growjax.train import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   best = best_lrs(study, workdir)
@@ -109,8 +109,8 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
       "comparison": {k: summary[k] for k in ("reading", "smoothing", "ci", "ci_over",
                                               "n_boot", "arm_stats", "level_fractions")},
   }
-  if "frontier" in summary:  # decayed points only: the speedups to read
-    result["frontier"] = summary["frontier"]
+  if frontier.has_branches(runs):  # decayed points only: the speedups to read
+    result["frontier"] = frontier.frontier(runs, n_boot=n_boot)
     early = sorted(r["name"] for r in rows_out if r["stopped"])
     if early:  # a cosine run stopped at its target has not decayed there
       result["frontier"]["notes"].append(
