@@ -6,9 +6,12 @@ checkpoints) in a `Run`; `_run_stage` then takes one stage through model and
 optimizer, state, data, update step and loop. Stage 0 initialises; every
 later stage grows the parameters and the AdamW state from the end of the
 previous stage (a pure function of that state and of (seed, stage), so a
-crash during growth re-grows identically), saves at once, rewinds the
-learning-rate schedule, ramps the growth's masks and folds them when the ramp
-ends.
+crash during growth re-grows identically), saves at once, takes the stage's
+learning rate from the run's schedule (growjax.schedule: a per-stage cosine
+rewound at each growth, or one warmup-stable-decay curve that growth does not
+restart), ramps the growth's masks and folds them when the ramp ends. A trunk
+also saves and keeps the steps its decay branches start from
+(growjax.train.branch).
 
 Interruptions are harmless (README, "Interruptions and recovery"): process 0
 holds the workdir's lock (growjax.lock); SIGTERM or SIGINT saves at the next
