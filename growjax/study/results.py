@@ -87,9 +87,7 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
         "stopped": done.get("stopped"),
         "branch": label, "trunk": run.branch["trunk"] if run.branch else None})
   trunks = [r for r in runs if r.branch is None]
-  summary = compare.summarize(
-      _common_prefix(trunks) + [r for r in runs if r.branch is not None],
-      n_boot=n_boot)
+  summary = compare.summarize(_common_prefix(trunks), n_boot=n_boot)
   shared = sorted(r["name"] for r in rows_out
                   if _schedule(workdir / "runs" / r["name"]).get("runs_at_once", 1) > 1)
   if shared:  # wall-clock is then a fact about the schedule, not the arm
