@@ -29,6 +29,16 @@ Measured: the first seven arms' 12 runs took 14 minutes on nvidia-h200-x2 with
 `--parallel 4 --devices 0,1,0,1` (two runs per GPU, each about half as fast as
 alone); results in benchmarks/results/growth_study.json.
 
+`wsd` (e.g. `:wsd` or `:cpu,wsd`) is the same question asked with one
+warmup-stable-decay schedule per run, spanning the growth (growjax.schedule):
+scratch, msg (the rate held at scratch's peak through the growth), msg with a
+short re-warm after it, stack and small_only, each with decay branches at
+1/4, 1/2 and 3/4 of its budget (the 4th, at 1, is the run's own decay), so
+every arm has a compute frontier of decayed points and the study reports
+speedups against the scratch and small-only frontiers. `runlocal` adds two of
+these arms (scratch_wsd, msg_wsd) to its smoke run. The committed studies
+above keep their per-stage cosine.
+
 `budget=N` (e.g. `:budget=15`) trains the best scratch rate, msg and small_only at N tokens
 per parameter instead (several epochs; reported). `cpu` is the same study at
 CPU scale (d_model 96, 4 layers, 0.64M parameters, the stdlib corpus; about
@@ -42,9 +52,11 @@ from growjax.experiment import parse_arg
 
 
 def get_config(arg=None):
-  a = parse_arg(arg, runlocal=False, cpu=False, budget=3)
+  a = parse_arg(arg, runlocal=False, cpu=False, budget=3, wsd=False)
   c = ml_collections.ConfigDict()
   c.name = "growth_study" if a["budget"] == 3 else f"growth_study_{a['budget']}tpp"
+  if a["wsd"]:
+    c.name += "_wsd"
   if a["cpu"]:  # the same study at CPU scale: 0.64M parameters, ~45 min on 2 cores
     c.name += "_cpu"
     d, L, heads, k = 96, 4, 6, 16
@@ -62,6 +74,7 @@ def get_config(arg=None):
     # arms' rates sit near the scratch optimum rather than at the GPU's.
     warmup, lrs, lr0, lr1 = 100, [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2], 1e-2, 4e-3
     ramp, long_ramp = 100, 500
+    best = 8e-3  # the sweep's best rate at 3 tokens per parameter
   elif a["runlocal"]:  # every arm kind on a CPU in a few minutes
     d, L, heads, k = 64, 4, 4, 16
     c.base = dict(
@@ -73,6 +86,7 @@ def get_config(arg=None):
     c.budget_tokens = 60 * 8 * 64  # 60 steps of the final shape
     warmup, lrs, lr0, lr1 = 5, [3e-3, 1e-2], 1e-2, 3e-3
     ramp, long_ramp = 5, 15
+    best = 1e-2
   else:
     d, L, heads, k = 512, 8, 8, 64
     c.base = dict(
@@ -87,6 +101,7 @@ def get_config(arg=None):
     c.budget_tokens = a["budget"] * 33_634_816
     warmup, lrs, lr0, lr1 = 150, [1e-3, 2e-3, 4e-3, 8e-3], 3e-3, 1e-3
     ramp, long_ramp = 100, 500
+    best = 2e-3  # the sweep's best rate (measured on the H200)
   final = dict(d_model=d, n_layers=L, n_heads=heads, head_dim=k, d_ff=4 * d,
                pos="xpos",
                dtype="float32" if a["runlocal"] or a["cpu"] else "bfloat16")
@@ -140,17 +155,44 @@ def get_config(arg=None):
            allow_lr_jump=True),
   ]
   c.arms[-1]["stages"][1]["lr"] = dict(peak=lr0, warmup_steps=warmup, final=lr1 / 10)
+  def wsd(arm, *, peak=None, rewarm=0, at=(0.25, 0.5, 0.75)):
+    """`arm` under one warmup-stable-decay schedule for its whole run (a
+    1-sqrt decay over its last 20%), with decay branches ending at the
+    fractions `at` of its budget. A grown arm holds `peak` through its
+    growth (its stages' own rates dropped), re-warming over `rewarm` steps
+    from a tenth of it when asked; a swept arm's peak is each rate of lrs."""
+    schedule = dict(kind="wsd", decay_fraction=0.2, decay_shape="1-sqrt")
+    out = dict(arm, name=arm["name"] + "_wsd", schedule=schedule,
+               branches=dict(decay_at=list(at), decay_fraction=0.2))
+    if "stages" in arm:
+      schedule.update(peak=peak, warmup_steps=warmup, final=peak / 10)
+      if rewarm:
+        schedule.update(rewarm_steps=rewarm, rewarm_from=0.1)
+        out["name"] = arm["name"] + "_wsd_rewarm"
+      out["stages"] = [{k: v for k, v in st.items() if k != "lr"}
+                       for st in arm["stages"]]
+    return out
+
+  named = {arm["name"]: arm for arm in c.arms}
+  if a["wsd"]:  # every kind under one schedule per run, with decay branches
+    c.arms = [wsd(named["scratch"]), wsd(named["msg"], peak=best),
+              wsd(named["msg"], peak=best, rewarm=ramp),
+              wsd(named["stack"], peak=best), wsd(named["small_only"])]
   if a["budget"] != 3:  # a larger budget: scratch at the 3-token sweep's best
     # rate (measured: 2e-3 on the H200, 8e-3 on CPU) against msg and the
     # small-only control, one seed each.
-    best = 8e-3 if a["cpu"] else 2e-3
     named = {arm["name"]: arm for arm in c.arms}
     c.arms = [dict(named["scratch"], lrs=[best], seeds=[0]),
               dict(named["msg"], seeds=[0]), named["small_only"]]
-  if a["runlocal"]:  # one arm of each kind (the ablations add no code path)
+  if a["runlocal"] and not a["wsd"]:  # one arm of each kind (the ablations
+    # add no code path), and a run-level schedule with re-warm and branches
     c.arms = [arm for arm in c.arms
               if arm["name"] not in ("msg_width", f"msg_ramp{long_ramp}",
                                      "msg_early", "msg_late",
                                      "msg_depth_then_width", "msg_rewarm")]
     c.arms[1]["seeds"] = [0]
+    c.arms += [wsd(dict(named["scratch"], lrs=[best], seeds=[0]), at=(0.5,)),
+               dict(wsd(dict(named["msg"], seeds=[0]), peak=best, rewarm=ramp,
+                        at=(0.75,)), name="msg_wsd")]
+    c.arms[-1]["stages"][1]["lr_multiplier"] = 0.8
   return c

@@ -24,12 +24,14 @@ that nothing imports: it may import anything.
   evaluate/       perplexity, length, IQ suites, several runs side by side;
                   reads checkpoints, never trains
   report          runs compared and plotted (loss vs FLOPs and time)
+  frontier        the compute frontier: lowest decayed loss per FLOPs (decay
+                  branches and run finals), speedups against it (numpy only)
   compare         how runs are compared: smoothed monotone curves, FLOPs to
                   each loss level, bootstrap intervals (numpy only)
   trained         a run's latest checkpoint, for evaluation (no optimizer)
   decode          KV-cache generation, sampling, log-likelihoods
   train/          optimizer, train state and step, the numerical guard,
-                  preemption (SIGTERM), metrics, the staged loop
+                  preemption (SIGTERM), metrics, the staged loop, decay branches
   lock            one run per workdir
   dry_run         the plan: FLOPs, tokens and memory per stage and policy,
                   and each stage's remat policy (the trainer takes it too)
@@ -53,6 +55,8 @@ that nothing imports: it may import anything.
   blame           which errors are a user's (one line) and which are bugs
   pause           named points where the chaos test stops a run
   atomic          write-then-rename for small files
+  schedule        the run's learning rate across stages (per-stage cosine or
+                  warmup-stable-decay, re-warms) and its decay branches
   config          ModelConfig
   checks          the one set of value checks
   positions       RoPE, xPos, blockwise causal masks

@@ -107,10 +107,14 @@ class Checkpointer:
   Use as a context manager: leaving it waits for the last async save.
   """
 
-  def __init__(self, workdir, *, keep: int, read_only: bool = False):
+  def __init__(self, workdir, *, keep: int, read_only: bool = False,
+               keep_steps=()):
+    """keep_steps: global steps kept whatever `keep` says (the steps decay
+    branches start from, `growjax.schedule.checkpoint_steps`)."""
     self.workdir = pathlib.Path(workdir)
     self.keep = keep
     self.read_only = read_only
+    self.keep_steps = frozenset(keep_steps)
     self._managers: dict[int, ocp.CheckpointManager] = {}
 
   def _manager(self, stage: int) -> ocp.CheckpointManager:
@@ -118,8 +122,14 @@ class Checkpointer:
       if self.read_only:
         options = ocp.CheckpointManagerOptions(read_only=True, create=False)
       else:  # the writer holds the workdir's lock: tmp dirs are its own
+        keep = dict(max_to_keep=self.keep)
+        if self.keep_steps:  # the newest `keep`, and the branch points
+          policies = ocp.checkpoint_managers
+          keep = dict(preservation_policy=policies.AnyPreservationPolicy([
+              policies.LatestN(self.keep),
+              policies.CustomSteps(sorted(self.keep_steps))]))
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=self.keep, create=True, enable_async_checkpointing=True,
+            **keep, create=True, enable_async_checkpointing=True,
             cleanup_tmp_directories=True,
             temporary_path_class=_PausingRename if _pausing() else None)
       self._managers[stage] = ocp.CheckpointManager(

@@ -61,6 +61,13 @@ from-scratch one included, is read the same way:
    apart. Old metrics without them fall back to `time` (compiles included),
    and the result says so.
 
+This is the *single-curve* reading, kept for runs without decay branches
+and labelled so: below a run's final FLOPs its curve is not decayed (a cosine
+run halfway is not a run decayed at half the budget), so an intermediate ratio
+is not a speedup. Runs that are decay branches (`Run.branch`) are left out
+here: `growjax.frontier` reads them, decayed points only, the speedups to
+quote.
+
 Pure numpy, no JAX: `summarize` is what `growjax.report` and the growth-study
 command call. Arrays carry their shapes in their names: E evaluation points,
 K validation chunks, S seeds, N logged training rows, and a leading `x` for
@@ -90,6 +97,9 @@ class Run:
   seed: int | None
   lr: float | None
   rows: list
+  # A decay branch of the arm's run with this seed (e.g. "decay_at 0.5"):
+  # read only on the compute frontier (growjax.frontier), never as a curve.
+  branch: str | None = None
 
 
 # --- Reading metrics rows.
@@ -364,7 +374,8 @@ def summarize(runs, *, baseline: str | None = None, levels=None,
     rng_seed: of the bootstrap's random draws.
 
   Returns:
-    A JSON-ready dict: "baseline", "levels", "smoothing", "ci", "ci_over",
+    A JSON-ready dict: "reading" (what the single-curve figures are),
+    "baseline", "levels", "smoothing", "ci", "ci_over",
     "n_boot", "notes"; "arms" (one entry per run: name, kind, seed, lr,
     final_val_loss, final_val_loss_se, train_flops, smoothed_final_val_loss,
     flops_to_level per level, growth_flops); "arm_stats" (per arm: kind,
@@ -375,7 +386,9 @@ def summarize(runs, *, baseline: str | None = None, levels=None,
     seconds, scratch_seconds, time_ratio}]}).
   """
   _check_options(half_life, n_boot, ci, level_fractions, flops_fractions, levels)
-  arms = _group(list(runs))
+  runs = list(runs)  # decay branches are growjax.frontier's, not read here
+  decayed = [r for r in runs if r.branch is not None]
+  arms = _group([r for r in runs if r.branch is None])
   curves = {id(r): eval_curve(r) for m in arms.values() for r in m}
   arm_flops = {name: _arm_flops(name, [curves[id(r)] for r in members])
                for name, members in arms.items()}
@@ -398,7 +411,10 @@ def summarize(runs, *, baseline: str | None = None, levels=None,
   if any(curves[id(r)].se_E is None for m in arms.values() for r in m):
     notes.append("some runs log no val_loss_se: their final s.e. comes from "
                  "val_chunks, else is null")
-  return {
+  out = {
+      "reading": "single curve: each run's smoothed, monotone validation "
+                 "curve; its intermediate points are not decayed, so below "
+                 "its final FLOPs a ratio is not a speedup (see frontier)",
       "baseline": baseline,
       "levels": [float(v) for v in point["levels_xL"][0]],
       "level_fractions": None if levels is not None else list(level_fractions),
@@ -414,6 +430,10 @@ def summarize(runs, *, baseline: str | None = None, levels=None,
       "loss_deltas": _deltas(arms, baseline, point, boot, ci),
       "wall_clock": _wall_clock(arms, baseline, point, notes),
   }
+  if decayed:
+    notes.append(f"{len(decayed)} decay branches left out of this reading "
+                 "(growjax.frontier reads them)")
+  return out
 
 
 def _pick_baseline(arms, finals, baseline) -> str:

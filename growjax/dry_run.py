@@ -13,6 +13,10 @@ Memory: each stage is priced under every remat policy (`model.REMAT`), with
 the policy the run takes and, for a stage that fits under none, the one-line
 refusal the trainer raises too: both from `stage_remat`, which the trainer
 calls as well, so the plan and the run take the same policy.
+
+Schedule: the learning rate per stage (`growjax.schedule.describe`: the rate
+at each stage's first and last step and where a phase changes) and each decay
+branch with the FLOPs it is charged.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 import pathlib
 
 from growjax import cost, memory
+from growjax import schedule as schedule_lib
 from growjax.experiment import Experiment, Stage
 from growjax.model import REMAT
 
@@ -91,7 +96,19 @@ def plan(exp: Experiment, n_devices: int,
   summary["n_devices"] = n_devices
   summary["device_bytes"] = device_bytes
   summary["experiment"] = exp.name
+  summary["schedule"] = schedule_lib.describe(exp)
+  summary["branches"] = [
+      {"decay_at": b.at, "start_step": b.start, "end_step": b.end,
+       "train_flops": _branch_flops(exp, b)} for b in schedule_lib.branches(exp)]
   return summary
+
+
+def _branch_flops(exp: Experiment, b) -> float:
+  """FLOPs a decay branch is charged: its trunk's up to the branch point
+  plus its own, i.e. those of a run of the trunk's stages cut at its end."""
+  cut = Experiment.from_config(b.config)
+  return sum(cost.train_flops_per_token(s.model, exp.seq_len)
+             * s.steps(exp.seq_len) * s.batch_size * exp.seq_len for s in cut.stages)
 
 
 def format_plan(p: dict) -> str:
@@ -125,6 +142,12 @@ def format_plan(p: dict) -> str:
           f"stage {i} declares {s['declared_tokens']:,} tokens and trains "
           f"{s['tokens']:,.0f} ({s['steps']} steps x batch {s['batch_size']} "
           f"x seq_len {p['seq_len']})")
+  lines += p.get("schedule", [])
+  for b in p.get("branches", []):
+    lines.append(f"branch decay_at {b['decay_at']:g}: from the trunk's step "
+                 f"{b['start_step']}, decayed by step {b['end_step']}, "
+                 f"{b['train_flops']:.4g} FLOPs (the trunk's to step "
+                 f"{b['start_step']} included)")
   lines.append(
       f"total {p['total_train_flops']:.4g} FLOPs on {p['total_tokens']:.4g} "
       f"tokens; from scratch (final shape, same tokens) "

@@ -28,6 +28,8 @@ import warnings
 from growjax import checks, grow, hf, parallel
 from growjax import model as model_lib
 from growjax.config import ModelConfig
+from growjax import schedule as schedule_lib
+from growjax.schedule import Branches, RunSchedule
 from growjax.data import DataConfig
 from growjax.grow import methods
 
@@ -85,7 +87,8 @@ def _below_one(name: str, value) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
-  """Learning rate of one stage: linear warmup, then cosine to `final`."""
+  """Learning rate of one stage under the run schedule 'per_stage': linear
+  warmup, then cosine to `final` (growjax.schedule)."""
   peak: float  # learning rate after warmup (> 0)
   warmup_steps: int = 0  # optimizer steps of linear warmup from 0 (>= 0)
   final: float = 0.0  # learning rate at the stage's last step (0 <= final <= peak)
@@ -129,11 +132,13 @@ class Stage:
   model: ModelConfig
   tokens: int  # training tokens of this stage (> 0)
   batch_size: int  # sequences per optimizer step, global (> 0)
-  lr: Schedule
+  lr: Schedule | None  # None under a run-level schedule (schedule.kind 'wsd')
   grow: Growth | None  # None for stage 0
   microbatches: int = 1  # gradient accumulation: batch_size is split into this many
+  lr_multiplier: float = 1.0  # this stage's rate x this (>= 0; width growth, muP)
 
   def __post_init__(self):
+    checks.number("lr_multiplier", self.lr_multiplier, low=0.0)
     checks.positive_int("tokens", self.tokens)
     checks.positive_int("batch_size", self.batch_size)
     checks.positive_int("microbatches", self.microbatches)
@@ -278,8 +283,9 @@ class Train:
 
 
 TOP_FIELDS = ("name", "seed", "data", "model", "stages", "mesh", "checkpoint",
-              "eval", "optimizer", "train", "init_from")
-STAGE_FIELDS = ("model", "tokens", "batch_size", "lr", "grow", "microbatches")
+              "eval", "optimizer", "train", "init_from", "schedule", "branches")
+STAGE_FIELDS = ("model", "tokens", "batch_size", "lr", "grow", "microbatches",
+                "lr_multiplier")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,6 +301,8 @@ class Experiment:
   train: Train
   config: dict = dataclasses.field(default=None, compare=False, repr=False)  # as read
   init_from: str | None = None  # "hf:DIR": stage 0 starts from that checkpoint
+  schedule: RunSchedule = RunSchedule()  # the run's learning rate (growjax.schedule)
+  branches: Branches | None = None  # decay branches (wsd only)
 
   @property
   def seq_len(self) -> int:
@@ -348,9 +356,14 @@ class Experiment:
     if not isinstance(stages_raw, (list, tuple)) or not stages_raw:
       _fail("stages", f"{stages_raw!r} is not a non-empty list of stages")
     base = dict(model, vocab_size=data.vocab_size, max_len=data.seq_len)
+    schedule = _typed_from_dict(RunSchedule, _as_dict(c.get("schedule"), "schedule"),
+                                "schedule")
+    branches = None
+    if c.get("branches") is not None:
+      branches = _typed(Branches, _as_dict(c["branches"], "branches"), "branches")
     stages: list[Stage] = []
     for i, raw in enumerate(stages_raw):
-      stages.append(_stage(i, _as_dict(raw, f"stages[{i}]"), base))
+      stages.append(_stage(i, _as_dict(raw, f"stages[{i}]"), base, schedule))
       base = stages[-1].model.to_dict()
     blocks = {name: _typed(kind, _as_dict(c.get(name), name), name)
               for name, kind in (("mesh", Mesh), ("checkpoint", Checkpoint),
@@ -359,7 +372,7 @@ class Experiment:
     exp = cls(name=c.get("name", "experiment"), seed=seed, data=data,
               stages=tuple(stages), **blocks,
               config=json.loads(json.dumps(c, default=list)),
-              init_from=c.get("init_from"))
+              init_from=c.get("init_from"), schedule=schedule, branches=branches)
     validate(exp, n_devices=n_devices)
     return exp
 
@@ -387,16 +400,33 @@ def _pretrained_model(value, model: dict, data: DataConfig) -> dict:
   return {**fields, **model}
 
 
-def _stage(i: int, raw: dict, base: dict) -> Stage:
+def _typed_from_dict(cls, raw: Mapping, path: str):
+  """cls.from_dict(raw), naming the field of a failed check."""
+  names = [f.name for f in dataclasses.fields(cls)]
+  for key in raw:
+    if key not in names:
+      _fail(f"{path}.{key}", f"unknown field (expected one of {names})")
+  try:
+    return cls.from_dict(raw)
+  except ValueError as e:
+    _fail(*_located(path, str(e), names))
+
+
+def _stage(i: int, raw: dict, base: dict, schedule: RunSchedule) -> Stage:
   """Stage i, typed: its model is `base` (the previous stage's model) with
   the stage's overrides."""
   path = f"stages[{i}]"
   for key in raw:
     if key not in STAGE_FIELDS:
       _fail(f"{path}.{key}", f"unknown field (expected one of {list(STAGE_FIELDS)})")
-  for key in ("tokens", "batch_size", "lr"):
+  per_stage = schedule.kind == "per_stage"
+  for key in ("tokens", "batch_size") + (("lr",) if per_stage else ()):
     if key not in raw:
-      _fail(f"{path}.{key}", "missing (every stage declares tokens, batch_size and lr)")
+      _fail(f"{path}.{key}", "missing (every stage declares tokens, batch_size "
+            "and, under the per_stage schedule, lr)")
+  if not per_stage and "lr" in raw:
+    _fail(f"{path}.lr", f"the run's schedule sets the rate (schedule.kind "
+          f"{schedule.kind!r}); remove it (lr_multiplier scales a stage)")
   overrides = _as_dict(raw.get("model"), f"{path}.model")
   if i == 0 and overrides:
     _fail(f"{path}.model", "stage 0 trains the top-level `model`; put its shape there")
@@ -404,7 +434,8 @@ def _stage(i: int, raw: dict, base: dict) -> Stage:
     if key in ("vocab_size", "max_len"):
       _fail(f"{path}.model.{key}", "comes from data and cannot change between stages")
   model = _typed(ModelConfig, {**base, **overrides}, f"{path}.model")
-  lr = _typed(Schedule, _as_dict(raw["lr"], f"{path}.lr"), f"{path}.lr")
+  lr = (_typed(Schedule, _as_dict(raw["lr"], f"{path}.lr"), f"{path}.lr")
+        if per_stage else None)
   grow_raw = raw.get("grow")
   growth = None
   if i == 0 and grow_raw:
@@ -418,8 +449,8 @@ def _stage(i: int, raw: dict, base: dict) -> Stage:
       growth = Growth.from_dict(grow_raw)
     except ValueError as e:  # names the method or one of its options
       _fail(*_located(f"{path}.grow", str(e), ["method", *grow_raw]))
-  given = {k: raw[k] for k in ("tokens", "batch_size", "microbatches")
-           if k in raw}  # Stage holds the defaults
+  given = {k: raw[k] for k in ("tokens", "batch_size", "microbatches",
+                               "lr_multiplier") if k in raw}  # Stage holds the defaults
   return _typed(Stage, dict(index=i, model=model, lr=lr, grow=growth, **given),
                 path)
 
@@ -446,9 +477,13 @@ def validate(exp: Experiment, *, n_devices: int | None = None) -> None:
     if steps < 1:
       _fail(f"{path}.tokens", f"{stage.tokens} tokens make no step of "
             f"batch_size {stage.batch_size} x seq_len {exp.seq_len}")
-    if stage.lr.warmup_steps > steps:
+    if stage.lr is not None and stage.lr.warmup_steps > steps:
       _fail(f"{path}.lr.warmup_steps",
             f"{stage.lr.warmup_steps} > the stage's {steps} steps")
+    if stage.index and exp.schedule.rewarm_steps > steps:
+      _fail("schedule.rewarm_steps", f"{exp.schedule.rewarm_steps} > the "
+            f"{steps} steps of stages[{stage.index}] (a re-warm ends within "
+            "its stage)")
     ramp = stage.ramp(0)
     if ramp is not None and ramp.steps > steps:
       _fail(f"{path}.grow.ramp_steps", f"{ramp.steps} > the stage's {steps} "
@@ -459,12 +494,38 @@ def validate(exp: Experiment, *, n_devices: int | None = None) -> None:
         _fail(f"{path}.batch_size",
               f"{stage.batch_size} (in {stage.microbatches} microbatches) does "
               f"not split over the mesh's data x fsdp = {split} devices")
+  _validate_schedule(exp)
   if mesh_shape is not None:
     split = mesh_shape["data"] * mesh_shape["fsdp"]
     batch = exp.eval_batch_size()
     if batch % split:
       _fail("eval.batch_size", f"{batch} does not split over the mesh's data x "
             f"fsdp = {split} devices")
+
+
+def _validate_schedule(exp: Experiment) -> None:
+  """The run schedule against the run's steps, and every decay branch's
+  experiment (each validated as a run of its own)."""
+  s, total = exp.schedule, exp.stage_starts()[-1]
+  if s.kind == "wsd":
+    decay = s.decay_steps(total)
+    if decay < 1:
+      _fail("schedule.decay_fraction", f"{s.decay_fraction:g} of the run's "
+            f"{total} steps is no step of decay")
+    if s.warmup_steps + decay > total:
+      _fail("schedule.warmup_steps", f"{s.warmup_steps} warmup + {decay} decay "
+            f"steps > the run's {total} steps")
+  try:
+    found = schedule_lib.branches(exp)
+  except ValueError as e:
+    _fail(*_located("branches", str(e), ["decay_at"]))
+  for b in found:
+    try:
+      Experiment.from_config(b.config)
+    except ExperimentError as e:
+      _fail(f"branches.decay_at[{exp.branches.decay_at.index(b.at)}]",
+            f"{b.at:g}: its branch (steps {b.start}-{b.end}) is not a valid "
+            f"run: {e}")
 
 
 def parse_arg(arg: str | None, **defaults) -> dict:

@@ -26,6 +26,7 @@ import sys
 import numpy as np
 
 from growjax import compare as compare_lib
+from growjax import frontier as frontier_lib
 from growjax.train import metrics as metrics_lib
 
 
@@ -42,8 +43,14 @@ def load_run(workdir) -> compare_lib.Run:
   if config.exists():
     c = json.loads(config.read_text())
     seed = c.get("seed")
-    lr = ((c.get("stages") or [{}])[0].get("lr") or {}).get("peak")
-  return compare_lib.Run(name=workdir.name, kind=kind, seed=seed, lr=lr, rows=rows)
+    lr = (((c.get("stages") or [{}])[0].get("lr") or {}).get("peak")
+          or (c.get("schedule") or {}).get("peak"))
+  name, branch = workdir.name, None
+  if (workdir / "branch.json").exists():  # a decay branch: its trunk's arm
+    b = json.loads((workdir / "branch.json").read_text())
+    name, branch = pathlib.Path(b["trunk"]).name, f"decay_at {b['decay_at']:g}"
+  return compare_lib.Run(name=name, kind=kind, seed=seed, lr=lr, rows=rows,
+                         branch=branch)
 
 
 def load_runs(workdirs, baseline=None) -> list:
@@ -60,7 +67,7 @@ def load_runs(workdirs, baseline=None) -> list:
     elif baseline is not None and run.kind == "scratch":
       run = dataclasses.replace(run, kind="no_growth")
     runs.append(run)
-  names = [r.name for r in runs]
+  names = [r.name for r in runs if r.branch is None]
   if len(set(names)) != len(names):
     raise ValueError(f"run directories share a name: {names} (each is one arm)")
   if not any(r.kind == "scratch" for r in runs):
@@ -70,10 +77,15 @@ def load_runs(workdirs, baseline=None) -> list:
 
 
 def compare(workdirs, baseline=None, **options) -> dict:
-  """`compare.summarize` over run directories (options: its keywords)."""
+  """`compare.summarize` over run directories (options: its keywords), with
+  the compute frontier (`growjax.frontier`) when some are decay branches."""
   runs = load_runs(workdirs, baseline)
-  return compare_lib.summarize(
+  result = compare_lib.summarize(
       runs, baseline=pathlib.Path(baseline).name if baseline else None, **options)
+  if frontier_lib.has_branches(runs):
+    result["frontier"] = frontier_lib.frontier(
+        runs, **{k: options[k] for k in ("n_boot", "ci", "rng_seed") if k in options})
+  return result
 
 
 def _num(x, fmt=".4f"):
@@ -87,7 +99,30 @@ def format_comparison(result: dict) -> str:
           "eval points, then the highest smoothed loss from each point on")
   return "\n".join([head] + _run_lines(result) + _speedup_lines(result)
                    + _delta_lines(result) + _clock_lines(result["wall_clock"])
-                   + [f"note: {n}" for n in result["notes"]])
+                   + [f"note: {n}" for n in result["notes"]]
+                   + frontier_lines(result.get("frontier")))
+
+
+def frontier_lines(f: dict | None) -> list:
+  """The compute-frontier table (decayed points only), when there is one."""
+  if not f:
+    return []
+  over = (f"{f['ci'] * 100:g}% interval over " + " and ".join(f["ci_over"])
+          if f["ci_over"] else "no interval")
+  lines = [f"{f['reading']} ({over}):"]
+  for s in f["speedups"]:
+    head = (f"  level {s['level']:.4f} (scratch {s['level_flops']:.3e} FLOPs)  "
+            f"{s['arm']:<20} vs {s['against']:<10}")
+    if s["against_flops"] is None:
+      lines.append(f"{head} the {s['against']} frontier never reaches it")
+    elif not s["reached"]:
+      lines.append(f"{head} not reached by the arm's frontier")
+    else:
+      ci = ("" if s["ci_low"] is None and s["ci_high"] is None else
+            f"  [{_num(s['ci_low'], '.2f')}, {_num(s['ci_high'], '.2f')}]")
+      lines.append(f"{head} {s['flops_ratio']:.2f}x{ci}  ({s['arm_flops']:.3e} vs "
+                   f"{s['against_flops']:.3e} FLOPs)")
+  return lines + [f"note: {n}" for n in f["notes"]]
 
 
 def _bounds(entry, fmt, result) -> str:
@@ -188,7 +223,8 @@ def scratch_envelope(runs, half_life: float = 0.5):
   the mean over its seeds of their monotone curves)."""
   arms: dict[str, list] = {}
   for r in runs:
-    if r.kind == "scratch" and any("val_loss" in row for row in r.rows):
+    if r.kind == "scratch" and r.branch is None and any(
+        "val_loss" in row for row in r.rows):
       arms.setdefault(r.name, []).append(compare_lib.eval_curve(r))
   curves = []
   for cs in arms.values():
@@ -209,8 +245,8 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
 
   Every arm in one colour (its seeds alike): logged points faint, the
   monotone curve as a line (solid for scratch, dash-dot for small-only,
-  dashed for grown arms), growth points as triangles; the scratch envelope
-  dashed black; `levels` as dotted lines.
+  dashed for grown arms), growth points as triangles, decay branches' finals
+  as stars; the scratch envelope dashed black; `levels` as dotted lines.
   """
   plt = _pyplot()
   fig, (ax_f, ax_t) = plt.subplots(1, 2, figsize=(13, 4.8))
@@ -226,6 +262,10 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
       continue  # nothing to draw yet (a run stopped before its first evaluation)
     colour = colours.setdefault(r.name, palette[names.index(r.name)])
     c = compare_lib.eval_curve(r)
+    if r.branch is not None:  # a decay branch: its final is a decayed point
+      ax_f.plot(c.flops_E[-1:], c.loss_E[-1:], "*", color=colour, ms=9,
+                mec="black", mew=0.5)
+      continue
     mono_E = compare_lib.monotone_curve(c.loss_E, c.flops_E, half_life)
     t = compare_lib.steady_seconds(r, basis)
     seconds_E = np.interp(c.flops_E, t["flops_N"], t["seconds_N"])
@@ -256,7 +296,7 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
     ax.grid(alpha=0.3)
   ax_f.legend(fontsize=7)
   ax_f.set_title("loss vs. compute (lines: smoothed, monotone; v: growth; "
-                 "dotted: levels)", fontsize=10)
+                 "*: decayed branches; dotted: levels)", fontsize=10)
   ax_t.set_title("loss vs. time", fontsize=10)
   return _save(fig, out)
 
@@ -265,7 +305,7 @@ def plot_run(workdir, out, *, train_half_life: float | None = None) -> pathlib.P
   """One run: its training loss (raw, and an EMA of half-life
   `train_half_life` logged rows, by default 1/50 of them but at least 1) and
   its validation loss with a band of ± one standard error, against FLOPs;
-  growth dotted."""
+  growth dotted; the learning rate on a second axis."""
   run = load_run(workdir)
   plt = _pyplot()
   fig, ax = plt.subplots(figsize=(8, 4.8))
@@ -277,6 +317,11 @@ def plot_run(workdir, out, *, train_half_life: float | None = None) -> pathlib.P
     ax.plot(flops_N, loss_N, color="C0", alpha=0.25, lw=0.8)
     ax.plot(flops_N, ema(loss_N, train_half_life), color="C0", lw=1.5,
             label=f"training loss (EMA, half-life {train_half_life:.3g} log lines)")
+    if all("lr" in r for r in train):  # the schedule, on its own axis
+      ax_lr = ax.twinx()
+      ax_lr.plot(flops_N, [r["lr"] for r in train], color="C2", lw=1, alpha=0.8)
+      ax_lr.set_ylabel("learning rate", color="C2")
+      ax_lr.tick_params(axis="y", colors="C2")
   title = run.name
   if any("val_loss" in r for r in train):
     c = compare_lib.eval_curve(run)
@@ -321,8 +366,7 @@ def main(argv=None):
   out = pathlib.Path(args.out or pathlib.Path(args.runs[0]).parent / "report.png")
   try:
     runs = load_runs(args.runs, args.baseline)
-    result = compare_lib.summarize(
-        runs, baseline=pathlib.Path(args.baseline).name if args.baseline else None)
+    result = compare(args.runs, args.baseline)
     png = plot_study(runs, out, levels=result["levels"])
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)

@@ -59,16 +59,24 @@ def test_a_bad_study_file_is_named_before_any_compute(change, field):
 
 
 def test_runs_cover_every_arm_kind_within_the_budget():
+  from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
   study = study_lib.Study.from_config(_config())
   runs = study.runs()
   kinds = {r.kind for r in runs}
   assert kinds == {"scratch", "msg", "hyperclone", "stack", "small_only"}
   # the sweep lists each rate at the first seed; later seeds wait for the best
-  assert sorted(r.lr for r in runs if r.kind == "scratch") == sorted(
+  assert sorted(r.lr for r in runs if r.arm == "scratch") == sorted(
       study.arms[0]["lrs"])
+  # a run-level schedule with a re-warm, and decay branches from each trunk
+  branches = {r.name: r.branch for r in runs if r.branch}
+  assert branches == {
+      "scratch_wsd_lr0.01_s0_decay0.5": dict(trunk="scratch_wsd_lr0.01_s0",
+                                             at=0.5, start=24, end=30),
+      "msg_wsd_s0_decay0.75": dict(trunk="msg_wsd_s0", at=0.75, start=67, end=84)}
+  msg_wsd = Experiment.from_config(next(r for r in runs if r.name == "msg_wsd_s0").config)
+  assert msg_wsd.schedule.rewarm_steps > 0 and msg_wsd.stages[1].lr_multiplier == 0.8
   assert len(study.runs({"scratch": study.arms[0]["lrs"][0]})) == len(runs) + 1
   from growjax import cost  # pylint: disable=g-import-not-at-top
-  from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
   budget = study.budget_flops()
   for run in runs:
     exp = Experiment.from_config(run.config)
@@ -109,6 +117,15 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
             .read_text().splitlines()]
     steps = [row["step"] for row in rows if "event" not in row]
     assert steps == sorted(set(steps)), arm["name"]  # no step twice
+  # decay branches ran from their trunks, and the frontier reads them
+  branches = {a["name"]: a["trunk"] for a in result["arms"] if a["branch"]}
+  assert branches == {"scratch_wsd_lr0.01_s0_decay0.5": "scratch_wsd_lr0.01_s0",
+                      "msg_wsd_s0_decay0.75": "msg_wsd_s0"}
+  frontier = result["frontier"]
+  assert frontier["reading"].startswith("compute frontier")
+  assert {(s["arm"], s["against"]) for s in frontier["speedups"]} >= {
+      ("msg_wsd", "scratch"), ("msg_wsd", "small_only")}
+  assert "compute frontier" in r.stdout
   levels = {s["level"] for s in result["speedups"]}
   assert len(levels) == 3 and all(
       s["flops_ratio"] is None or s["flops_ratio"] > 0 for s in result["speedups"])

@@ -10,7 +10,7 @@ import logging
 import pathlib
 import shutil
 
-from growjax import compare, data, model, report
+from growjax import compare, data, frontier, model, report
 from growjax.experiment import Experiment
 from growjax.study.progress import best_lrs, is_done, smoothed_final
 from growjax.study.spec import Run, Study
@@ -67,7 +67,9 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
     params = model.param_count(final)
     tokens = max(r["tokens"] for r in rows if "tokens" in r)
     curve = compare.eval_curve(compare.Run(run.name, run.kind, run.seed, run.lr, rows))
-    runs.append(compare.Run(_arm_name(run, study), run.kind, run.seed, run.lr, rows))
+    label = f"decay_at {run.branch['at']:g}" if run.branch else None
+    runs.append(compare.Run(_arm_name(run, study), run.kind, run.seed, run.lr, rows,
+                            branch=label))
     rows_out.append({
         "name": run.name, "arm": _arm_name(run, study), "kind": run.kind,
         "seed": run.seed, "lr": run.lr, "final_params": params,
@@ -82,8 +84,10 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
         "smoothed_final_val_loss": smoothed_final(rows),
         "train_flops": float(curve.flops_E[-1]),
         "budget_flops": study.budget_flops(),
-        "stopped": done.get("stopped")})
-  summary = compare.summarize(_common_prefix(runs), n_boot=n_boot)
+        "stopped": done.get("stopped"),
+        "branch": label, "trunk": run.branch["trunk"] if run.branch else None})
+  trunks = [r for r in runs if r.branch is None]
+  summary = compare.summarize(_common_prefix(trunks), n_boot=n_boot)
   shared = sorted(r["name"] for r in rows_out
                   if _schedule(workdir / "runs" / r["name"]).get("runs_at_once", 1) > 1)
   if shared:  # wall-clock is then a fact about the schedule, not the arm
@@ -100,17 +104,28 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
       "speedups": summary["speedups"], "loss_deltas": summary["loss_deltas"],
       "levels": summary["levels"], "baseline": summary["baseline"],
       "wall_clock": summary["wall_clock"], "notes": summary["notes"],
-      "comparison": {k: summary[k] for k in ("smoothing", "ci", "ci_over", "n_boot",
-                                              "arm_stats", "level_fractions")},
+      "comparison": {k: summary[k] for k in ("reading", "smoothing", "ci", "ci_over",
+                                              "n_boot", "arm_stats", "level_fractions")},
   }
+  if frontier.has_branches(runs):  # decayed points only: the speedups to read
+    result["frontier"] = frontier.frontier(runs, n_boot=n_boot)
+    early = sorted(r["name"] for r in rows_out if r["stopped"])
+    if early:  # a cosine run stopped at its target has not decayed there
+      result["frontier"]["notes"].append(
+          f"{', '.join(early)} stopped at the target before their end: their "
+          "finals are not decayed, so they stand on the frontier above where "
+          "a decayed run would (against the arm)")
   (workdir / "study.json").write_text(json.dumps(result, indent=1) + "\n")
   report.plot_study(runs, workdir / "study.png", levels=summary["levels"])
   return result
 
 
 def format_result(result: dict) -> str:
-  """The speedup table: one line per (level, arm)."""
-  lines = [f"baseline {result['baseline']}; levels {', '.join(f'{l:.4f}' for l in result['levels'])}",
+  """The speedup tables: the single-curve reading, one line per (level,
+  arm), then the compute frontier's when the runs have decay branches."""
+  lines = [f"single-curve reading (not decayed below each run's end); "
+           f"baseline {result['baseline']}; levels "
+           f"{', '.join(f'{l:.4f}' for l in result['levels'])}",
            f"{'level':>8} {'arm':<22} {'FLOPs ratio':>12} {'95% CI':>18} {'reached':>8}"]
   for s in result["speedups"]:
     ratio = "not reached" if s["flops_ratio"] is None else f"{s['flops_ratio']:.2f}x"
@@ -119,7 +134,7 @@ def format_result(result: dict) -> str:
           f"{s['ci_high'] if s['ci_high'] is None else round(s['ci_high'], 2)}]")
     lines.append(f"{s['level']:>8.4f} {s['arm']:<22} {ratio:>12} {ci:>18} "
                  f"{str(s['reached']):>8}")
-  return "\n".join(lines)
+  return "\n".join(lines + report.frontier_lines(result.get("frontier")))
 
 
 def export(result: dict, workdir: pathlib.Path, out_dir: pathlib.Path,

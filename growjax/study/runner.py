@@ -36,8 +36,17 @@ def run_one(study: Study, run: Run, workdir: pathlib.Path,
   if done:
     return done
   exp = Experiment.from_config(run.config, n_devices=jax.device_count())
+  if run.branch:  # a decay branch starts from a copy of its trunk's checkpoint
+    from growjax.schedule import Branch  # pylint: disable=g-import-not-at-top
+    from growjax.train import branch as branch_lib  # pylint: disable=g-import-not-at-top
+    b = run.branch
+    branch_lib.seed(workdir / "runs" / b["trunk"],
+                    Branch(b["at"], b["start"], b["end"], run.config), run_dir)
   stop_when = None
-  if target is not None and study.stop_at_target and run.kind != "scratch":
+  # A run-level schedule decays at its end only: stopped early, it would be
+  # read undecayed, and its branches need its stable phase. It runs out.
+  if (target is not None and study.stop_at_target and run.kind != "scratch"
+      and exp.schedule.kind == "per_stage"):
     level = target - study.target_margin
 
     last_stage = len(exp.stages) - 1
@@ -52,7 +61,7 @@ def run_one(study: Study, run: Run, workdir: pathlib.Path,
       return None
   summary = loop.run(exp, run_dir, stop_when=stop_when)
   record = {"name": run.name, "arm": run.arm, "kind": run.kind, "seed": run.seed,
-            "lr": run.lr, "stopped": summary.get("stop_reason"),
+            "lr": run.lr, "branch": run.branch, "stopped": summary.get("stop_reason"),
             "target": target, "preempted": summary.get("preempted")}
   # Done: trained to its end, or stopped at its target; a preempted run is
   # not (re-running the study resumes it from its checkpoint).
@@ -114,9 +123,11 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
   data.prepare(Experiment.from_config(study.runs()[0].config).data)
 
   def todo() -> list[Run]:
+    """Runs not done, a decay branch once its trunk is."""
     runs = study.runs(best_lrs(study, workdir))
     runs.sort(key=lambda r: (not r.sweep, r.kind != "scratch"))
-    return [r for r in runs if not is_done(workdir / "runs" / r.name)]
+    return [r for r in runs if not is_done(workdir / "runs" / r.name) and not (
+        r.branch and not is_done(workdir / "runs" / r.branch["trunk"]))]
 
   def late() -> bool:
     return deadline is not None and time.time() > deadline

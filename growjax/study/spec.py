@@ -15,14 +15,19 @@ from growjax.experiment import Experiment, ExperimentError
 
 KINDS = ("scratch", "small_only", "msg", "zero", "hyperclone", "stack")
 GROWN = ("msg", "zero", "hyperclone", "stack")
+# Every arm may also declare `schedule` (growjax.schedule's block; its peak
+# comes from `lrs` in a swept arm, its warmup_steps and final from the arm's
+# warmup_steps and final_lr_frac when not given) and `branches` (decay
+# branches of each of its runs: decay_at, decay_fraction).
 ARM_FIELDS = {
     "scratch": ("name", "kind", "seeds", "lrs", "warmup_steps", "final_lr_frac",
-                "model", "tokens"),
+                "model", "tokens", "schedule", "branches"),
     "small_only": ("name", "kind", "seeds", "lrs", "warmup_steps",
-                   "final_lr_frac", "model", "flops"),
-    "grown": ("name", "kind", "seeds", "model", "stages", "allow_lr_jump"),
+                   "final_lr_frac", "model", "flops", "schedule", "branches"),
+    "grown": ("name", "kind", "seeds", "model", "stages", "allow_lr_jump",
+              "schedule", "branches"),
 }
-GROWN_STAGE_FIELDS = ("model", "grow", "flops", "lr")
+GROWN_STAGE_FIELDS = ("model", "grow", "flops", "lr", "lr_multiplier")
 TOP_FIELDS = ("name", "base", "budget_tokens", "arms", "stop_at_target",
               "target_margin")
 
@@ -65,9 +70,14 @@ class Run:
   lr: float  # peak learning rate of its first stage
   config: dict  # an experiment file's dict (growjax.experiment)
   sweep: bool = False  # part of the scratch learning-rate sweep
+  # A decay branch: {trunk: the trunk run's name, at, start, end}
+  # (growjax.schedule.Branch); trained from the trunk's checkpoint once the
+  # trunk is done.
+  branch: dict | None = None
 
   def label(self) -> str:
-    return f"{self.arm} (lr {self.lr:g}, seed {self.seed})"
+    where = f", decay_at {self.branch['at']:g}" if self.branch else ""
+    return f"{self.arm} (lr {self.lr:g}, seed {self.seed}{where})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,9 +163,40 @@ class Study:
   def _tokens_for(self, model: dict, flops: float) -> int:
     return self._whole_steps(flops / self.flops_per_token(model))
 
-  def _experiment(self, name: str, seed: int, model: dict, stages: list) -> dict:
+  def _experiment(self, name: str, seed: int, model: dict, stages: list,
+                  arm: dict, schedule: dict | None = None) -> dict:
     fields = {k: v for k, v in self.base.items() if k != "batch_size"}
-    return dict(fields, name=name, seed=seed, model=model, stages=stages)
+    out = dict(fields, name=name, seed=seed, model=model, stages=stages)
+    if schedule is not None:
+      out["schedule"] = schedule
+    if arm.get("branches") is not None:
+      out["branches"] = dict(arm["branches"])
+    return out
+
+  def _run_schedule(self, arm: dict, lr: float, tokens: int) -> dict | None:
+    """A swept arm's run-level schedule at rate `lr` (None: per-stage)."""
+    s = dict(arm.get("schedule") or {})
+    if s.get("kind", "per_stage") == "per_stage":
+      return s or None
+    steps = tokens // (self.base["batch_size"] * self.base["data"]["seq_len"])
+    s.setdefault("warmup_steps", min(arm.get("warmup_steps", max(1, steps // 10)),
+                                     steps))
+    s.setdefault("final", lr * arm.get("final_lr_frac", 0.1))
+    return dict(s, peak=lr)
+
+  def _with_branches(self, run: Run) -> list[Run]:
+    """`run` and, when its experiment declares them, its decay branches."""
+    if "branches" not in run.config:
+      return [run]
+    from growjax import schedule  # pylint: disable=g-import-not-at-top
+    from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
+    out = [run]
+    for b in schedule.branches(Experiment.from_config(run.config)):
+      name = f"{run.name}_decay{b.at:g}"
+      out.append(dataclasses.replace(
+          run, name=name, config=dict(b.config, name=name), sweep=False,
+          branch={"trunk": run.name, "at": b.at, "start": b.start, "end": b.end}))
+    return out
 
   def _schedule(self, arm: dict, lr: float, tokens: int) -> dict:
     steps = tokens // (self.base["batch_size"] * self.base["data"]["seq_len"])
@@ -197,11 +238,16 @@ class Study:
         if name in best_lr:
           plan += [(s, best_lr[name], False) for s in seeds[1:]]
         for seed, lr, sweep in plan:
-          stage = dict(tokens=tokens, batch_size=self.base["batch_size"],
-                       lr=self._schedule(arm, lr, tokens))
+          schedule = self._run_schedule(arm, lr, tokens)
+          stage = dict(tokens=tokens, batch_size=self.base["batch_size"])
+          if schedule is None or schedule.get("kind", "per_stage") == "per_stage":
+            stage["lr"] = self._schedule(arm, lr, tokens)
           run_name = f"{name}_lr{lr:g}_s{seed}"
-          out.append(Run(run_name, name, kind, seed, lr,
-                         self._experiment(run_name, seed, model, [stage]), sweep))
+          run = Run(run_name, name, kind, seed, lr, self._experiment(
+              run_name, seed, model, [stage], arm, schedule), sweep)
+          # a sweep's branches wait for its best rate (one set per arm and seed)
+          out += (self._with_branches(run) if not sweep or len(arm["lrs"]) == 1
+                  or best_lr.get(name) == lr else [run])
       else:
         model = dict(self.final_model(), **arm["model"])
         budget = self.budget_flops()
@@ -211,13 +257,20 @@ class Study:
             if j:
               current = dict(current, **s.get("model", {}))
             stage = dict(tokens=self._tokens_for(current, s["flops"] * budget),
-                         batch_size=self.base["batch_size"], lr=dict(s["lr"]))
+                         batch_size=self.base["batch_size"])
+            stage.update({k: (dict(s[k]) if k == "lr" else s[k])
+                          for k in ("lr", "lr_multiplier") if k in s})
             if j:
               stage.update(model=s.get("model", {}), grow=dict(s["grow"]))
             stages.append(stage)
           run_name = f"{name}_s{seed}"
-          out.append(Run(run_name, name, kind, seed, stages[0]["lr"]["peak"],
-                         self._experiment(run_name, seed, model, stages)))
+          schedule = arm.get("schedule")
+          peak = (stages[0]["lr"]["peak"] if "lr" in stages[0]
+                  else schedule["peak"])
+          out += self._with_branches(Run(
+              run_name, name, kind, seed, peak,
+              self._experiment(run_name, seed, model, stages, arm,
+                               dict(schedule) if schedule else None)))
     return out
 
 
@@ -239,6 +292,10 @@ def _check_arm(i: int, arm) -> None:
     _fail(f"{path}.seeds", f"{seeds!r} is not a non-empty list of seeds")
   for j, s in enumerate(seeds):
     _check(f"{path}.seeds[{j}]", checks.integer, s, low=0)
+  for key in ("schedule", "branches"):
+    if arm.get(key) is not None and not isinstance(arm[key], dict):
+      _fail(f"{path}.{key}", f"{arm[key]!r} is not a dict")
+  run_level = (arm.get("schedule") or {}).get("kind", "per_stage") != "per_stage"
   if len(set(seeds)) != len(seeds):
     _fail(f"{path}.seeds", f"{seeds} repeats a seed")
   if kind in ("scratch", "small_only"):
@@ -260,7 +317,11 @@ def _check_arm(i: int, arm) -> None:
       _check(f"{path}.flops", checks.positive_number, arm["flops"])
     if kind == "small_only" and not arm.get("model"):
       _fail(f"{path}.model", "missing (the small model's shape)")
+    if run_level and "peak" in arm["schedule"]:
+      _fail(f"{path}.schedule.peak", "comes from lrs in a swept arm; remove it")
     return
+  if run_level and "peak" not in arm["schedule"]:
+    _fail(f"{path}.schedule.peak", "missing (the stable phase's rate)")
   if not isinstance(arm.get("model"), dict):
     _fail(f"{path}.model", "missing (stage 0's shape, as overrides of base.model)")
   stages = arm.get("stages")
@@ -281,6 +342,11 @@ def _check_arm(i: int, arm) -> None:
       _fail(f"{spath}.grow", "missing (how this stage grows)")
     total += _check(f"{spath}.flops", checks.number, s.get("flops"), low=0.0,
                     low_open=True, high=1.0)
+    if run_level:  # the arm's schedule sets the rate; the experiment checks the rest
+      if "lr" in s:
+        _fail(f"{spath}.lr", "the arm's schedule sets the rate (schedule.kind "
+              f"{arm['schedule']['kind']!r}); remove it (lr_multiplier scales a stage)")
+      continue
     lr = s.get("lr")
     if not isinstance(lr, dict) or "peak" not in lr:
       _fail(f"{spath}.lr", "is not a dict with at least peak")

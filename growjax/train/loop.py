@@ -8,9 +8,12 @@ and the stream position) and a `StageLoop` (a plain step loop whose named
 hooks log, evaluate, checkpoint, guard and preempt). Stage 0 initialises; every
 later stage grows the parameters and the AdamW state from the end of the
 previous stage (a pure function of that state and of (seed, stage), so a
-crash during growth re-grows identically), saves at once, rewinds the
-learning-rate schedule, ramps the growth's masks and folds them when the ramp
-ends.
+crash during growth re-grows identically), saves at once, takes the stage's
+learning rate from the run's schedule (growjax.schedule: a per-stage cosine
+rewound at each growth, or one warmup-stable-decay curve that growth does not
+restart), ramps the growth's masks and folds them when the ramp ends. A trunk
+also saves and keeps the steps its decay branches start from
+(growjax.train.branch).
 
 Interruptions are harmless (README, "Interruptions and recovery"): process 0
 holds the workdir's lock (growjax.lock); SIGTERM or SIGINT saves at the next
@@ -41,6 +44,7 @@ from growjax import atomic, blame
 from growjax import checkpoint as ckpt_lib
 from growjax import cost, data, dry_run, grow, hf, memory, model, parallel, pause
 from growjax import lock as lock_lib
+from growjax import schedule as schedule_lib
 from growjax.experiment import Experiment, ExperimentError, Stage
 from growjax.train import guard as guard_lib
 from growjax.train import metrics as metrics_lib
@@ -248,7 +252,8 @@ def _run_locked(exp, workdir, mesh, rules, remat, clock, preemption, *,
 
   # --- Checkpoints: resume from the newest one that restores (found before
   # anything is written: when none restores, the workdir stays as it was).
-  with ckpt_lib.Checkpointer(workdir, keep=exp.checkpoint.keep) as ckpt:
+  with ckpt_lib.Checkpointer(workdir, keep=exp.checkpoint.keep,
+                             keep_steps=schedule_lib.checkpoint_steps(exp)) as ckpt:
     got = _newest(exp, ckpt, mesh, rules)
     if jax.process_index() == 0:
       atomic.write_text(workdir / "experiment.json",
@@ -303,8 +308,7 @@ def _run_stages(r: Run, got: ckpt_lib.Restored | None) -> bool:
 
 def _optimizer(exp: Experiment, stage: Stage):
   """The learning-rate schedule and the optimizer of `stage`."""
-  start, end = exp.stage_starts()[stage.index:stage.index + 2]
-  lr = opt_lib.schedule(stage, start, end - start)
+  lr = opt_lib.stage_schedule(exp, stage)
   return lr, opt_lib.make(exp.optimizer, lr, opt_lib.multipliers(exp, stage))
 
 
@@ -525,7 +529,7 @@ class StageLoop:
                           tok_s=f"{row['tokens_per_s']:,.0f}", refresh=False)
       bar.update(1)
       if (self.step % exp.checkpoint.every_steps == 0 or last or at_stop
-          or r.stop_reason):
+          or r.stop_reason or self.step in r.ckpt.keep_steps):
         self.checkpoint()
       if at_stop or r.stop_reason:
         stopped = True

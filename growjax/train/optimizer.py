@@ -1,5 +1,7 @@
-"""AdamW with global-norm clipping, a per-stage warmup + cosine schedule, and
-per-parameter update multipliers (HyperCloning's, after a hyperclone growth)."""
+"""AdamW with global-norm clipping, the run's learning-rate schedule
+(growjax.schedule: per-stage warmup + cosine, or warmup-stable-decay across
+stages), and per-parameter update multipliers (HyperCloning's, after a
+hyperclone growth)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import jax
 import optax
 
 from growjax import grow
+from growjax import schedule as schedule_lib
 from growjax.experiment import Experiment, Optimizer, Stage
 
 
@@ -18,18 +21,15 @@ def decay_mask(params):
 
 
 def schedule(stage: Stage, start_step: int, steps: int) -> optax.Schedule:
-  """Linear warmup from 0 to `peak`, cosine to `final` at the stage's end.
+  """A stage's own warmup + cosine (`growjax.schedule.per_stage`)."""
+  return schedule_lib.per_stage(stage, start_step, steps)
 
-  Counted from `start_step`, the global step at which the stage begins: the
-  optimizer's step count carries over growth, the schedule is rewound. With
-  no warmup the stage starts at `peak` (a growth that continues the previous
-  stage's rate).
-  """
-  lr = stage.lr
-  base = optax.warmup_cosine_decay_schedule(
-      init_value=0.0, peak_value=lr.peak, warmup_steps=lr.warmup_steps,
-      decay_steps=max(steps, lr.warmup_steps + 1), end_value=lr.final)
-  return lambda count: base(count - start_step)
+
+def stage_schedule(exp: Experiment, stage: Stage) -> optax.Schedule:
+  """The rate of `stage` against the global step, by the run's schedule
+  (`growjax.schedule.stage_rate`: per-stage cosine, or warmup-stable-decay
+  across stages with re-warms and the stage's multiplier)."""
+  return schedule_lib.stage_rate(exp, stage)
 
 
 def multipliers(exp: Experiment, stage: Stage):

@@ -1,0 +1,243 @@
+r"""The compute frontier: the lowest *decayed* loss reached at each FLOP count.
+
+A point partway down one run's curve is not what that run's compute buys: its
+rate has not decayed there, and a run decayed at that budget ends lower (the
+objection of "No Train No Gain", Kaddour et al. 2023, arXiv 2307.06440). So
+speedups are read off decayed points only: each decay branch's final
+validation loss (`growjax.schedule`, `growjax.train.branch`) and each run's
+own final loss (its schedule decays at its end).
+
+1. **Points.** An arm's decayed points: its runs' finals and its branches'
+   finals, each at the FLOPs it was charged (a branch: its trunk's FLOPs up
+   to the branch point plus its own). The seeds of an arm branch at the same
+   FLOPs; a point's loss is the mean over seeds.
+2. **Frontier.** Sorted by FLOPs, the points that beat every cheaper point
+   (Pareto): the lowest loss reached with at most that many FLOPs. A group's
+   frontier (every scratch arm together, every small-only arm together) is
+   the frontier of the union of its arms' points.
+3. **FLOPs to a level.** The first frontier point at or below the level;
+   between it and the frontier point before it, FLOPs are interpolated
+   linearly in log-FLOPs against loss (a power law in FLOPs is a straight
+   line there). A first point already below charges its own FLOPs; a level
+   below the whole frontier is not reached, and said so.
+4. **Levels.** The scratch frontier's losses at its own points' FLOPs, so
+   scratch is charged exactly those FLOPs.
+5. **Speedups.** scratch frontier FLOPs / arm frontier FLOPs at each level;
+   and for grown arms the same against the small-only frontier (how much of
+   the saving is a small model being cheap, not growth).
+6. **Intervals.** As `growjax.compare`: a percentile bootstrap resampling
+   each arm's seeds and, paired across all runs, the validation chunks of
+   each point; the levels are recomputed in each sample (the scratch
+   frontier's loss at the same FLOPs).
+
+Pure numpy, above `growjax.compare` (its runs, curves and intervals); the
+study and `growjax.report` add `frontier(...)` to their results when any run
+is a decay branch (`has_branches`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from growjax import compare
+
+GROUPS = ("scratch", "small_only")  # the kinds read as one frontier each
+
+
+def has_branches(runs) -> bool:
+  return any(r.branch is not None for r in runs)
+
+
+def flops_to_level(flops_P, loss_P, level: float) -> float:
+  """FLOPs at which the frontier of points (flops_P, loss_P) reaches `level`
+  (definition 3 of the module doc); nan when it never does."""
+  order = np.argsort(flops_P, kind="stable")
+  prev = None  # the last frontier point, above the level
+  for f, l in zip(np.asarray(flops_P, float)[order], np.asarray(loss_P, float)[order]):
+    if l <= level + 1e-9:
+      if prev is None:
+        return float(f)
+      t = (prev[1] - level) / (prev[1] - l)
+      return float(math.exp(math.log(prev[0]) + t * (math.log(f) - math.log(prev[0]))))
+    if prev is None or l < prev[1]:
+      prev = (f, l)
+  return math.nan
+
+
+def best_at(flops_P, loss_P, at: float) -> float:
+  """The frontier's loss at FLOPs `at`: the lowest loss of a point that
+  costs at most `at` (inf when none does)."""
+  mask = np.asarray(flops_P, float) <= at * (1 + 1e-9)
+  return float(np.asarray(loss_P, float)[mask].min()) if mask.any() else math.inf
+
+
+def pareto(flops_P, loss_P) -> list[int]:
+  """Indices of the frontier points, by FLOPs."""
+  out, best = [], math.inf
+  for i in np.argsort(flops_P, kind="stable"):
+    if loss_P[i] < best:
+      out.append(int(i))
+      best = loss_P[i]
+  return out
+
+
+def _final(run: compare.Run):
+  """(FLOPs, loss, chunks_K or None) of a run's last validation."""
+  c = compare.eval_curve(run)
+  return (float(c.flops_E[-1]), float(c.loss_E[-1]),
+          None if c.chunks_EK is None else c.chunks_EK[-1])
+
+
+def _arm_points(name, members, notes):
+  """labels, flops_P, loss_SP, chunks_SPK (None without chunks) of one arm."""
+  by_seed: dict = {}
+  for r in members:
+    by_seed.setdefault(r.seed, {})[r.branch or "final"] = _final(r)
+  labels = sorted(set.intersection(*(set(p) for p in by_seed.values())))
+  missing = set.union(*(set(p) for p in by_seed.values())) - set(labels)
+  if missing:
+    notes.append(f"arm {name}: points {sorted(missing)} are missing for some "
+                 "seeds (unfinished branches?); left out")
+  seeds = sorted(by_seed, key=lambda s: (s is None, s))
+  flops_SP = np.array([[by_seed[s][l][0] for l in labels] for s in seeds])
+  if not np.allclose(flops_SP, flops_SP[0], rtol=1e-6):
+    raise ValueError(f"arm {name}: its seeds' decayed points are at different "
+                     "FLOPs")
+  loss_SP = np.array([[by_seed[s][l][1] for l in labels] for s in seeds])
+  chunks = [[by_seed[s][l][2] for l in labels] for s in seeds]
+  ok = all(c is not None for row in chunks for c in row) and len(
+      {len(c) for row in chunks for c in row}) == 1
+  return labels, flops_SP[0], loss_SP, np.array(chunks, float) if ok else None
+
+
+def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
+             rng_seed: int = 0) -> dict:
+  """The frontier reading of `runs` (`compare.Run`s; a decay branch has
+  `branch` set and its trunk's arm name and seed). Returns a JSON-ready dict:
+  reading, levels, level_flops, ci, ci_over, n_boot, notes, arms (per arm:
+  kind, its decayed points and which are on its frontier), groups (the
+  scratch and small-only frontiers) and speedups ([{level, level_flops, arm,
+  against, flops_ratio, ci_low, ci_high, reached, reached_fraction,
+  arm_flops, against_flops}])."""
+  notes: list[str] = []
+  arms: dict[str, list] = {}
+  for r in runs:
+    arms.setdefault(r.name, []).append(r)
+  kinds = {n: m[0].kind for n, m in arms.items()}
+  if "scratch" not in kinds.values():
+    raise ValueError("no scratch arm among the runs (kind \"scratch\")")
+  points = {n: _arm_points(n, m, notes) for n, m in arms.items()}
+  for n, (labels, *_) in points.items():
+    if labels == ["final"]:
+      notes.append(f"arm {n} has no decay branches: its frontier is its "
+                   "final loss alone")
+  groups = {g: [n for n in arms if kinds[n] == g] for g in GROUPS}
+  groups = {g: ns for g, ns in groups.items() if ns}
+
+  rng = np.random.default_rng(rng_seed)
+  have_chunks = all(p[3] is not None for p in points.values()) and len(
+      {p[3].shape[-1] for p in points.values()}) == 1
+  multi_seed = any(p[2].shape[0] > 1 for p in points.values())
+  ci_over = ((["seeds"] if multi_seed else []) +
+             (["validation chunks"] if have_chunks else [])) if n_boot else []
+  if n_boot and not ci_over:
+    notes.append("no confidence intervals: one seed per arm and no val_chunks")
+
+  def losses(x_seeds, x_chunks):
+    """{arm: [x, P]}: the mean over seeds (resampled by x_seeds) of each
+    point's loss (from the chunks drawn by x_chunks); None, None: the
+    point estimate ([1, P])."""
+    out = {}
+    for n, (_, _, loss_SP, chunks_SPK) in points.items():
+      if x_chunks is not None:
+        base_SxP = chunks_SPK[:, :, x_chunks].mean(-1).transpose(0, 2, 1)
+      else:
+        base_SxP = loss_SP[:, None, :]
+      if x_seeds is None:
+        out[n] = base_SxP.mean(0)
+        continue
+      idx_xS = x_seeds[n]
+      n_x = idx_xS.shape[0]
+      base_SxP = np.broadcast_to(base_SxP, (base_SxP.shape[0], n_x, base_SxP.shape[2]))
+      out[n] = base_SxP[idx_xS, np.arange(n_x)[:, None]].mean(1)
+    return out
+
+  def union(names, loss):
+    return (np.concatenate([points[n][1] for n in names]),
+            np.concatenate([loss[n] for n in names], axis=-1))
+
+  point = losses(None, None)
+  s_flops, s_loss = union(groups["scratch"], point)
+  level_flops = [float(s_flops[i]) for i in pareto(s_flops, s_loss[0])]
+
+  def read(loss) -> dict:
+    """levels [x, L] and FLOPs to each level [x, L] of every arm and group."""
+    fl, ls = union(groups["scratch"], loss)
+    levels_xL = np.array([[best_at(fl, ls[x], f) for f in level_flops]
+                          for x in range(ls.shape[0])])
+    frontiers = {n: (points[n][1], loss[n]) for n in arms}
+    frontiers.update({f"[{g}]": union(ns, loss) for g, ns in groups.items()})
+    charge = {k: np.array([[flops_to_level(f, l[x], levels_xL[x, j])
+                            for j in range(levels_xL.shape[1])]
+                           for x in range(l.shape[0])])
+              for k, (f, l) in frontiers.items()}
+    return {"levels": levels_xL, "charge": charge}
+
+  est = read(point)
+  boot = None
+  if ci_over:
+    k = next(iter(points.values()))[3].shape[-1] if have_chunks else None
+    x_chunks = rng.integers(0, k, size=(n_boot, k)) if have_chunks else None
+    x_seeds = {n: rng.integers(0, p[2].shape[0], size=(n_boot, p[2].shape[0]))
+               for n, p in points.items()}
+    boot = read(losses(x_seeds, x_chunks))
+
+  speedups = []
+  for n in arms:
+    if kinds[n] == "scratch":
+      continue
+    against = ["scratch"] + (["small_only"] if kinds[n] not in GROUPS
+                             and "small_only" in groups else [])
+    for g in against:
+      for j, level in enumerate(est["levels"][0]):
+        a, b = est["charge"][n][0, j], est["charge"][f"[{g}]"][0, j]
+        entry = {"level": float(level), "level_flops": level_flops[j], "arm": n,
+                 "against": g, "flops_ratio": (float(b / a) if not (
+                     math.isnan(a) or math.isnan(b)) else None),
+                 "ci_low": None, "ci_high": None, "reached": not math.isnan(a),
+                 "reached_fraction": None, "arm_flops": _none(a),
+                 "against_flops": _none(b)}
+        if boot is not None:
+          a_x, b_x = boot["charge"][n][:, j], boot["charge"][f"[{g}]"][:, j]
+          entry["ci_low"], entry["ci_high"] = compare.interval(
+              compare._ratio(b_x, a_x), ci)  # pylint: disable=protected-access
+          entry["reached_fraction"] = float(np.mean(~np.isnan(a_x)))
+        speedups.append(entry)
+
+  def describe(flops_P, loss_P, labels=None):
+    on = set(pareto(flops_P, loss_P))
+    return [{"flops": float(f), "loss": float(l), "on_frontier": i in on,
+             **({"point": labels[i]} if labels else {})}
+            for i, (f, l) in enumerate(zip(flops_P, loss_P))]
+
+  return {
+      "reading": "compute frontier: lowest decayed loss (branch and run "
+                 "finals) at each FLOP count; FLOPs to a level interpolated "
+                 "linearly in log-FLOPs between frontier points",
+      "levels": [float(v) for v in est["levels"][0]], "level_flops": level_flops,
+      "ci": ci, "ci_over": ci_over, "n_boot": n_boot if boot is not None else 0,
+      "notes": notes,
+      "arms": [{"arm": n, "kind": kinds[n], "seeds": sorted(
+                    {r.seed for r in arms[n]}, key=lambda s: (s is None, s)),
+                "points": describe(points[n][1], point[n][0], points[n][0])}
+               for n in arms],
+      "groups": {g: describe(*(lambda f, l: (f, l[0]))(*union(ns, point)))
+                 for g, ns in groups.items()},
+      "speedups": speedups,
+  }
+
+
+def _none(x):
+  return None if math.isnan(x) else float(x)

@@ -1,0 +1,123 @@
+"""The compute frontier, on synthetic decayed points whose answer is known:
+power laws shifted by a known FLOPs factor give that factor."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from growjax import compare, frontier
+
+K = 20  # validation chunks
+
+
+def law(flops, shift=1.0):
+  """A decayed loss as a power law in FLOPs; `shift`: reaches each loss
+  `shift` times sooner."""
+  return 1.5 + 40.0 * (np.asarray(flops, float) * shift / 1e15) ** -0.3 / 40.0
+
+
+def arm(name, kind, flops, shift=1.0, seeds=(0,), noise=0.0, rng=None):
+  """An arm's runs: its trunk's final at the last FLOPs, and a decay branch
+  at each of the others, each with K validation chunks around the law."""
+  out = []
+  for seed in seeds:
+    for i, f in enumerate(flops):
+      loss = float(law(f, shift))
+      chunks = loss + (rng.normal(0, noise, K) if noise else np.zeros(K))
+      row = {"step": i + 1, "stage": 0, "loss": loss, "train_flops": float(f),
+             "time": 1.0 + i,
+             "val_loss": float(chunks.mean()),
+             "val_chunks": [float(c) for c in chunks]}
+      out.append(compare.Run(name, kind, seed, 1e-3, [row], branch=(
+          None if i == len(flops) - 1 else f"decay_at {i}")))
+  return out
+
+
+SCRATCH = [1e15, 2e15, 4e15, 8e15]
+
+
+def test_two_power_laws_shifted_by_a_known_factor_give_that_factor():
+  # the grown arm's branches sit between scratch's: its FLOPs to each level
+  # are interpolated in log-FLOPs (a power law is near-straight there)
+  grown = [0.3e15, 0.6e15, 1.1e15, 2e15, 3e15]
+  result = frontier.frontier(arm("scratch", "scratch", SCRATCH)
+                             + arm("grown", "msg", grown, shift=2.5), n_boot=0)
+  ratios = [s["flops_ratio"] for s in result["speedups"] if s["arm"] == "grown"]
+  assert len(ratios) == 4 and ratios[-1] is None  # 8e15 / 2.5 is past its end
+  # between points a factor 2 apart, the log-FLOPs interpolation of a power
+  # law with an offset errs by under 2%; at points it hits, it is exact
+  assert ratios[:3] == pytest.approx([2.5] * 3, rel=0.02)
+  exact = frontier.frontier(
+      arm("scratch", "scratch", SCRATCH)
+      + arm("grown", "msg", [f / 2.5 for f in SCRATCH], shift=2.5), n_boot=0)
+  assert [s["flops_ratio"] for s in exact["speedups"]] == pytest.approx([2.5] * 4)
+  assert result["speedups"][-1]["reached"] is False
+  assert result["level_flops"] == SCRATCH
+  assert result["levels"] == pytest.approx(list(law(SCRATCH)))
+
+
+def test_the_frontier_is_the_lowest_decayed_loss_and_groups_pool_arms():
+  flops = [1e15, 2e15, 4e15]
+  worse = [compare.Run(r.name, r.kind, r.seed, r.lr, [
+      dict(r.rows[0], val_loss=r.rows[0]["val_loss"] + (0.5 if i == 1 else 0.0),
+           val_chunks=[c + (0.5 if i == 1 else 0.0) for c in r.rows[0]["val_chunks"]])],
+      branch=r.branch) for i, r in enumerate(arm("b", "scratch", flops))]
+  result = frontier.frontier(arm("a", "scratch", flops[:2]) + worse, n_boot=0)
+  group = result["groups"]["scratch"]
+  on = sorted((p["flops"], p["loss"]) for p in group if p["on_frontier"])
+  assert [f for f, _ in on] == flops
+  assert [l for _, l in on] == pytest.approx(list(law(flops)))
+  b = next(a for a in result["arms"] if a["arm"] == "b")["points"]
+  assert [p["on_frontier"] for p in sorted(b, key=lambda p: p["flops"])] == [
+      True, False, True]  # the worse middle point beats no cheaper one
+
+
+def test_speedup_against_small_only_and_intervals_over_seeds_and_chunks():
+  rng = np.random.default_rng(0)
+  runs = (arm("scratch", "scratch", SCRATCH, seeds=(0, 1), noise=0.002, rng=rng)
+          + arm("small", "small_only", SCRATCH, shift=1.5, seeds=(0,), noise=0.002,
+                rng=rng)
+          + arm("grown", "msg", [f / 3 for f in SCRATCH], shift=3.0,
+                seeds=(0, 1), noise=0.002, rng=rng))
+  result = frontier.frontier(runs, n_boot=300)
+  assert result["ci_over"] == ["seeds", "validation chunks"]
+  by = {(s["arm"], s["against"], round(s["level_flops"])): s for s in result["speedups"]}
+  s = by[("grown", "scratch", 2e15)]
+  assert s["flops_ratio"] == pytest.approx(3.0, rel=0.03)
+  assert s["ci_low"] < 3.0 < s["ci_high"] and s["ci_high"] / s["ci_low"] < 1.5
+  small = by[("grown", "small_only", 2e15)]
+  assert small["flops_ratio"] == pytest.approx(3.0 / 1.5, rel=0.05)
+  assert ("small", "small_only", 2e15) not in by  # a control is not read against itself
+
+
+def test_the_single_curve_reading_leaves_branches_to_the_frontier(tmp_path):
+  runs = arm("scratch", "scratch", SCRATCH) + arm("grown", "msg", SCRATCH, shift=2.0)
+  result = compare.summarize(runs, n_boot=0)
+  assert result["reading"].startswith("single curve")
+  assert [a["name"] for a in result["arms"]] == ["scratch", "grown"]  # trunks only
+  assert frontier.has_branches(runs)
+  # growjax.report reads a branch's directory as its trunk's arm
+  from growjax import report  # pylint: disable=g-import-not-at-top
+  for r in runs:
+    d = tmp_path / (r.name if r.branch is None else f"{r.name}_{r.branch[-1]}")
+    d.mkdir()
+    (d / "metrics.jsonl").write_text(json.dumps(r.rows[0]) + "\n")
+    if r.branch is not None:
+      (d / "branch.json").write_text(json.dumps(
+          {"trunk": str(tmp_path / r.name), "decay_at": 0.1 * int(r.branch[-1])}))
+  both = report.compare(sorted(tmp_path.iterdir()), baseline=tmp_path / "scratch",
+                        n_boot=0)
+  ratios = [s["flops_ratio"] for s in both["frontier"]["speedups"]]
+  # at the first level the arm's first point is already below: charged its
+  # own FLOPs, as nothing is known before it
+  assert ratios == pytest.approx([1.0, 2.0, 2.0, 2.0])
+  assert "compute frontier" in report.format_comparison(both)
+
+
+def test_a_level_below_every_point_is_not_reached_and_one_above_charges_the_first():
+  f, l = [1.0, 2.0, 4.0], [3.0, 2.0, 1.0]
+  assert math.isnan(frontier.flops_to_level(f, l, 0.5))
+  assert frontier.flops_to_level(f, l, 5.0) == 1.0
+  assert frontier.flops_to_level(f, l, 1.5) == pytest.approx(2 * math.sqrt(2))
