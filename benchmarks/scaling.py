@@ -116,7 +116,8 @@ def compile_step(cfg, mesh, run, remat):
   abstract, shardings = state_lib.abstract_state(
       cfg, optimizer, (), mesh, parallel.RULES)
   batch_sh = parallel.batch_sharding(mesh)
-  step = jax.jit(step_lib.make_train_step(cfg, optimizer, lr, remat=remat),
+  step = jax.jit(step_lib.make_train_step(cfg, optimizer, lr, remat=remat,
+                                          mesh=mesh),
                  in_shardings=(shardings, batch_sh),
                  out_shardings=(shardings, None), donate_argnames=("state",))
   tokens = jax.ShapeDtypeStruct((run["batch"], run["seq_len"] + 1), jnp.int32,

@@ -460,10 +460,12 @@ def _run_stage(r: Run, stage: Stage, prev_state,
     batch_sh = parallel.batch_sharding(r.mesh, r.rules)
     train = jax.jit(
         step_lib.make_train_step(cfg, optimizer, lr, microbatches=stage.microbatches,
-                                 ramp=ramp, remat=remat, loss_chunk=chunk),
+                                 ramp=ramp, remat=remat, loss_chunk=chunk,
+                                 mesh=r.mesh, rules=r.rules),
         in_shardings=(shardings, batch_sh), out_shardings=(shardings, None),
         donate_argnames=("state",))
-    evaluate = jax.jit(step_lib.make_eval_step(cfg, ramp, loss_chunk=chunk),
+    evaluate = jax.jit(step_lib.make_eval_step(cfg, ramp, loss_chunk=chunk,
+                                               mesh=r.mesh, rules=r.rules),
                        in_shardings=(shardings, batch_sh))
     return train, evaluate
 
