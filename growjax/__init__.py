@@ -37,8 +37,12 @@ The modules, each importing only those listed below it:
                   and their Ramp, optimizer-state growth, lr multipliers
   parallel        mesh and logical-axis rules -> NamedSharding
   logical         the logical-axis -> mesh-axis rule walk, on axis sizes
+  collectives     what a jitted program communicates: its collectives by
+                  kind, dtype and bytes, read after SPMD partitioning
   loss            next-token cross-entropy, whole or chunked logits
   model           the decoder and its axis table; init / apply / KV cache
+  constraints     sharding constraints inside the model by logical axes
+                  (activations, cast weights), on when a step has a mesh
   data/           TFDS builders, sentencepiece tokenizer, batches drawn across
                   the epoch, the fixed validation set, corpus fingerprint
   checkpoint      orbax: one manager per stage, one item per state entry;
