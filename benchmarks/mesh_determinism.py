@@ -57,7 +57,8 @@ def main(argv=None):
   parser.add_argument("--out", default="benchmarks/results/mesh_determinism.json")
   args = parser.parse_args(argv)
   if args.devices == "cpu":
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_force_host_platform_device_count=2")
     os.environ["JAX_PLATFORMS"] = "cpu"
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top

@@ -3,6 +3,7 @@ r"""Two-GPU scaling: 1.3B on 1 and 2 GPUs, the largest model fsdp=2 trains, and 
 
     python benchmarks/scaling.py          # nvidia-h200-x2
     python benchmarks/scaling.py --tiny   # 8 simulated CPU devices
+    python benchmarks/scaling.py --overlap  # with XLA's GPU collective overlap flags
 
 1. scaling: growjax's train step (growjax.train.step, AdamW of
    growjax.train.optimizer, state built sharded by growjax.train.state) for
@@ -38,6 +39,16 @@ if TINY and "xla_force_host_platform_device_count" not in os.environ.get(
                              " --xla_force_host_platform_device_count=8")
 if TINY:
   os.environ["JAX_PLATFORMS"] = "cpu"
+# --overlap: the GPU flags MaxText trains with, so a layer's fsdp all-gathers
+# and reduce-scatters run beside the previous layer's matmuls (the scan's
+# collectives pipelined across iterations, the latency-hiding scheduler).
+OVERLAP_FLAGS = ("--xla_gpu_enable_latency_hiding_scheduler=true"
+                 " --xla_gpu_enable_pipelined_all_gather=true"
+                 " --xla_gpu_enable_pipelined_reduce_scatter=true"
+                 " --xla_gpu_enable_pipelined_all_reduce=true"
+                 " --xla_gpu_enable_while_loop_double_buffering=true")
+if "--overlap" in sys.argv:
+  os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " " + OVERLAP_FLAGS
 os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.95")
 
 import argparse  # noqa: E402
@@ -116,7 +127,8 @@ def compile_step(cfg, mesh, run, remat):
   abstract, shardings = state_lib.abstract_state(
       cfg, optimizer, (), mesh, parallel.RULES)
   batch_sh = parallel.batch_sharding(mesh)
-  step = jax.jit(step_lib.make_train_step(cfg, optimizer, lr, remat=remat),
+  step = jax.jit(step_lib.make_train_step(cfg, optimizer, lr, remat=remat,
+                                          mesh=mesh),
                  in_shardings=(shardings, batch_sh),
                  out_shardings=(shardings, None), donate_argnames=("state",))
   tokens = jax.ShapeDtypeStruct((run["batch"], run["seq_len"] + 1), jnp.int32,
@@ -293,6 +305,8 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--tiny", action="store_true",
                       help="8 simulated CPU devices, tiny models")
+  parser.add_argument("--overlap", action="store_true",
+                      help="XLA's GPU collective overlap flags (OVERLAP_FLAGS)")
   parser.add_argument("--parts", default="scaling,largest,growth")
   parser.add_argument("--remat", default="dots",
                       help="policy of the scaling runs (growjax.model.REMAT)")
@@ -327,7 +341,8 @@ def main(argv=None):
   result = {"machine": f"{len(jax.devices())} x {device.device_kind} "
                        f"({device.platform}), "
                        f"{platform.processor() or platform.machine()}",
-            "jax": jax.__version__, "matmul_bf16_tflops": matmul,
+            "jax": jax.__version__, "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "matmul_bf16_tflops": matmul,
             "peak_bf16_tflops": peak, "runs": []}
   if "scaling" in parts:
     result["runs"] = scaling(run, args.remat, peak, matmul)

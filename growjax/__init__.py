@@ -44,10 +44,14 @@ that nothing imports: it may import anything.
   grow/           growth methods and their options, plan, operators, masks
                   and their Ramp, optimizer-state growth, lr multipliers
   parallel        mesh and logical-axis rules -> NamedSharding
-  logical         the logical-axis -> mesh-axis rule walk, on axis sizes
+  collectives     what a jitted program communicates: its collectives by
+                  kind, dtype and bytes, read after SPMD partitioning
   loss            next-token cross-entropy, whole or chunked logits
   model           the decoder and its axis table; init / apply / KV cache;
                   the remat policies (`REMAT`)
+  constraints     sharding constraints inside the model by logical axes
+                  (activations, cast weights), on when a step has a mesh
+  logical         the logical-axis -> mesh-axis rule walk, on axis sizes
   data/           TFDS builders, sentencepiece tokenizer, batches drawn across
                   the epoch, the fixed validation set, corpus fingerprint
   checkpoint      orbax: one manager per stage, one item per state entry;

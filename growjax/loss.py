@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import optax
 
 from growjax import checks
+from growjax import constraints
 from growjax import model
 from growjax.config import ModelConfig
 
@@ -74,12 +75,20 @@ def _logits_and_losses(x_BcD, w_DV, labels_Bc, cfg: ModelConfig):
   return logits_BcV, lse_Bc, one_hot_BcV, lse_Bc - label_Bc
 
 
+def _whole_compute_weight(w_DV, cfg: ModelConfig):
+  """The unembedding in the compute dtype, cast on its shard and (under a
+  step's constraints, growjax.constraints) gathered whole along `embed` once,
+  before the chunk loop, not once per chunk."""
+  w_lp_DV = constraints.constrain(w_DV.astype(cfg.dtype), ("embed", "vocab"))
+  return constraints.constrain(w_lp_DV, (None, "vocab"))
+
+
 def token_losses(x_BTD, w_DV, labels_BT, cfg: ModelConfig, chunk: int):
   """Per-token losses float32 [B, T] from final hidden states, `chunk`
   positions at a time; each chunk is checkpointed (its logits are recomputed,
   not kept, in a backward pass)."""
   t = labels_BT.shape[1]
-  w_DV = w_DV.astype(cfg.dtype)  # cast once, not once per chunk
+  w_DV = _whole_compute_weight(w_DV, cfg)  # cast once, not once per chunk
 
   @jax.checkpoint
   def one(args):
@@ -99,7 +108,7 @@ def _mean_loss(x_BTD, w_DV, labels_BT, cfg: ModelConfig, chunk: int):
 def _mean_loss_fwd(x_BTD, w_DV, labels_BT, cfg, chunk):
   b, t, _ = x_BTD.shape
   dtype = jnp.dtype(cfg.dtype)
-  w_lp_DV = w_DV.astype(dtype)
+  w_lp_DV = _whole_compute_weight(w_DV, cfg)
   x_NBcD, labels_NBc, valid_N1c = _chunked(x_BTD, labels_BT, min(chunk, t))
 
   def one(carry, args):

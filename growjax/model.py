@@ -62,6 +62,7 @@ import jax.numpy as jnp
 from jax.ad_checkpoint import checkpoint_name
 
 from growjax import checks
+from growjax import constraints
 from growjax import positions as positions_lib
 from growjax.config import ModelConfig
 
@@ -219,6 +220,13 @@ def _attention_implementation(cfg: ModelConfig, mask) -> str | None:
   return None
 
 
+def _cast(w: jax.Array, dtype, axes: tuple[str, ...]) -> jax.Array:
+  """A weight in the compute dtype, laid out like its parameter (logical
+  `axes`) under a step's sharding constraints: the cast runs on the shard,
+  so an fsdp all-gather moves the cast weight (growjax.constraints)."""
+  return constraints.constrain(w.astype(dtype), axes)
+
+
 class Attention(nn.Module):
   cfg: ModelConfig
   block_len: int | None = None
@@ -228,10 +236,12 @@ class Attention(nn.Module):
     cfg, dtype = self.cfg, jnp.dtype(self.cfg.dtype)
     init = nn.initializers.normal(cfg.init_std)
     w_q_DHK, w_k_DGK, w_v_DGK = (
-        self.param(n, init, (cfg.d_model, heads, cfg.head_dim)).astype(dtype)
+        _cast(self.param(n, init, (cfg.d_model, heads, cfg.head_dim)), dtype,
+              AXES[f"blocks/attn/{n}"][1:])
         for n, heads in zip("qkv", (cfg.n_heads, cfg.kv_heads, cfg.kv_heads)))
-    w_o_HKD = self.param(
-        "o", init, (cfg.n_heads, cfg.head_dim, cfg.d_model)).astype(dtype)
+    w_o_HKD = _cast(self.param(
+        "o", init, (cfg.n_heads, cfg.head_dim, cfg.d_model)), dtype,
+                    AXES["blocks/attn/o"][1:])
     x_BTD = x_BTD.astype(dtype)
     q_BTHK = jnp.einsum("BTD,DHK->BTHK", x_BTD, w_q_DHK)
     k_BTGK = jnp.einsum("BTD,DGK->BTGK", x_BTD, w_k_DGK)
@@ -283,9 +293,12 @@ class Mlp(nn.Module):
     init = nn.initializers.normal(cfg.init_std)
     x_BTD = x_BTD.astype(dtype)
     if cfg.mlp == "swiglu":
-      w_g_DF = self.param("wg", init, (cfg.d_model, cfg.d_ff)).astype(dtype)
-    w_i_DF = self.param("wi", init, (cfg.d_model, cfg.d_ff)).astype(dtype)
-    w_o_FD = self.param("wo", init, (cfg.d_ff, cfg.d_model)).astype(dtype)
+      w_g_DF = _cast(self.param("wg", init, (cfg.d_model, cfg.d_ff)), dtype,
+                     AXES["blocks/mlp/wg"][1:])
+    w_i_DF = _cast(self.param("wi", init, (cfg.d_model, cfg.d_ff)), dtype,
+                   AXES["blocks/mlp/wi"][1:])
+    w_o_FD = _cast(self.param("wo", init, (cfg.d_ff, cfg.d_model)), dtype,
+                   AXES["blocks/mlp/wo"][1:])
     up_BTF = checkpoint_name(jnp.einsum("BTD,DF->BTF", x_BTD, w_i_DF),
                              "mlp_in")
     if cfg.mlp == "swiglu":
@@ -337,7 +350,9 @@ class Transformer(nn.Module):
     init = nn.initializers.normal(cfg.init_std)
     embed_VD = self.param("embed", init, (cfg.vocab_size, cfg.d_model))
     hidden = masks.get("hidden")
-    h_BTD = jnp.take(embed_VD, tokens_BT, axis=0)
+    # fsdp: rows stay split over the batch's axes, not the table's `embed`
+    h_BTD = constraints.constrain(jnp.take(embed_VD, tokens_BT, axis=0),
+                                  constraints.ACTIVATION)
     if hidden is not None:
       h_BTD = h_BTD * hidden
     rematerialise, policy = _checkpoint_policy(self.remat)
@@ -364,6 +379,7 @@ class Transformer(nn.Module):
       unembed_DV = embed_VD.T
     else:
       unembed_DV = self.param("unembed", init, (cfg.d_model, cfg.vocab_size))
+    unembed_DV = _cast(unembed_DV, jnp.dtype(cfg.dtype), AXES["unembed"])
     return project(x_BTD, unembed_DV, cfg), new_kv
 
 
@@ -375,6 +391,8 @@ def project(x_BTD: jax.Array, unembed_DV: jax.Array,
   dtype = jnp.dtype(cfg.dtype)
   logits = jnp.einsum("...D,DV->...V", x_BTD.astype(dtype),
                       unembed_DV.astype(dtype))
+  if logits.ndim == 3:  # [B, T, V]: rows stay on their devices
+    logits = constraints.constrain(logits, ("batch", "time", "vocab"))
   return logits.astype(jnp.float32)
 
 

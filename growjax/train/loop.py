@@ -681,10 +681,12 @@ class StageLoop:
         step_lib.make_train_step(
             stage.model, self.optimizer, self.lr,
             microbatches=stage.microbatches, ramp=self.ramp,
-            remat=r.remat[stage.index], loss_chunk=chunk),
+            remat=r.remat[stage.index], loss_chunk=chunk, mesh=r.mesh,
+            rules=r.rules),
         in_shardings=(shardings, batch_sh), out_shardings=(shardings, None),
         donate_argnames=("state",))
     self.eval_step = jax.jit(
-        step_lib.make_eval_step(stage.model, self.ramp, loss_chunk=chunk),
+        step_lib.make_eval_step(stage.model, self.ramp, loss_chunk=chunk,
+                                mesh=r.mesh, rules=r.rules),
         in_shardings=(shardings, batch_sh))
     self.fresh = True

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from growjax import grow, loss
+from growjax import constraints, grow, loss
 from growjax.config import ModelConfig
 
 
@@ -37,14 +37,18 @@ def current_masks(state, ramp: grow.Ramp | None):
 def make_train_step(cfg: ModelConfig, optimizer: optax.GradientTransformation,
                     lr: Callable, *, microbatches: int = 1,
                     ramp: grow.Ramp | None = None, remat: str | bool = "none",
-                    loss_chunk: int | None = None):
+                    loss_chunk: int | None = None, mesh=None, rules=None):
   """(state, batch [B, T+1]) -> (state, metrics); gradients are averaged over
   `microbatches` slices of the batch before one optimizer update. `remat` and
-  `loss_chunk` as in `growjax.loss.cross_entropy`."""
+  `loss_chunk` as in `growjax.loss.cross_entropy`. `mesh` (and `rules`,
+  default `growjax.logical.RULES`): the mesh the step is jitted for; the
+  model's activations and cast weights are then laid out by the rules
+  (growjax.constraints), so fsdp computes on its own rows."""
 
   def loss_fn(params, batch, masks):
-    return loss.cross_entropy(params, cfg, batch, masks=masks, remat=remat,
-                              chunk=loss_chunk)
+    with constraints.active(mesh, rules):
+      return loss.cross_entropy(params, cfg, batch, masks=masks, remat=remat,
+                                chunk=loss_chunk)
 
   def train_step(state, batch):
     masks = current_masks(state, ramp)
@@ -82,12 +86,13 @@ def make_train_step(cfg: ModelConfig, optimizer: optax.GradientTransformation,
 
 
 def make_eval_step(cfg: ModelConfig, ramp: grow.Ramp | None = None, *,
-                   loss_chunk: int | None = None):
+                   loss_chunk: int | None = None, mesh=None, rules=None):
   """(state, windows [B, T+1]) -> float32 [B]: each window's mean loss, with
-  the masks of the state's step."""
+  the masks of the state's step; `mesh`, `rules` as in `make_train_step`."""
 
   def eval_step(state, batch):
-    return loss.per_window(state["params"], cfg, batch,
-                           masks=current_masks(state, ramp), chunk=loss_chunk)
+    with constraints.active(mesh, rules):
+      return loss.per_window(state["params"], cfg, batch,
+                             masks=current_masks(state, ramp), chunk=loss_chunk)
 
   return eval_step
