@@ -101,6 +101,11 @@ def launch(command: Sequence[str], *, processes: int, devices: int,
       t.start()
       pipes.append(t)
 
+  with lock:  # the pids: to signal one process (a preemption of one host)
+    print(f"growjax.launch: {processes} processes of {devices} {platform} "
+          f"devices, coordinator 127.0.0.1:{port}, pids "
+          f"{' '.join(str(p.pid) for p in procs)}", file=sys.stderr, flush=True)
+
   def forward(signum, frame):
     del frame
     for p in procs:

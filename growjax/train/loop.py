@@ -191,8 +191,8 @@ def validation_set(exp: Experiment, corpus, mesh, rules) -> Validation:
   count, batch = len(windows), exp.eval_batch_size()
   pad = -count % batch
   windows = np.concatenate([windows, np.zeros((pad, windows.shape[1]), windows.dtype)])
-  rows = batch // jax.process_count()
-  k = jax.process_index()
+  k, n = parallel.process_rows(mesh, rules)  # multi-host: this process's block
+  rows = batch // n
   batches = [parallel.global_batch(windows[i + k * rows:i + (k + 1) * rows], mesh, rules)
              for i in range(0, len(windows), batch)]
   return Validation(batches, count)
@@ -228,6 +228,10 @@ def run(exp: Experiment, workdir, *, stop_at_step: int | None = None,
   shape = exp.mesh.shape(len(devices))
   mesh = parallel.make_mesh(**shape, devices=devices)
   rules = parallel.rules_from_config(exp.mesh.rules)
+  try:  # multi-host: each process must feed its own rows of the batch
+    parallel.process_rows(mesh, rules)
+  except ValueError as e:
+    raise ExperimentError(str(e)) from None
   remat = memory_plan(exp, shape, rules)
 
   # --- Workdir: one training process at a time; signals ask for a save.
@@ -430,10 +434,10 @@ def _run_stage(r: Run, stage: Stage, prev_state,
 
   # --- Data: the stream continues where the previous stage stopped (its
   # position does not depend on the batch size); saved with the model.
+  shard_index, shard_count = parallel.process_rows(r.mesh, r.rules)
   train_iter = data.batches(
       r.corpus, "train", seq_len=exp.seq_len, batch_size=stage.batch_size,
-      seed=exp.seed, shard_index=jax.process_index(),
-      shard_count=jax.process_count())
+      seed=exp.seed, shard_index=shard_index, shard_count=shard_count)
   if r.data_state is not None:
     train_iter.set_state(r.data_state)
 
