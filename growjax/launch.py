@@ -115,14 +115,12 @@ def launch(command: Sequence[str], *, processes: int, devices: int,
   previous = {sig: signal.signal(sig, forward)
               for sig in (signal.SIGINT, signal.SIGTERM)}
   try:
-    failed = None
-    while any(p.poll() is None for p in procs):
-      failed = next((p for p in procs if p.returncode not in (None, 0)), None)
-      if failed is not None:
+    while True:
+      codes = [p.poll() for p in procs]  # every one, each time
+      failed = next((p for p, c in zip(procs, codes) if c), None)
+      if failed is not None or all(c == 0 for c in codes):
         break
       time.sleep(0.05)
-    else:
-      failed = next((p for p in procs if p.returncode), None)
     if failed is not None:
       k = procs.index(failed)
       running = [p for p in procs if p.poll() is None]
