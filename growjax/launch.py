@@ -18,9 +18,10 @@ Each line a process prints is printed with its `[pK] ` prefix (stdout to
 stdout, stderr to stderr). When one process fails, the others are stopped
 (SIGTERM, then SIGKILL after --grace seconds: a peer waiting on a collective
 of a dead process would wait for ever) and the launcher exits with the
-failure's status (128 + N for a process killed by signal N). SIGINT and
-SIGTERM sent to the launcher are passed to every process, so Ctrl-C saves
-and stops a training run as it does with one process.
+failure's status (128 + N for a process killed by signal N). SIGINT or
+SIGTERM sent to the launcher reaches every process as SIGTERM, on which
+the trainer's processes agree on a step, save and stop (a second one kills
+them): Ctrl-C stops a multi-host run as it does a single-process one.
 
 A real cluster needs no launcher: SLURM's `srun` and Cloud TPU pods set
 their own environment, which initialize_distributed detects (README,
@@ -93,7 +94,8 @@ def launch(command: Sequence[str], *, processes: int, devices: int,
                                        processes=processes, devices=devices,
                                        port=port, platform=platform),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        errors="replace", bufsize=1)
+        errors="replace", bufsize=1,
+        start_new_session=True)  # a terminal's Ctrl-C reaches the launcher only
     procs.append(p)
     for stream, out in ((p.stdout, sys.stdout), (p.stderr, sys.stderr)):
       t = threading.Thread(target=_pipe, args=(stream, out, f"[p{k}] ", lock),
@@ -106,11 +108,17 @@ def launch(command: Sequence[str], *, processes: int, devices: int,
           f"devices, coordinator 127.0.0.1:{port}, pids "
           f"{' '.join(str(p.pid) for p in procs)}", file=sys.stderr, flush=True)
 
+  signals = []
+
   def forward(signum, frame):
-    del frame
+    # Multi-host, SIGTERM is the polite signal: JAX's preemption service
+    # catches it and the processes agree on a step to save at (a SIGINT
+    # would raise KeyboardInterrupt in each). A second signal kills.
+    del signum, frame
+    signals.append(1)
     for p in procs:
       if p.poll() is None:
-        p.send_signal(signum)
+        p.send_signal(signal.SIGTERM if len(signals) == 1 else signal.SIGKILL)
 
   previous = {sig: signal.signal(sig, forward)
               for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -83,6 +83,31 @@ def test_launch_stops_the_others_when_one_fails_and_exits_with_its_status():
   assert "process 1 exited with status 3; stopping the 2 still running" in out.stderr
 
 
+def test_ctrl_c_reaches_every_process_as_sigterm():
+  body = ("import signal, sys, time; signal.signal(signal.SIGTERM, lambda *a: "
+          "(print('SIGTERM', flush=True), sys.exit(0))); print('up', flush=True); "
+          "time.sleep(120)")
+  p = subprocess.Popen(
+      [sys.executable, "-m", "growjax.launch", "--processes", "2", "--devices", "1",
+       "--", sys.executable, "-c", body], cwd=REPO, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+  assert sorted(p.stdout.readline() for _ in range(2)) == ["[p0] up\n", "[p1] up\n"]
+  p.send_signal(signal.SIGINT)
+  out, err = p.communicate(timeout=60)
+  assert p.returncode == 0, err
+  assert sorted(out.split()) == ["SIGTERM", "SIGTERM", "[p0]", "[p1]"]
+
+
+def test_launch_on_gpus_gives_each_process_its_own_gpus():
+  from growjax import launch  # pylint: disable=g-import-not-at-top
+  envs = [launch.process_env({"JAX_PROCESS_ID": "7", "PATH": "/bin"}, index=k,
+                             processes=2, devices=4, port=1234, platform="gpu")
+          for k in range(2)]
+  assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["0,1,2,3", "4,5,6,7"]
+  assert [e["JAX_PROCESS_ID"] for e in envs] == ["0", "1"]
+  assert all(e["PATH"] == "/bin" and "JAX_PLATFORMS" not in e for e in envs)
+
+
 def test_launch_without_a_command_is_a_usage_error():
   out = launcher("--processes", "2", "--devices", "4")
   assert out.returncode == 2
@@ -126,9 +151,11 @@ def test_a_mesh_whose_processes_would_feed_the_same_rows_is_refused():
 
 @pytest.fixture(scope="module")
 def exp_config(data_dir):
-  config = command.load_experiment(str(REPO / CONFIG))
-  config.data.dir = str(data_dir)
-  return config
+  """The experiment, its data in the session's cache ($GROWJAX_DATA_DIR: a
+  data.dir would make it another experiment than the launched runs')."""
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setenv("GROWJAX_DATA_DIR", str(data_dir))
+    yield command.load_experiment(str(REPO / CONFIG))
 
 
 def test_each_process_reads_its_rows_and_together_they_are_the_whole_batch(
