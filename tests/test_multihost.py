@@ -288,8 +288,11 @@ def test_two_processes_killed_resumed_and_finished_on_one_match_one_process(
   rc, _, err = interrupted.killed
   assert rc == 128 + signal.SIGKILL, err[-3000:]
   _, _, err = interrupted.preempted
-  assert "[p0] resuming from stage 0 step 2" in err
-  assert "[p1] resuming from stage 0 step 2" in err
+  # from the newest checkpoint written before the kill: step 0, or 2 when
+  # its asynchronous save had finished
+  resumed = sorted(l for l in err.splitlines() if "resuming from" in l)
+  assert resumed in ([f"[p0] resuming from stage 0 step {s}",
+                      f"[p1] resuming from stage 0 step {s}"] for s in (0, 2)), resumed
   assert interrupted.summary["stopped"] is False
   got, want = computed(interrupted.workdir), computed(reference)
   assert [(r["step"], r.get("event")) for r in got] == [
@@ -297,7 +300,10 @@ def test_two_processes_killed_resumed_and_finished_on_one_match_one_process(
   for g, w in zip(got, want):
     assert g.keys() == w.keys()
     for key in g:
-      np.testing.assert_allclose(g[key], w[key], rtol=2e-6, err_msg=f"{key} {g}")
+      if isinstance(g[key], str):
+        assert g[key] == w[key]
+      else:
+        np.testing.assert_allclose(g[key], w[key], rtol=2e-6, err_msg=f"{key} {g}")
   print(f"two-process runs: {interrupted.seconds:.0f} s")
 
 
