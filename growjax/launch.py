@@ -89,13 +89,19 @@ def launch(command: Sequence[str], *, processes: int, devices: int,
   lock = threading.Lock()
   procs, pipes = [], []
   for k in range(processes):
-    p = subprocess.Popen(
-        list(command), env=process_env(dict(os.environ), index=k,
-                                       processes=processes, devices=devices,
-                                       port=port, platform=platform),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        errors="replace", bufsize=1,
-        start_new_session=True)  # a terminal's Ctrl-C reaches the launcher only
+    try:
+      p = subprocess.Popen(
+          list(command), env=process_env(dict(os.environ), index=k,
+                                         processes=processes, devices=devices,
+                                         port=port, platform=platform),
+          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+          errors="replace", bufsize=1,
+          start_new_session=True)  # a terminal's Ctrl-C reaches the launcher only
+    except OSError as e:
+      print(f"growjax.launch: cannot start {command[0]!r}: {e.strerror}",
+            file=sys.stderr)
+      _stop(procs, grace)
+      return 127
     procs.append(p)
     for stream, out in ((p.stdout, sys.stdout), (p.stderr, sys.stderr)):
       t = threading.Thread(target=_pipe, args=(stream, out, f"[p{k}] ", lock),

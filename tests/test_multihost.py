@@ -112,6 +112,10 @@ def test_launch_without_a_command_is_a_usage_error():
   out = launcher("--processes", "2", "--devices", "4")
   assert out.returncode == 2
   assert "no command" in out.stderr
+  out = launcher("--processes", "2", "--devices", "4", "--", "no-such-command-here")
+  assert out.returncode == 127
+  assert out.stderr.splitlines() == [
+      "growjax.launch: cannot start 'no-such-command-here': No such file or directory"]
 
 
 # ------------------------------------------------- each process's rows --
