@@ -191,6 +191,49 @@ def global_batch(local_batch: Any, mesh: Mesh, rules: Any = RULES) -> Any:
   return jax.tree.map(one, local_batch)
 
 
+def process_rows(mesh: Mesh, rules: Any = RULES, *,
+                 process: int | None = None) -> tuple[int, int]:
+  """Which rows of every global batch `process` (default: this one) feeds
+  to `global_batch`: block `index` of `count` equal blocks, so that the
+  processes' rows, in process order, are the single-process batch row for
+  row. (0, 1) single-host.
+
+  The batch axes (data x fsdp) must split over the processes, each holding
+  its own contiguous share of the batch shards; a mesh where processes share
+  batch shards (a `tensor` axis, or any non-batch axis, spanning processes:
+  they would each need the same rows) raises a one-line ValueError naming
+  the mesh, before anything compiles.
+  """
+  axes = logical.batch_axes(dict(mesh.shape), rules)
+  index = [mesh.axis_names.index(a) for a in axes]
+  sizes = [mesh.devices.shape[i] for i in index]
+  held: dict[int, set[int]] = {}  # process -> the flat batch shards it holds
+  for coords, device in np.ndenumerate(mesh.devices):
+    shard = int(np.ravel_multi_index([coords[i] for i in index], sizes)) if index else 0
+    held.setdefault(device.process_index, set()).add(shard)
+  if len(held) == 1:
+    return 0, 1
+  me = jax.process_index() if process is None else process
+  shards = math.prod(sizes)
+  ordered = sorted(held.items(), key=lambda kv: min(kv[1]))
+  per = len(ordered[0][1])
+  per_process = mesh.devices.size // len(held)
+  layout = f"mesh {dict(mesh.shape)} over {len(held)} processes of {per_process} devices"
+  for k, (process_k, mine) in enumerate(ordered):
+    if mine == set(range(k * per, (k + 1) * per)):
+      continue
+    shared = sorted(p for p, s in held.items() if s & mine)
+    if len(shared) > 1:
+      raise ValueError(
+          f"{layout}: processes {shared[0]} and {shared[1]} would feed the same "
+          "rows of the batch, as an axis other than data and fsdp spans "
+          f"processes; keep mesh.tensor within one process's {per_process} devices")
+    raise ValueError(f"{layout}: process {process_k}'s batch shards "
+                     f"{sorted(mine)} are not one block of the {shards}")
+  order = [p for p, _ in ordered]
+  return order.index(me), len(order)
+
+
 # ---------------------------------------------------------- multi-host ---
 
 def _multi_host_launch() -> str | None:

@@ -191,8 +191,8 @@ def validation_set(exp: Experiment, corpus, mesh, rules) -> Validation:
   count, batch = len(windows), exp.eval_batch_size()
   pad = -count % batch
   windows = np.concatenate([windows, np.zeros((pad, windows.shape[1]), windows.dtype)])
-  rows = batch // jax.process_count()
-  k = jax.process_index()
+  k, n = parallel.process_rows(mesh, rules)  # multi-host: this process's block
+  rows = batch // n
   batches = [parallel.global_batch(windows[i + k * rows:i + (k + 1) * rows], mesh, rules)
              for i in range(0, len(windows), batch)]
   return Validation(batches, count)
@@ -228,6 +228,10 @@ def run(exp: Experiment, workdir, *, stop_at_step: int | None = None,
   shape = exp.mesh.shape(len(devices))
   mesh = parallel.make_mesh(**shape, devices=devices)
   rules = parallel.rules_from_config(exp.mesh.rules)
+  try:  # multi-host: each process must feed its own rows of the batch
+    parallel.process_rows(mesh, rules)
+  except ValueError as e:
+    raise ExperimentError(str(e)) from None
   remat = memory_plan(exp, shape)
 
   # --- Workdir: one training process at a time; signals ask for a save.
@@ -488,10 +492,10 @@ class StageLoop:
     self.r, self.stage, self.lr, self.optimizer = r, stage, lr, optimizer
     self.ramp, self.saved_at = entry.ramp, saved_at
     self.start, self.end = r.starts[stage.index], r.starts[stage.index + 1]
+    shard_index, shard_count = parallel.process_rows(r.mesh, r.rules)  # multi-host
     self.stream = data.batches(
         r.corpus, "train", seq_len=exp.seq_len, batch_size=stage.batch_size,
-        seed=exp.seed, shard_index=jax.process_index(),
-        shard_count=jax.process_count())
+        seed=exp.seed, shard_index=shard_index, shard_count=shard_count)
     if entry.data_state is not None:
       self.stream.set_state(entry.data_state)
     self.tokens_per_step = stage.batch_size * exp.seq_len
