@@ -27,6 +27,7 @@ from typing import Any, Mapping
 from growjax import checks
 from growjax.config import ModelConfig
 from growjax.data import DataConfig
+from growjax.logical import MESH_AXES
 
 
 class ExperimentError(ValueError):
@@ -172,9 +173,6 @@ class Optimizer:
     checks.positive_number("eps", self.eps)
     checks.number("weight_decay", self.weight_decay, low=0.0)
     checks.positive_number("clip_norm", self.clip_norm)
-
-
-MESH_AXES = ("data", "fsdp", "tensor")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """AdamW with global-norm clipping, a per-stage warmup + cosine schedule, and
-per-parameter update multipliers (HyperCloning's, after a hyperclone growth)."""
+per-parameter update multipliers (muP's, and HyperCloning's after a hyperclone
+growth)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import jax
 import optax
 
 from growjax import grow
+from growjax import mup
 from growjax.experiment import Experiment, Optimizer, Stage
 
 
@@ -33,18 +35,21 @@ def schedule(stage: Stage, start_step: int, steps: int) -> optax.Schedule:
 
 
 def multipliers(exp: Experiment, stage: Stage):
-  """The update multiplier of every parameter of `stage`: the product, over
-  the growths up to it, of `grow.lr_multipliers` (1/n along the input axes a
-  hyperclone growth tiled n times, 1 for every other method); None when all
-  are 1 or `optimizer.clone_lr_multipliers` is off."""
-  if not exp.optimizer.clone_lr_multipliers:
-    return None
-  total = None
-  for prev, s in zip(exp.stages[:stage.index], exp.stages[1:stage.index + 1]):
-    m = grow.lr_multipliers(prev.model, s.model, method=s.grow.method,
-                            **s.grow.grow_options())
-    total = m if total is None else jax.tree.map(lambda a, b: a * b, total, m)
-  if total is None or all(float(v) == 1.0 for v in jax.tree.leaves(total)):
+  """The update multiplier of every parameter of `stage`: muP's for the
+  stage's shape (`mup.lr_multipliers`: base fan-in / fan-in of each hidden
+  matrix; all 1 under sp) times, unless `optimizer.clone_lr_multipliers` is
+  off, the product over the growths up to it of `grow.lr_multipliers`
+  (under sp 1/n along the input axes a hyperclone growth tiled n times; 1
+  for every other method, and under muP, whose own multipliers already hold
+  hyperclone's). None when all are 1."""
+  total = mup.lr_multipliers(stage.model)
+  if exp.optimizer.clone_lr_multipliers:
+    for prev, s in zip(exp.stages[:stage.index],
+                       exp.stages[1:stage.index + 1]):
+      m = grow.lr_multipliers(prev.model, s.model, method=s.grow.method,
+                              **s.grow.grow_options())
+      total = jax.tree.map(lambda a, b: a * b, total, m)
+  if all(float(v) == 1.0 for v in jax.tree.leaves(total)):
     return None
   return total
 
