@@ -104,3 +104,37 @@ def test_hugging_face_export_of_a_mup_model_is_exact(cfg):
   got = forward(jax.tree.map(np.asarray, back), tokens, cfg=sp)
   np.testing.assert_allclose(got, want, rtol=1e-5,
                              atol=1e-5 * float(np.abs(want).max()))
+
+
+def _experiment(**model_fields):
+  from growjax.experiment import Experiment  # noqa: PLC0415
+  return Experiment.from_config(dict(
+      data=dict(name="python_source", seq_len=8, vocab_size=300),
+      model=dict(d_model=8, n_layers=2, n_heads=2, head_dim=4, d_ff=16,
+                 pos="rope", **model_fields),
+      stages=[dict(tokens=64, batch_size=2, lr=dict(peak=1e-2)),
+              dict(model=dict(d_model=16, n_heads=4, d_ff=32),
+                   grow=dict(method="hyperclone"), tokens=64, batch_size=2,
+                   lr=dict(peak=1e-2))]))
+
+
+def test_dry_run_shows_the_multipliers_of_each_stage():
+  from growjax import dry_run  # noqa: PLC0415
+  exp = _experiment(param="mup", mup_base=dict(d_model=4, n_heads=1, d_ff=8))
+  lines = [line for i, s in enumerate(exp.stages)
+           for line in dry_run.format_multipliers(
+               i, dry_run.multipliers(exp, s))]
+  assert lines[0].startswith("stage 0 mup (base d_model 4, n_heads 1, d_ff 8, "
+                             "head_dim 4): logits x0.5")
+  assert "x0.5: blocks/attn/q" in lines[1] and "x0.25: blocks/attn/q" in lines[4]
+  # sp: only hyperclone's multipliers, after its growth
+  sp = _experiment()
+  assert dry_run.multipliers(sp, sp.stages[0]) is None
+  assert dry_run.multipliers(sp, sp.stages[1])["params"]["unembed"]["lr"] == 0.5
+
+
+def test_experiment_file_errors_name_the_model_field():
+  from growjax.experiment import ExperimentError  # noqa: PLC0415
+  with pytest.raises(ExperimentError, match=r"^stages\[0\]\.model\.mup_base: "
+                                            "required by param='mup'"):
+    _experiment(param="mup")
