@@ -38,7 +38,11 @@ The modules, each importing only those listed below it:
   parallel        mesh and logical-axis rules -> NamedSharding
   logical         the logical-axis -> mesh-axis rule walk, on axis sizes
   loss            next-token cross-entropy, whole or chunked logits
-  model           the decoder and its axis table; init / apply / KV cache
+  model           the decoder; init / apply / KV cache
+  mup             muP's init stds, Adam multipliers, logits and attention
+                  factors, relative to a base shape
+  params          the parameter table: each parameter's path, logical axes,
+                  fan-in, init, muP role (sharding, growth, muP read it)
   data/           TFDS builders, sentencepiece tokenizer, batches drawn across
                   the epoch, the fixed validation set, corpus fingerprint
   checkpoint      orbax: one manager per stage, one item per state entry;

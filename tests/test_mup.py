@@ -138,3 +138,23 @@ def test_experiment_file_errors_name_the_model_field():
   with pytest.raises(ExperimentError, match=r"^stages\[0\]\.model\.mup_base: "
                                             "required by param='mup'"):
     _experiment(param="mup")
+
+
+def test_coordinate_check_is_flat_under_mup_and_grows_under_sp():
+  """The benchmark's coordinate check at tiny widths (32..128, 3 Adam
+  steps): the slope of log RMS against log width of the attention and MLP
+  outputs and the logits is clearly positive under sp and near 0 under mup."""
+  import importlib.util  # noqa: PLC0415
+  import pathlib  # noqa: PLC0415
+  path = (pathlib.Path(__file__).parents[1] / "benchmarks"
+          / "mup_coord_check.py")
+  spec = importlib.util.spec_from_file_location("mup_coord_check", path)
+  bench = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(bench)
+  result = bench.coord_check([32, 64, 128], steps=3, lr=1e-2, batch_size=4,
+                             seq_len=16, head_dim=16)
+  sp, mu = result["slopes"]["sp"], result["slopes"]["mup"]
+  for part in ("attn", "mlp", "logits"):
+    assert sp[part] > 0.8, (part, sp)
+    assert abs(mu[part]) < 0.5 and sp[part] - mu[part] > 0.6, (part, mu)
+  assert abs(sp["embed"]) < 0.1 and abs(mu["embed"]) < 0.1
