@@ -141,7 +141,7 @@ def test_experiment_file_errors_name_the_model_field():
 
 
 def test_coordinate_check_is_flat_under_mup_and_grows_under_sp():
-  """The benchmark's coordinate check at tiny widths (32..128, 3 Adam
+  """The benchmark's coordinate check at tiny widths (32 and 128, 3 Adam
   steps): the slope of log RMS against log width of the attention and MLP
   outputs and the logits is clearly positive under sp and near 0 under mup."""
   import importlib.util  # noqa: PLC0415
@@ -151,7 +151,7 @@ def test_coordinate_check_is_flat_under_mup_and_grows_under_sp():
   spec = importlib.util.spec_from_file_location("mup_coord_check", path)
   bench = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(bench)
-  result = bench.coord_check([32, 64, 128], steps=3, lr=1e-2, batch_size=4,
+  result = bench.coord_check([32, 128], steps=3, lr=1e-2, batch_size=4,
                              seq_len=16, head_dim=16)
   sp, mu = result["slopes"]["sp"], result["slopes"]["mup"]
   for part in ("attn", "mlp", "logits"):
