@@ -47,10 +47,14 @@ that nothing imports: it may import anything.
   collectives     what a jitted program communicates: its collectives by
                   kind, dtype and bytes, read after SPMD partitioning
   loss            next-token cross-entropy, whole or chunked logits
-  model           the decoder and its axis table; init / apply / KV cache;
-                  the remat policies (`REMAT`)
+  model           the decoder; init / apply / KV cache; the remat policies
+                  (`REMAT`)
   constraints     sharding constraints inside the model by logical axes
                   (activations, cast weights), on when a step has a mesh
+  mup             muP's init stds, Adam multipliers, logits and attention
+                  factors, relative to a base shape
+  params          the parameter table: each parameter's path, logical axes,
+                  fan-in, init, muP role (sharding, growth, muP read it)
   logical         the logical-axis -> mesh-axis rule walk, on axis sizes
   data/           TFDS builders, sentencepiece tokenizer, batches drawn across
                   the epoch, the fixed validation set, corpus fingerprint

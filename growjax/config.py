@@ -19,6 +19,42 @@ POSITIONS = ("xpos", "rope")
 DTYPES = ("float32", "bfloat16")
 NORMS = ("layernorm", "rmsnorm")
 MLPS = ("gelu", "swiglu")
+PARAMETRIZATIONS = ("sp", "mup")
+
+
+@dataclasses.dataclass(frozen=True)
+class MupBase:
+  """The base shape of a muP model (`ModelConfig.mup_base`): the widths at
+  which muP equals the standard parametrization (its init and rates are the
+  ones tuned there). Frozen, so a ModelConfig holding one stays hashable."""
+  d_model: int  # base D
+  n_heads: int  # base H
+  d_ff: int  # base F
+  head_dim: int | None = None  # base K; None: the model's head_dim
+
+  @classmethod
+  def of(cls, value, head_dim: int) -> "MupBase":
+    """A MupBase from a MupBase, a dict (experiment files) or a tuple
+    (d_model, n_heads, d_ff[, head_dim]), head_dim filled in; a ValueError
+    naming ModelConfig.mup_base for anything else."""
+    where = "ModelConfig.mup_base"
+    if hasattr(value, "items"):
+      names = [f.name for f in dataclasses.fields(cls)]
+      unknown = sorted(set(dict(value.items())) - set(names))
+      if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown} (expected {names})")
+      value = cls(**dict(value.items()))
+    elif isinstance(value, (tuple, list)) and 3 <= len(value) <= 4:
+      value = cls(*value)
+    elif not isinstance(value, cls):
+      raise ValueError(
+          f"{where}: {value!r} is not a dict(d_model=, n_heads=, d_ff=[, "
+          "head_dim=]) or a tuple of them")
+    if value.head_dim is None:
+      value = dataclasses.replace(value, head_dim=head_dim)
+    for f in dataclasses.fields(cls):
+      checks.positive_int(f"{where}", getattr(value, f.name))
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +89,12 @@ class ModelConfig:
   # head h // (H / G); None: n_heads (and grows with it); must divide n_heads
   n_kv_heads: int | None = None
   rope_theta: float = 10000.0  # rotary base: pair i turns by theta^(-2i/K)
+  # "sp" (standard: every matrix normal(init_std), one learning rate) or "mup"
+  # (maximal update, relative to `mup_base`: growjax.mup)
+  param: str = "sp"
+  # muP's base shape (a MupBase, or a dict / tuple of d_model, n_heads, d_ff
+  # and optionally head_dim); required by param="mup", ignored by "sp"
+  mup_base: MupBase | None = None
 
   def __post_init__(self):
     for field in ("vocab_size", "d_model", "n_layers", "n_heads", "head_dim",
@@ -80,6 +122,29 @@ class ModelConfig:
             f"ModelConfig.n_kv_heads: {self.n_kv_heads} does not divide "
             f"n_heads {self.n_heads}; each key/value head serves n_heads / "
             "n_kv_heads query heads")
+    checks.one_of("ModelConfig.param", self.param, PARAMETRIZATIONS)
+    if self.mup_base is not None:
+      object.__setattr__(self, "mup_base",
+                         MupBase.of(self.mup_base, self.head_dim))
+    if self.param == "mup":
+      self._check_mup()
+
+  def _check_mup(self):
+    if self.mup_base is None:
+      raise ValueError(
+          "ModelConfig.mup_base: required by param='mup' (the base shape "
+          "dict(d_model=, n_heads=, d_ff=) at which muP equals 'sp')")
+    for field in ("d_model", "n_heads", "d_ff", "head_dim"):
+      base, own = getattr(self.mup_base, field), getattr(self, field)
+      if base > own:
+        raise ValueError(
+            f"ModelConfig.mup_base: {field} {base} is larger than the model's "
+            f"{field} {own}; the base is the small shape the rates were "
+            "tuned at")
+    if self.tie_embeddings:
+      raise ValueError(
+          "ModelConfig.tie_embeddings: True is not supported with param='mup' "
+          "(muP gives the embedding and the unembedding different multipliers)")
 
   @property
   def kv_heads(self) -> int:

@@ -25,9 +25,10 @@ import dataclasses
 import json
 import pathlib
 
-from growjax import cost, memory
+from growjax import cost, memory, mup
+from growjax import params as params_lib
 from growjax import schedule as schedule_lib
-from growjax.experiment import Experiment, Stage
+from growjax.experiment import Experiment, Stage, lr_multipliers
 from growjax.model import REMAT
 
 GIB = memory.GIB
@@ -69,6 +70,41 @@ def stage_memory(exp: Experiment, stage: Stage, mesh: dict,
   }
 
 
+def multipliers(exp: Experiment, stage) -> dict | None:
+  """What the optimizer and muP do per parameter in `stage`: {path: {lr (the
+  Adam multiplier the trainer applies: muP's times hyperclone's),
+  init_std, forward}}, plus the logits' and attention's factors; None for
+  an sp stage whose multipliers are all 1."""
+  m = stage.model
+  mults = lr_multipliers(exp, stage)
+  if mults is None and m.param == "sp":
+    return None
+  groups = mup.groups(m)
+  for path, p in params_lib.of(m).items():
+    groups[path]["lr"] = 1.0 if mults is None else float(p.get(mults))
+  return {"param": m.param, "base": m.mup_base and dict(vars(m.mup_base)),
+          "logits": mup.output_multiplier(m),
+          "attention_scale": mup.attention_scale(m), "params": groups}
+
+
+def format_multipliers(i: int, g: dict) -> list[str]:
+  """Lines of `multipliers`: each value once, with the parameters that take
+  it."""
+  def by_value(key):
+    values = {}
+    for path, row in g["params"].items():
+      if row[key] is not None:
+        values.setdefault(f"{row[key]:.4g}", []).append(path)
+    return "; ".join(f"x{v}: {' '.join(paths)}" if key == "lr" else
+                     f"{v}: {' '.join(paths)}" for v, paths in values.items())
+  base = ("" if not g["base"] else " (base " + ", ".join(
+      f"{k} {v}" for k, v in g["base"].items()) + ")")
+  return [f"stage {i} {g['param']}{base}: logits x{g['logits']:.4g}, "
+          f"attention scale {g['attention_scale']:.4g}",
+          f"stage {i} Adam rate {by_value('lr')}",
+          f"stage {i} init std {by_value('init_std')}"]
+
+
 def plan(exp: Experiment, n_devices: int,
          device_bytes: float | None = None) -> dict:
   """`cost.schedule_summary` of the trained tokens, each stage's row with its
@@ -90,6 +126,7 @@ def plan(exp: Experiment, n_devices: int,
     row["steps"] = stage.steps(seq_len)
     row["batch_size"] = stage.batch_size
     row["declared_tokens"] = stage.tokens
+    row["multipliers"] = multipliers(exp, stage)
     row.update(stage_memory(exp, stage, mesh, device_bytes))
   summary["seq_len"] = seq_len
   summary["mesh"] = mesh
@@ -136,6 +173,9 @@ def format_plan(p: dict) -> str:
                  f"{s['remat']!r})")
     if s["refusal"]:
       lines.append(f"stage {i} does not fit: {s['refusal']}")
+  for i, s in enumerate(p["stages"]):
+    if s.get("multipliers"):
+      lines += format_multipliers(i, s["multipliers"])
   for i, s in enumerate(p["stages"]):
     if s["declared_tokens"] != s["tokens"]:
       lines.append(

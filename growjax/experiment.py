@@ -25,13 +25,16 @@ import math
 from typing import Any, Mapping
 import warnings
 
-from growjax import checks, grow, hf, parallel
+import jax
+
+from growjax import checks, grow, hf, mup, parallel
 from growjax import model as model_lib
 from growjax.config import ModelConfig
 from growjax import schedule as schedule_lib
 from growjax.schedule import Branches, RunSchedule
 from growjax.data import DataConfig
 from growjax.grow import methods
+from growjax.logical import MESH_AXES
 
 
 class ExperimentError(ValueError):
@@ -177,9 +180,6 @@ class Optimizer:
     checks.positive_number("eps", self.eps)
     checks.number("weight_decay", self.weight_decay, low=0.0)
     checks.positive_number("clip_norm", self.clip_norm)
-
-
-MESH_AXES = ("data", "fsdp", "tensor")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -545,3 +545,24 @@ def parse_arg(arg: str | None, **defaults) -> dict:
       except ValueError:
         raise ExperimentError(f"config argument {key}={raw!r}: not a {kind.__name__}") from None
   return values
+
+
+def lr_multipliers(exp: "Experiment", stage: Stage):
+  """The update multiplier of every parameter of `stage`: muP's for the
+  stage's shape (`mup.lr_multipliers`: base fan-in / fan-in of each hidden
+  matrix; all 1 under sp) times, unless `optimizer.clone_lr_multipliers` is
+  off, the product over the growths up to it of `grow.lr_multipliers`
+  (under sp 1/n along the input axes a hyperclone growth tiled n times; 1
+  for every other method, and under muP, whose own multipliers already hold
+  hyperclone's). None when all are 1. The optimizer applies them
+  (growjax.train.optimizer) and the dry run prints them."""
+  total = mup.lr_multipliers(stage.model)
+  if exp.optimizer.clone_lr_multipliers:
+    for prev, s in zip(exp.stages[:stage.index],
+                       exp.stages[1:stage.index + 1]):
+      m = grow.lr_multipliers(prev.model, s.model, method=s.grow.method,
+                              **s.grow.grow_options())
+      total = jax.tree.map(lambda a, b: a * b, total, m)
+  if all(float(v) == 1.0 for v in jax.tree.leaves(total)):
+    return None
+  return total

@@ -60,6 +60,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from growjax import checks
+from growjax import mup
+from growjax import params as P  # the parameter table: P.Q.path, ...
 from growjax.config import ModelConfig
 
 Params = dict[str, Any]
@@ -168,7 +170,7 @@ class Architecture:
     """The rows of a model with these fields: tied embeddings have no
     unembedding tensor."""
     if fields["tie_embeddings"]:
-      return tuple(r for r in self.rows if "unembed" not in r.paths)
+      return tuple(r for r in self.rows if P.UNEMBED.path not in r.paths)
     return self.rows
 
 
@@ -359,34 +361,36 @@ GPT_NEOX = Architecture(
     name="GPTNeoXForCausalLM", model_type="gpt_neox",
     norm="layernorm", mlp="gelu",
     rows=(
-        Row("gpt_neox.embed_in.weight", ("embed",), "copy", ("vocab", "embed")),
-        Row(_BLOCK + "input_layernorm.weight", ("blocks/ln1/scale",), "copy",
+        Row("gpt_neox.embed_in.weight", (P.EMBED.path,), "copy",
+            ("vocab", "embed")),
+        Row(_BLOCK + "input_layernorm.weight", (P.LN1_SCALE.path,), "copy",
             ("embed",)),
-        Row(_BLOCK + "input_layernorm.bias", ("blocks/ln1/bias",), "copy",
+        Row(_BLOCK + "input_layernorm.bias", (P.LN1_BIAS.path,), "copy",
             ("embed",)),
         Row(_BLOCK + "attention.query_key_value.weight",
-            ("blocks/attn/q", "blocks/attn/k", "blocks/attn/v"), "qkv_fused",
+            (P.Q.path, P.K.path, P.V.path), "qkv_fused",
             ("3*heads*head_dim", "embed")),
         Row(_BLOCK + "attention.query_key_value.bias", (), "zero",
             ("3*heads*head_dim",)),
-        Row(_BLOCK + "attention.dense.weight", ("blocks/attn/o",),
+        Row(_BLOCK + "attention.dense.weight", (P.O.path,),
             "heads_out", ("embed", "heads*head_dim")),
         Row(_BLOCK + "attention.dense.bias", (), "zero", ("embed",)),
-        Row(_BLOCK + "post_attention_layernorm.weight", ("blocks/ln2/scale",),
+        Row(_BLOCK + "post_attention_layernorm.weight", (P.LN2_SCALE.path,),
             "copy", ("embed",)),
-        Row(_BLOCK + "post_attention_layernorm.bias", ("blocks/ln2/bias",),
+        Row(_BLOCK + "post_attention_layernorm.bias", (P.LN2_BIAS.path,),
             "copy", ("embed",)),
-        Row(_BLOCK + "mlp.dense_h_to_4h.weight", ("blocks/mlp/wi",),
+        Row(_BLOCK + "mlp.dense_h_to_4h.weight", (P.WI.path,),
             "transpose", ("mlp", "embed")),
         Row(_BLOCK + "mlp.dense_h_to_4h.bias", (), "zero", ("mlp",)),
-        Row(_BLOCK + "mlp.dense_4h_to_h.weight", ("blocks/mlp/wo",),
+        Row(_BLOCK + "mlp.dense_4h_to_h.weight", (P.WO.path,),
             "transpose", ("embed", "mlp")),
         Row(_BLOCK + "mlp.dense_4h_to_h.bias", (), "zero", ("embed",)),
-        Row("gpt_neox.final_layer_norm.weight", ("ln_f/scale",), "copy",
+        Row("gpt_neox.final_layer_norm.weight", (P.LN_F_SCALE.path,), "copy",
             ("embed",)),
-        Row("gpt_neox.final_layer_norm.bias", ("ln_f/bias",), "copy",
+        Row("gpt_neox.final_layer_norm.bias", (P.LN_F_BIAS.path,), "copy",
             ("embed",)),
-        Row("embed_out.weight", ("unembed",), "transpose", ("vocab", "embed")),
+        Row("embed_out.weight", (P.UNEMBED.path,), "transpose",
+            ("vocab", "embed")),
     ),
     keys={"vocab": "vocab_size", "embed": "hidden_size",
           "mlp": "intermediate_size", "heads": "num_attention_heads",
@@ -404,28 +408,28 @@ _LAYER = "model.layers.{i}."
 LLAMA = Architecture(
     name="LlamaForCausalLM", model_type="llama", norm="rmsnorm", mlp="swiglu",
     rows=(
-        Row("model.embed_tokens.weight", ("embed",), "copy",
+        Row("model.embed_tokens.weight", (P.EMBED.path,), "copy",
             ("vocab", "embed")),
-        Row(_LAYER + "input_layernorm.weight", ("blocks/ln1/scale",), "copy",
+        Row(_LAYER + "input_layernorm.weight", (P.LN1_SCALE.path,), "copy",
             ("embed",)),
-        Row(_LAYER + "self_attn.q_proj.weight", ("blocks/attn/q",),
+        Row(_LAYER + "self_attn.q_proj.weight", (P.Q.path,),
             "heads_in_rope", ("heads*head_dim", "embed")),
-        Row(_LAYER + "self_attn.k_proj.weight", ("blocks/attn/k",),
+        Row(_LAYER + "self_attn.k_proj.weight", (P.K.path,),
             "heads_in_rope", ("kv_heads*head_dim", "embed")),
-        Row(_LAYER + "self_attn.v_proj.weight", ("blocks/attn/v",),
+        Row(_LAYER + "self_attn.v_proj.weight", (P.V.path,),
             "heads_in", ("kv_heads*head_dim", "embed")),
-        Row(_LAYER + "self_attn.o_proj.weight", ("blocks/attn/o",),
+        Row(_LAYER + "self_attn.o_proj.weight", (P.O.path,),
             "heads_out", ("embed", "heads*head_dim")),
-        Row(_LAYER + "post_attention_layernorm.weight", ("blocks/ln2/scale",),
+        Row(_LAYER + "post_attention_layernorm.weight", (P.LN2_SCALE.path,),
             "copy", ("embed",)),
-        Row(_LAYER + "mlp.gate_proj.weight", ("blocks/mlp/wg",), "transpose",
+        Row(_LAYER + "mlp.gate_proj.weight", (P.WG.path,), "transpose",
             ("mlp", "embed")),
-        Row(_LAYER + "mlp.up_proj.weight", ("blocks/mlp/wi",), "transpose",
+        Row(_LAYER + "mlp.up_proj.weight", (P.WI.path,), "transpose",
             ("mlp", "embed")),
-        Row(_LAYER + "mlp.down_proj.weight", ("blocks/mlp/wo",), "transpose",
+        Row(_LAYER + "mlp.down_proj.weight", (P.WO.path,), "transpose",
             ("embed", "mlp")),
-        Row("model.norm.weight", ("ln_f/scale",), "copy", ("embed",)),
-        Row("lm_head.weight", ("unembed",), "transpose", ("vocab", "embed")),
+        Row("model.norm.weight", (P.LN_F_SCALE.path,), "copy", ("embed",)),
+        Row("lm_head.weight", (P.UNEMBED.path,), "transpose", ("vocab", "embed")),
     ),
     keys={"vocab": "vocab_size", "embed": "hidden_size",
           "mlp": "intermediate_size", "heads": "num_attention_heads",
@@ -650,7 +654,10 @@ def _describe(arch: Architecture, sizes: Mapping[str, int],
 
 def to_hf(params: Params, cfg: ModelConfig) -> tuple[dict, dict]:
   """(config.json as a dict, {tensor name: float32 numpy array}) for a
-  growjax model; a ConversionError for one no architecture represents."""
+  growjax model; a ConversionError for one no architecture represents. A
+  muP model is exported as the sp model computing the same function (its
+  multipliers folded into the weights: `mup.to_standard`)."""
+  params, cfg = mup.to_standard(params, cfg)
   fields = growjax_fields(cfg)
   arch = architecture_for(fields)
   config = arch.to_config(fields)

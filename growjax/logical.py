@@ -1,6 +1,6 @@
 """Logical axis names -> mesh axes: the rule walk, on axis sizes alone.
 
-Layers name logical axes only (`growjax.model.AXES`: `("layers", "embed",
+Layers name logical axes only (`growjax.params`: `("layers", "embed",
 "mlp")`); a table of rules maps each name to axes of one mesh,
 
     data    pure data parallelism (replicas; spans hosts first),

@@ -29,6 +29,7 @@ import jax
 from growjax import checks
 from growjax import logical
 from growjax import model as model_lib
+from growjax import params as params_lib
 from growjax.config import ModelConfig
 from growjax.model import REMAT  # fastest first
 
@@ -66,10 +67,9 @@ class Workload:
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[tuple[str, ...],
                                                       tuple[int, ...]]]:
   """Path -> (logical axes, shape) of every parameter `model.init` creates,
-  read from `model.AXES`."""
-  sizes = model_lib.axis_sizes(cfg)
-  return {path: (axes, tuple(sizes[a] for a in axes))
-          for path, axes in model_lib.param_axes(cfg).items()}
+  read from the parameter table (`growjax.params`)."""
+  return {path: (p.axes, p.shape(cfg))
+          for path, p in params_lib.of(cfg).items()}
 
 
 def local_param_count(cfg: ModelConfig, mesh: dict, rules=None) -> int:
@@ -135,13 +135,13 @@ def flash_attention(cfg: ModelConfig) -> bool:
 
 
 def _block_weights(cfg: ModelConfig, sizes: dict, rules) -> float:
-  """Elements of one layer's matmul weights on one device."""
+  """Elements of one layer's matmul weights (the table's hidden matrices:
+  q, k, v, o, wi, wo and SwiGLU's wg) on one device."""
   shapes = param_shapes(cfg)
   return sum(
       math.prod(d // n for d, n in zip(
-          shapes[p][1], logical.shard_counts(*shapes[p], sizes, rules)))
-      for p in ("blocks/attn/q", "blocks/attn/k", "blocks/attn/v",
-                "blocks/attn/o", "blocks/mlp/wi", "blocks/mlp/wo")
+          shapes[path][1], logical.shard_counts(*shapes[path], sizes, rules)))
+      for path, p in params_lib.of(cfg).items() if p.mup == "hidden"
   ) / cfg.n_layers
 
 

@@ -3,10 +3,13 @@
 (norm="rmsnorm", mlp="swiglu", grouped-query attention with n_kv_heads).
 
 Layers are scanned, so every layer parameter is stacked on a leading `layers`
-axis. `AXES` below is the single table of each parameter's logical axes: the
-sharding rules (`growjax.parallel`) and the growth operators (`growjax.grow`)
-both read it, so they cannot disagree. Some parameters exist only under some
-options (`REQUIRES`); `param_axes(cfg)` is the table of one config's model.
+axis. Every parameter is a row of the one parameter table, `growjax.params`
+(its path, logical axes, fan-in, init, muP role, the option that requires
+it): the sharding rules (`growjax.parallel`), the growth operators
+(`growjax.grow`) and muP (`growjax.mup`) all read it, so they cannot disagree.
+`AXES` is its axes column; `param_axes(cfg)` the rows of one config's model.
+Under `param="mup"` the init stds, the attention scale and the logits'
+multiplier come from `growjax.mup`.
 
 Shape letters: B batch, T query time, S key time, D d_model, F d_ff, H heads,
 G key/value heads, K head_dim, L layers, V vocab.
@@ -53,7 +56,6 @@ The block's input is always kept (the scan carries it in float32).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import flax.linen as nn
@@ -63,45 +65,22 @@ from jax.ad_checkpoint import checkpoint_name
 
 from growjax import checks
 from growjax import constraints
+from growjax import mup
+from growjax import params as params_lib
 from growjax import positions as positions_lib
 from growjax.config import ModelConfig
 
 Params = dict[str, Any]
 
-# Logical axes of every parameter, keyed by its path in the params dict.
+# Logical axes of every parameter, keyed by its path in the params dict (read
+# from the one parameter table, `growjax.params`).
 AXES: dict[str, tuple[str, ...]] = {
-    "embed": ("vocab", "embed"),
-    "blocks/ln1/scale": ("layers", "embed"),
-    "blocks/ln1/bias": ("layers", "embed"),
-    "blocks/attn/q": ("layers", "embed", "heads", "head_dim"),
-    "blocks/attn/k": ("layers", "embed", "kv_heads", "head_dim"),
-    "blocks/attn/v": ("layers", "embed", "kv_heads", "head_dim"),
-    "blocks/attn/o": ("layers", "heads", "head_dim", "embed"),
-    "blocks/ln2/scale": ("layers", "embed"),
-    "blocks/ln2/bias": ("layers", "embed"),
-    "blocks/mlp/wg": ("layers", "embed", "mlp"),
-    "blocks/mlp/wi": ("layers", "embed", "mlp"),
-    "blocks/mlp/wo": ("layers", "mlp", "embed"),
-    "ln_f/scale": ("embed",),
-    "ln_f/bias": ("embed",),
-    "unembed": ("embed", "vocab"),
-}
-
-# Parameters that only some configs have: path -> (config field, its value).
-REQUIRES: dict[str, tuple[str, Any]] = {
-    "blocks/ln1/bias": ("norm", "layernorm"),
-    "blocks/ln2/bias": ("norm", "layernorm"),
-    "ln_f/bias": ("norm", "layernorm"),
-    "blocks/mlp/wg": ("mlp", "swiglu"),
-    "unembed": ("tie_embeddings", False),
-}
+    path: p.axes for path, p in params_lib.TABLE.items()}
 
 
 def param_axes(cfg: ModelConfig) -> dict[str, tuple[str, ...]]:
   """The rows of `AXES` whose parameters `init(cfg, key)` creates."""
-  return {path: axes for path, axes in AXES.items()
-          if path not in REQUIRES
-          or getattr(cfg, REQUIRES[path][0]) == REQUIRES[path][1]}
+  return {path: p.axes for path, p in params_lib.of(cfg).items()}
 
 
 # Logical axes of the growth masks (see the module docstring).
@@ -113,10 +92,7 @@ MASK_AXES: dict[str, tuple[str, ...]] = {
 }
 
 # Size of each logical axis in a config.
-def axis_sizes(cfg: ModelConfig) -> dict[str, int]:
-  return {"vocab": cfg.vocab_size, "embed": cfg.d_model, "layers": cfg.n_layers,
-          "heads": cfg.n_heads, "kv_heads": cfg.kv_heads,
-          "head_dim": cfg.head_dim, "mlp": cfg.d_ff}
+axis_sizes = params_lib.axis_sizes
 
 
 # Remat policies (see the module docstring), fastest first: the one list
@@ -156,14 +132,11 @@ def _checkpoint_policy(remat: str):
                            "offload": _offload_policy}[remat]
 
 
-def _path(keys) -> str:
-  return "/".join(str(getattr(k, "key", k)) for k in keys)
-
-
 def logical_axes(params: Params) -> Params:
   """The tree of logical-axis tuples matching `params` (or masks)."""
   table = {**AXES, **MASK_AXES}
-  return jax.tree_util.tree_map_with_path(lambda p, _: table[_path(p)], params)
+  return jax.tree_util.tree_map_with_path(
+      lambda p, _: table[params_lib.path_of(p)], params)
 
 
 def layer_norm(x: jax.Array, scale: jax.Array, bias: jax.Array,
@@ -195,6 +168,11 @@ def rms_norm(x: jax.Array, scale: jax.Array,
   weight = hidden_mask / hidden_mask.sum()
   mean_square = (jnp.square(x) * weight).sum(-1, keepdims=True)
   return x * jax.lax.rsqrt(mean_square + eps) * scale * hidden_mask
+
+
+def _init(cfg: ModelConfig, p: params_lib.Param):
+  """normal(std) of a parameter's role (`mup.init_std`: init_std under sp)."""
+  return nn.initializers.normal(mup.init_std(p, cfg))
 
 
 class Norm(nn.Module):
@@ -234,14 +212,15 @@ class Attention(nn.Module):
   @nn.compact
   def __call__(self, x_BTD, q_pos_BT, k_pos_BS, heads_mask_H, cache):
     cfg, dtype = self.cfg, jnp.dtype(self.cfg.dtype)
-    init = nn.initializers.normal(cfg.init_std)
+    init = _init(cfg, params_lib.Q)  # q, k, v: fan-in d_model
     w_q_DHK, w_k_DGK, w_v_DGK = (
         _cast(self.param(n, init, (cfg.d_model, heads, cfg.head_dim)), dtype,
-              AXES[f"blocks/attn/{n}"][1:])
-        for n, heads in zip("qkv", (cfg.n_heads, cfg.kv_heads, cfg.kv_heads)))
+              p.axes[1:])
+        for n, heads, p in zip("qkv", (cfg.n_heads, cfg.kv_heads, cfg.kv_heads),
+                               (params_lib.Q, params_lib.K, params_lib.V)))
     w_o_HKD = _cast(self.param(
-        "o", init, (cfg.n_heads, cfg.head_dim, cfg.d_model)), dtype,
-                    AXES["blocks/attn/o"][1:])
+        "o", _init(cfg, params_lib.O),
+        (cfg.n_heads, cfg.head_dim, cfg.d_model)), dtype, params_lib.O.axes[1:])
     x_BTD = x_BTD.astype(dtype)
     q_BTHK = jnp.einsum("BTD,DHK->BTHK", x_BTD, w_q_DHK)
     k_BTGK = jnp.einsum("BTD,DGK->BTGK", x_BTD, w_k_DGK)
@@ -274,7 +253,7 @@ class Attention(nn.Module):
     # h // (H / G) (jax.nn.dot_product_attention groups consecutive heads).
     out_BTHK = jax.nn.dot_product_attention(
         q_BTHK, k_BSGK, v_BSGK, mask=mask,
-        is_causal=is_causal, scale=1.0 / math.sqrt(cfg.head_dim),
+        is_causal=is_causal, scale=mup.attention_scale(cfg),
         implementation=implementation)
     if implementation is None:  # cuDNN's output is kept with its kernel's
       out_BTHK = checkpoint_name(out_BTHK, "context")
@@ -290,15 +269,16 @@ class Mlp(nn.Module):
   @nn.compact
   def __call__(self, x_BTD, mlp_mask_F):
     cfg, dtype = self.cfg, jnp.dtype(self.cfg.dtype)
-    init = nn.initializers.normal(cfg.init_std)
+    init = _init(cfg, params_lib.WI)  # wi, wg: fan-in d_model
     x_BTD = x_BTD.astype(dtype)
     if cfg.mlp == "swiglu":
       w_g_DF = _cast(self.param("wg", init, (cfg.d_model, cfg.d_ff)), dtype,
-                     AXES["blocks/mlp/wg"][1:])
+                     params_lib.WG.axes[1:])
     w_i_DF = _cast(self.param("wi", init, (cfg.d_model, cfg.d_ff)), dtype,
-                   AXES["blocks/mlp/wi"][1:])
-    w_o_FD = _cast(self.param("wo", init, (cfg.d_ff, cfg.d_model)), dtype,
-                   AXES["blocks/mlp/wo"][1:])
+                   params_lib.WI.axes[1:])
+    w_o_FD = _cast(self.param("wo", _init(cfg, params_lib.WO),
+                              (cfg.d_ff, cfg.d_model)), dtype,
+                   params_lib.WO.axes[1:])
     up_BTF = checkpoint_name(jnp.einsum("BTD,DF->BTF", x_BTD, w_i_DF),
                              "mlp_in")
     if cfg.mlp == "swiglu":
@@ -347,8 +327,8 @@ class Transformer(nn.Module):
   @nn.compact
   def __call__(self, tokens_BT, q_pos_BT, k_pos_BS, masks, cache):
     cfg = self.cfg
-    init = nn.initializers.normal(cfg.init_std)
-    embed_VD = self.param("embed", init, (cfg.vocab_size, cfg.d_model))
+    embed_VD = self.param("embed", _init(cfg, params_lib.EMBED),
+                          (cfg.vocab_size, cfg.d_model))
     hidden = masks.get("hidden")
     # fsdp: rows stay split over the batch's axes, not the table's `embed`
     h_BTD = constraints.constrain(jnp.take(embed_VD, tokens_BT, axis=0),
@@ -378,8 +358,9 @@ class Transformer(nn.Module):
     if cfg.tie_embeddings:
       unembed_DV = embed_VD.T
     else:
-      unembed_DV = self.param("unembed", init, (cfg.d_model, cfg.vocab_size))
-    unembed_DV = _cast(unembed_DV, jnp.dtype(cfg.dtype), AXES["unembed"])
+      unembed_DV = self.param("unembed", _init(cfg, params_lib.UNEMBED),
+                              (cfg.d_model, cfg.vocab_size))
+    unembed_DV = _cast(unembed_DV, jnp.dtype(cfg.dtype), params_lib.UNEMBED.axes)
     return project(x_BTD, unembed_DV, cfg), new_kv
 
 
@@ -387,19 +368,23 @@ def project(x_BTD: jax.Array, unembed_DV: jax.Array,
             cfg: ModelConfig) -> jax.Array:
   """Logits float32 [..., V] of final hidden states [..., D]: the matmul in
   the compute dtype, then float32 (the one definition of the logits'
-  numerics; `growjax.loss` applies it chunk by chunk)."""
+  numerics; `growjax.loss` applies it chunk by chunk). Under muP the
+  float32 logits are multiplied by `mup.output_multiplier`."""
   dtype = jnp.dtype(cfg.dtype)
   logits = jnp.einsum("...D,DV->...V", x_BTD.astype(dtype),
                       unembed_DV.astype(dtype))
   if logits.ndim == 3:  # [B, T, V]: rows stay on their devices
     logits = constraints.constrain(logits, ("batch", "time", "vocab"))
-  return logits.astype(jnp.float32)
+  logits = logits.astype(jnp.float32)
+  multiplier = mup.output_multiplier(cfg)
+  return logits if multiplier == 1.0 else logits * multiplier
 
 
 def unembedding(params: Params, cfg: ModelConfig) -> jax.Array:
   """The float32 [D, V] unembedding matrix (the embedding's transpose when
   tied)."""
-  return params["embed"].T if cfg.tie_embeddings else params["unembed"]
+  return (params_lib.EMBED.get(params).T if cfg.tie_embeddings
+          else params_lib.UNEMBED.get(params))
 
 
 def init(cfg: ModelConfig, key: jax.Array) -> Params:

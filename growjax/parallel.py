@@ -1,6 +1,6 @@
 """The device mesh, and logical-axis rules -> `NamedSharding`.
 
-Layers name logical axes only (`growjax.model.AXES`); `growjax.logical` holds
+Layers name logical axes only (`growjax.params`); `growjax.logical` holds
 the rules that map those names to the mesh axes `data`, `fsdp` and `tensor`,
 and the walk that applies them, so a parameter's sharding and its growth
 (`growjax.grow` pads along the same names) cannot disagree. This module puts

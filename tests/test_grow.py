@@ -42,7 +42,8 @@ import numpy as np
 import optax
 import pytest
 
-from growjax import ModelConfig, model
+from growjax import ModelConfig, model, mup
+from growjax import params as params_lib
 from growjax import grow as G
 from growjax.grow import axes as axes_lib
 from growjax.grow import methods as methods_lib
@@ -96,8 +97,28 @@ CASES = {  # method: [(old, new)], every axis alone and in combinations
                    (RMS, scaled(RMS, d=2, h=2, f=2)),
                    (SWI, scaled(SWI, d=2, h=2, f=2))],
 }
-# Cases used by name below (indices into CASES).
-MSG_LL_ALL, ZERO_LL_ALL, HC_LL_ALL = 14, 9, 9
+
+MSG_LL_ALL, ZERO_LL_ALL, HC_LL_ALL = 14, 9, 9  # Llama-family, every axis
+
+
+def as_mup(cfg, base):
+  """cfg under muP with base shape `base` (a config, usually the old model's
+  halved widths, so the old model is itself wider than its base)."""
+  return cfg.replace(param="mup", mup_base=dict(
+      d_model=base.d_model, n_heads=base.n_heads, d_ff=base.d_ff))
+
+
+A_BASE = A.replace(d_model=4, n_heads=1, d_ff=8)
+LL_BASE = LL.replace(d_model=4, n_heads=2, d_ff=8)
+# Every method on every axis it claims, under muP (each case compiles: the
+# all-axes cases of CASES, the GPT one and the Llama one per method).
+MUP_CASES = [
+    (method, (as_mup(old, base), as_mup(new, base)))
+    for method, picks in (("msg", (4, MSG_LL_ALL)), ("zero", (3, ZERO_LL_ALL)),
+                          ("hyperclone", (3, HC_LL_ALL)))
+    for old, new, base in ((*CASES[method][i], A_BASE if i < 8 else LL_BASE)
+                           for i in picks)]
+
 LAYER_OPTIONS = ["top", "bottom", "interleave"]
 TOKENS_SHAPE = (2, 8)
 
@@ -152,7 +173,7 @@ def random_params(cfg, seed, scale=1.0):
   rng = np.random.default_rng(seed)
 
   def perturb(path, x):
-    kind = axes_lib.ROLES[axes_lib.path_str(path)].init
+    kind = params_lib.TABLE[params_lib.path_of(path)].init
     if kind == "normal":
       return jnp.asarray(x * scale)
     base = 1.0 if kind == "ones" else 0.0
@@ -210,7 +231,7 @@ def restrict(tree, axes_tree_fn, maps):
   """The entries of a grown tree at the old entries' positions (numpy)."""
   def one(path, x):
     x = np.asarray(x)
-    for i, name in enumerate(axes_tree_fn(axes_lib.path_str(path))):
+    for i, name in enumerate(axes_tree_fn(params_lib.path_of(path))):
       if name in maps:
         x = np.take(x, maps[name].old_positions, axis=i)
     return x
@@ -247,20 +268,18 @@ def xent(logits, tokens):
 
 # ------------------------------------------------------------ the axis table
 @pytest.mark.parametrize("cfg", [A, LL], ids=["gpt", "llama"])
-def test_roles_table_covers_the_axis_table_and_matches_init(cfg):
-  assert axes_lib.ROLES.keys() == model.AXES.keys()
+def test_param_table_inits_match_init_and_axis_fields_size_one_axis(cfg):
   params = init(cfg, jax.random.key(0))
   for keys, x in jax.tree_util.tree_flatten_with_path(params)[0]:
-    path = axes_lib.path_str(keys)
-    role = axes_lib.ROLES[path]
-    assert set(role.inputs) <= set(model.AXES[path]), path
-    if role.init == "ones":
-      assert np.all(np.asarray(x) == 1), path
-    elif role.init == "zeros":
-      assert np.all(np.asarray(x) == 0), path
+    p = params_lib.TABLE[params_lib.path_of(keys)]
+    if p.init == "ones":
+      assert np.all(np.asarray(x) == 1), p.path
+    elif p.init == "zeros":
+      assert np.all(np.asarray(x) == 0), p.path
     else:
-      assert 0.5 * cfg.init_std < np.asarray(x).std() < 2 * cfg.init_std, path
-  for axis, field in axes_lib.AXIS_FIELDS.items():
+      std = mup.init_std(p, cfg)
+      assert 0.5 * std < np.asarray(x).std() < 2 * std, p.path
+  for axis, field in params_lib.AXIS_FIELDS.items():
     bigger = LL.replace(**{field: getattr(LL, field) + 2})
     changed = {k for k, v in model.axis_sizes(bigger).items()
                if v != model.axis_sizes(LL)[k]}
@@ -319,6 +338,21 @@ def test_exact_methods_keep_logits_and_loss(method, index, seed, kind):
   assert abs(xent(before, t) - xent(after, t)) <= 1e-5 * xent(before, t)
 
 
+@pytest.mark.parametrize("method,case", MUP_CASES)
+@hypothesis.given(seed=st.integers(0, 2**16),
+                  kind=st.sampled_from(["init", "large", "trained"]))
+def test_exact_methods_keep_logits_under_mup(method, case, seed, kind):
+  """muP's logits multiplier base_D / D falls as D grows: the unembedding
+  absorbs D1 / D0 (times hyperclone's 1/n), so the function is kept."""
+  old, new = case
+  params = weights(old, seed, kind)
+  tokens = tokens_from(seed)
+  grown = do_grow(params, old, new, method, seed=seed,
+                  **({} if method == "hyperclone" else {"new_layers": "top"}))
+  assert_same_function(forward(params, None, tokens, cfg=old),
+                       forward(grown.params, grown.masks, tokens, cfg=new))
+
+
 @pytest.mark.parametrize("index", range(len(CASES["msg"])))
 @hypothesis.given(seed=st.integers(0, 2**16), scale=st.sampled_from([1.0, 100.0]))
 def test_msg_keeps_logits_for_any_new_weights(index, seed, scale):
@@ -331,7 +365,7 @@ def test_msg_keeps_logits_for_any_new_weights(index, seed, scale):
 
   def garbage(path, x):
     x = np.asarray(x)
-    fresh = fresh_mask(x.shape, model.AXES[axes_lib.path_str(path)], maps)
+    fresh = fresh_mask(x.shape, model.AXES[params_lib.path_of(path)], maps)
     return jnp.asarray(np.where(fresh, scale * rng.standard_normal(x.shape), x),
                        jnp.float32)
 
@@ -514,7 +548,7 @@ def test_masks_ramp_to_one_then_fold_without_changing_logits():
 # ---------------------------------------------------------------- gradients
 def assert_every_fresh_entry_has_gradient(grads, maps, tokens):
   for keys, g in jax.tree_util.tree_flatten_with_path(grads)[0]:
-    path = axes_lib.path_str(keys)
+    path = params_lib.path_of(keys)
     g = np.asarray(g)
     fresh = fresh_mask(g.shape, model.AXES[path], maps)
     if path == "embed":  # rows of tokens absent from the batch get none
@@ -606,8 +640,9 @@ def test_one_step_after_growing_state_moves_old_entries_like_the_small_model(
                restrict(big, model.AXES.get, maps), small)
 
 
-@pytest.mark.parametrize("index", [3, HC_LL_ALL])
-def test_hyperclone_state_growth_commutes_with_one_adam_step(index):
+@pytest.mark.parametrize("index,param", [(3, "sp"), (HC_LL_ALL, "sp"),
+                                         (3, "mup")])
+def test_hyperclone_state_growth_commutes_with_one_adam_step(index, param):
   """Moments: grow(step(small)) == step(grow(small)) for plain AdamW. Params:
   the same holds when each parameter's Adam direction is multiplied by
   lr_multipliers (1/n along tiled input axes) and weight decay is applied
@@ -615,8 +650,12 @@ def test_hyperclone_state_growth_commutes_with_one_adam_step(index):
   Adam direction on those parameters is n times the grown direction. (The
   Llama case copies query heads within groups and the groups too, so its
   key/value moments are scaled by the groups' factor, its q moments by the
-  heads'.)"""
+  heads'.) Under muP each model's direction is also multiplied by muP's
+  multipliers for its shape, which already hold hyperclone's 1/n: its
+  lr_multipliers are all 1."""
   old, new = CASES["hyperclone"][index]  # embed, heads, mlp x2 (heads x4)
+  if param == "mup":
+    old, new = as_mup(old, A_BASE), as_mup(new, A_BASE)
   lr, wd = 1e-2, 0.1
   params, state = trained(old, 1)
   tokens = tokens_from(7, (2, 9))
@@ -634,9 +673,15 @@ def test_hyperclone_state_growth_commutes_with_one_adam_step(index):
 
   # Params: Adam direction x multipliers, then decoupled weight decay.
   multipliers = G.lr_multipliers(old, new, method="hyperclone")
-  assert multipliers["blocks"]["attn"]["q"] == 0.5  # embed is its input axis
-  assert multipliers["blocks"]["attn"]["o"] == old.n_heads / new.n_heads
-  assert multipliers["blocks"]["mlp"]["wo"] == 0.5  # mlp
+  if param == "mup":
+    assert set(jax.tree.leaves(multipliers)) == {1.0}
+    multipliers = mup.lr_multipliers(new)
+  assert multipliers["blocks"]["attn"]["q"] == 0.5 * (  # embed: its input
+      mup.lr_multipliers(old)["blocks"]["attn"]["q"])
+  assert multipliers["blocks"]["attn"]["o"] == old.n_heads / new.n_heads * (
+      mup.lr_multipliers(old)["blocks"]["attn"]["o"])
+  assert multipliers["blocks"]["mlp"]["wo"] == 0.5 * (  # mlp
+      mup.lr_multipliers(old)["blocks"]["mlp"]["wo"])
   assert multipliers["embed"] == 1.0 and multipliers["ln_f"]["scale"] == 1.0
 
   def adam(mult):
@@ -651,7 +696,7 @@ def test_hyperclone_state_growth_commutes_with_one_adam_step(index):
     return jax.jit(opt.update)(grads, opt_state, p)[0]
 
   ones = lambda t: jax.tree.map(lambda _: 1.0, t)
-  upd_small = update(ones(params), g_small, state[0], params)
+  upd_small = update(mup.lr_multipliers(old), g_small, state[0], params)
   upd_big = update(multipliers, g_big, grow_state(state)[0], grown.params)
   expected = do_grow(optax.apply_updates(params, upd_small), old, new,
                      "hyperclone").params
@@ -661,6 +706,8 @@ def test_hyperclone_state_growth_commutes_with_one_adam_step(index):
 
   # Without multipliers: the Adam direction u' = -update/lr - wd * p is the
   # tiled old direction, not the tiled-and-divided one the weights need.
+  if param == "mup":
+    return
   direction = lambda upd, p: jax.tree.map(lambda u, x: -u / lr - wd * x, upd, p)
   u_plain = direction(update(ones(multipliers), g_big, grow_state(state)[0],
                              grown.params), grown.params)
@@ -694,7 +741,7 @@ def test_growth_jits_with_out_shardings_on_a_mesh():
   shapes = axes_lib.param_shapes(new)
   out = G.Grown(
       params=jax.tree_util.tree_map_with_path(
-          lambda p, _: sharding(model.AXES[axes_lib.path_str(p)]), shapes),
+          lambda p, _: sharding(model.AXES[params_lib.path_of(p)]), shapes),
       masks={k: sharding(v) for k, v in model.MASK_AXES.items()}, config=new)
   params = weights(old, 0, "trained")
   fn = jax.jit(functools.partial(G.grow, old_cfg=old, new_cfg=new, method="msg"),

@@ -13,6 +13,7 @@ import pytest
 
 import growjax
 from growjax import ModelConfig, model
+from growjax import params as params_lib
 
 CFG = ModelConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=2, head_dim=16,
                   d_ff=64, max_len=16, pos="xpos")
@@ -58,7 +59,7 @@ def test_param_count_and_param_axes_match_init(shape, tie):
   abstract = jax.eval_shape(lambda k: model.init(cfg, k), jax.random.key(0))
   assert model.param_count(cfg) == sum(x.size for x in jax.tree.leaves(abstract))
   sizes = model.axis_sizes(cfg)
-  shapes = {model._path(p): x.shape
+  shapes = {params_lib.path_of(p): x.shape
             for p, x in jax.tree_util.tree_leaves_with_path(abstract)}
   assert shapes == {path: tuple(sizes[a] for a in axes)
                     for path, axes in model.param_axes(cfg).items()}
@@ -152,7 +153,7 @@ BAD = {
     "xpos_gamma": -1.0, "tie_embeddings": "yes", "dtype": "float16",
     "init_std": 0.0, "norm": "batchnorm", "mlp": "relu",
     "n_kv_heads": 3,  # does not divide n_heads = 2
-    "rope_theta": -1.0,
+    "rope_theta": -1.0, "param": "ntk", "mup_base": {"width": 64},
 }
 
 
@@ -300,7 +301,7 @@ def llama_params():
   p = model.init(LLAMA, jax.random.key(2))
   return jax.tree_util.tree_map_with_path(
       lambda k, x: x + 0.3 * jax.random.normal(jax.random.key(3), x.shape)
-      if model._path(k).endswith("scale") else x, p)
+      if params_lib.path_of(k).endswith("scale") else x, p)
 
 
 def test_grouped_query_attention_is_attention_over_repeated_kv_heads(

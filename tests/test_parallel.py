@@ -15,6 +15,7 @@ import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from growjax import logical, model, parallel
+from growjax import params as params_lib
 from growjax.config import ModelConfig
 
 CFG = ModelConfig(vocab_size=64, d_model=16, n_layers=2, n_heads=2,
@@ -211,9 +212,9 @@ def _sharded_init(cfg, key, mesh):
 def test_sharded_init_equals_unsharded_init(mesh, host_params):
   """Random bits do not depend on the sharding."""
   params = _sharded_init(CFG, jax.random.key(0), mesh)
-  flat = {model._path(p): x
+  flat = {params_lib.path_of(p): x
           for p, x in jax.tree_util.tree_leaves_with_path(params)}
-  host = {model._path(p): x
+  host = {params_lib.path_of(p): x
           for p, x in jax.tree_util.tree_leaves_with_path(host_params)}
   assert flat.keys() == host.keys() == model.param_axes(CFG).keys()
   for path, x in flat.items():

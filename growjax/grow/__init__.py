@@ -10,13 +10,13 @@
     # (= grow.ramp(grown.masks, (step - start) / ramp_steps));
     # once the ramp is done: masks = grow.fold(masks)  (None)
 
-Growth speaks the model's axis names (`model.AXES`, `model.MASK_AXES`): an
+Growth speaks the model's axis names (`growjax.params`, `model.MASK_AXES`): an
 operator grows one logical axis (`embed`, `heads`, `kv_heads`, `mlp`,
 `layers`) in every array that has it; with grouped-query attention, query
 heads grow within their key/value groups (`methods` says how). Modules, one
 idea each:
 
-  axes.py       the per-parameter roles growth needs beyond the axis table
+  axes.py       the growable axes, the frozen config fields, shapes
   operators.py  the operators (one per axis kind) and the array engine
   methods.py    METHODS: msg, zero, hyperclone, stack; OPTIONS with their defaults
   plan.py       plan(old_cfg, new_cfg, method): ordered operators, every error
@@ -25,7 +25,6 @@ idea each:
   opt_state.py  grow_opt_state(...), lr_multipliers(...)
 """
 
-from growjax.grow.axes import ROLES, Role
 from growjax.grow.growth import Grown, grow, mask_names
 from growjax.grow.masks import Ramp, fold, foldable, ramp
 from growjax.grow.methods import METHODS, OPTIONS, Method
@@ -34,7 +33,7 @@ from growjax.grow.opt_state import grow_opt_state, lr_multipliers
 from growjax.grow.plan import PlanError, plan
 
 __all__ = [
-    "METHODS", "Method", "OPERATORS", "OPTIONS", "ROLES", "Role", "AxisMap",
+    "METHODS", "Method", "OPERATORS", "OPTIONS", "AxisMap",
     "GrowthOp", "Grown", "PlanError", "Ramp", "axis_maps", "fold", "foldable",
     "grow", "grow_opt_state", "lr_multipliers", "mask_names", "plan", "ramp",
 ]

@@ -1,68 +1,23 @@
-"""What growth needs to know about the model beyond `model.AXES`.
+"""What growth needs to know about the model beyond its parameter table.
 
 Growth is driven by logical axis names: an operator that grows `mlp` grows every
 array (parameter, mask, optimizer moment) along every axis named `mlp`. The
-axis table (`growjax.model.AXES`, `growjax.model.MASK_AXES`) says where those
-axes are. Two more facts per parameter are needed by some methods, and they
-live in the one small table below:
-
-  inputs  the axes contracted with the parameter's incoming activation
-          (fan-in). HyperCloning divides a parameter by n along a grown input
-          axis; the `zero` method zeroes the new entries along a grown input
-          axis (the new structure's outgoing weights).
-  init    how `model.init` initialises a fresh entry: "normal"
-          (normal(cfg.init_std)), "ones" (a norm's scale), "zeros" (LayerNorm's
-          bias). New entries start like a fresh model's.
-
-`tests/test_grow.py` checks this table against `model.AXES` and `model.init`.
+parameter table (`growjax.params`: each parameter's axes, its input axes and
+how a fresh entry starts) and the mask table (`growjax.model.MASK_AXES`) say
+where those axes are; this module adds which axes may grow and which config
+fields may not change.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Any
 
 import jax
 
 from growjax import model
+from growjax import params as params_lib
 from growjax.config import ModelConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class Role:
-  inputs: tuple[str, ...]  # axes contracted with the incoming activation
-  init: str  # "normal" | "ones" | "zeros": a fresh entry, as model.init makes it
-
-
-_MATRIX_IN_EMBED = Role(inputs=("embed",), init="normal")
-_SCALE = Role(inputs=(), init="ones")
-_BIAS = Role(inputs=(), init="zeros")
-
-ROLES: dict[str, Role] = {
-    "embed": Role(inputs=(), init="normal"),  # a lookup: the token picks a row
-    "blocks/ln1/scale": _SCALE,
-    "blocks/ln1/bias": _BIAS,
-    "blocks/attn/q": _MATRIX_IN_EMBED,
-    "blocks/attn/k": _MATRIX_IN_EMBED,
-    "blocks/attn/v": _MATRIX_IN_EMBED,
-    "blocks/attn/o": Role(inputs=("heads", "head_dim"), init="normal"),
-    "blocks/ln2/scale": _SCALE,
-    "blocks/ln2/bias": _BIAS,
-    "blocks/mlp/wg": _MATRIX_IN_EMBED,
-    "blocks/mlp/wi": _MATRIX_IN_EMBED,
-    "blocks/mlp/wo": Role(inputs=("mlp",), init="normal"),
-    "ln_f/scale": _SCALE,
-    "ln_f/bias": _BIAS,
-    "unembed": _MATRIX_IN_EMBED,
-}
-
-# The config field that sets each logical axis's size (see model.axis_sizes).
-AXIS_FIELDS: dict[str, str] = {
-    "vocab": "vocab_size", "embed": "d_model", "heads": "n_heads",
-    "kv_heads": "n_kv_heads", "head_dim": "head_dim", "mlp": "d_ff",
-    "layers": "n_layers",
-}
 
 # Axes a growth may change, in the order `plan` applies them (widths, then depth).
 GROWABLE: tuple[str, ...] = ("embed", "heads", "kv_heads", "mlp", "layers")
@@ -71,7 +26,7 @@ GROWABLE: tuple[str, ...] = ("embed", "heads", "kv_heads", "mlp", "layers")
 # change: the first is a compute setting, the second only seeds new entries).
 FROZEN_FIELDS: tuple[str, ...] = (
     "vocab_size", "head_dim", "max_len", "pos", "xpos_scale_base", "xpos_gamma",
-    "tie_embeddings", "norm", "mlp", "rope_theta")
+    "tie_embeddings", "norm", "mlp", "rope_theta", "param", "mup_base")
 
 
 def gating_mask(axis: str) -> str | None:
@@ -87,17 +42,13 @@ def gating_mask(axis: str) -> str | None:
   raise KeyError(f"no mask gates axis {axis!r}")
 
 
-def path_str(keys) -> str:
-  return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in keys)
-
-
 def writes_residual(path: str) -> bool:
   """A layer matrix whose output is added to the residual stream (attention
   out, MLP out): `embed` is one of its axes but not an input axis. A new layer
   whose such matrices are zero is the identity (the `zero` method)."""
-  axes, role = model.AXES[path], ROLES[path]
-  return ("layers" in axes and "embed" in axes and "embed" not in role.inputs
-          and role.init == "normal")
+  p = params_lib.TABLE[path]
+  return ("layers" in p.axes and "embed" in p.axes
+          and "embed" not in p.inputs and p.init == "normal")
 
 
 @functools.lru_cache(maxsize=64)
@@ -107,5 +58,5 @@ def param_shapes(cfg: ModelConfig) -> Any:
 
 
 def mask_shape(name: str, cfg: ModelConfig) -> tuple[int, ...]:
-  sizes = model.axis_sizes(cfg)
+  sizes = params_lib.axis_sizes(cfg)
   return tuple(sizes[a] for a in model.MASK_AXES[name])

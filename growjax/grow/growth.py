@@ -1,10 +1,13 @@
 """grow(params, old_cfg, new_cfg, key, *, method): a grown model.
 
 The plan's operators (one per axis that changes) become axis maps, and every
-parameter and mask is grown along every axis the table gives it (`model.AXES`,
-`model.MASK_AXES`). New entries are initialised like `model.init` would
-initialise them (normal(new_cfg.init_std) matrices, norm scales 1, biases 0),
-except the new structures' outgoing weights under `zero`. Pure and jit-able:
+parameter and mask is grown along every axis the table gives it
+(`growjax.params`, `model.MASK_AXES`). New entries are initialised like
+`model.init` would initialise them for new_cfg (normal matrices with
+`mup.init_std`, norm scales 1, biases 0), except the new structures' outgoing
+weights under `zero`. Under muP the unembedding's copied values are also
+multiplied by D1 / D0 (`mup.growth_compensation`), as the logits' multiplier
+base/D falls, so the function is kept. Pure and jit-able:
 
     grow_fn = jax.jit(functools.partial(grow, old_cfg=a, new_cfg=b, method="msg"),
                       out_shardings=...)   # Grown(params=..., masks=..., config=b)
@@ -21,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from growjax import model
+from growjax import mup
+from growjax import params as params_lib
 from growjax.config import ModelConfig
 from growjax.grow import axes as axes_lib
 from growjax.grow import methods as methods_lib
@@ -60,15 +65,18 @@ def grow(params: Params, old_cfg: ModelConfig, new_cfg: ModelConfig,
   check_masks(masks, old_cfg)
   maps = ops_lib.axis_maps(ops, method, opts)
   new_params = grow_params(params, maps, new_cfg, key, method=method,
-                           noise=opts.get("noise", 0.0))
+                           noise=opts.get("noise", 0.0), old_cfg=old_cfg)
   new_masks = grow_masks(masks, maps, old_cfg, method=method)
   return Grown(new_params, new_masks, new_cfg)
 
 
 def grow_params(params: Params, maps, new_cfg: ModelConfig, key: jax.Array, *,
-                method: str, noise: float = 0.0) -> Params:
+                method: str, noise: float = 0.0,
+                old_cfg: ModelConfig | None = None) -> Params:
   """Every parameter grown along its axes; fresh entries as `model.init` makes
-  them (zero for a new structure's outgoing weights under `zero`).
+  them (zero for a new structure's outgoing weights under `zero`); copied
+  values times `mup.growth_compensation(p, old_cfg, new_cfg)` (1 when
+  old_cfg is None).
 
   Randomness: arrays above `operators.CHUNK` entries draw their fresh values
   row by row inside the growth loop; smaller ones share draws of up to CHUNK
@@ -77,11 +85,12 @@ def grow_params(params: Params, maps, new_cfg: ModelConfig, key: jax.Array, *,
   and CHUNK.
   """
   leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
-  paths = [axes_lib.path_str(k) for k, _ in leaves]
+  paths = [params_lib.path_of(k) for k, _ in leaves]
+  table = [params_lib.TABLE[p] for p in paths]
   shapes = [ops_lib.grown_shape(x.shape, model.AXES[p], maps)
             for p, (_, x) in zip(paths, leaves)]
-  random = [axes_lib.ROLES[p].init == "normal" and _has_fresh(p, maps)
-            for p in paths]
+  random = [t.init == "normal" and _has_fresh(p, maps)
+            for p, t in zip(paths, table)]
   chunked = [r and ops_lib.chunks(s, model.AXES[p])
              for r, s, p in zip(random, shapes, paths)]
   keys = jax.random.split(key, len(leaves) + 2)
@@ -94,16 +103,20 @@ def grow_params(params: Params, maps, new_cfg: ModelConfig, key: jax.Array, *,
 
   out = []
   for i, (path, (_, x)) in enumerate(zip(paths, leaves)):
-    names, role = model.AXES[path], axes_lib.ROLES[path]
+    p = table[i]
     zero_axes = tuple(a for a in maps if method == "zero"
                       and ops_lib.OPERATORS[a].outgoing(path))
-    fill = _init_fill(role.init, new_cfg.init_std, zero_axes, normals.get(i))
-    y = ops_lib.grow_array(x, names, maps, fill=fill, key=keys[i],
-                           scale=ops_lib.value_scale(path, maps),
+    fill = _init_fill(p.init, mup.init_std(p, new_cfg), zero_axes,
+                      normals.get(i))
+    compensation = (1.0 if old_cfg is None else
+                    mup.growth_compensation(p, old_cfg, new_cfg))
+    y = ops_lib.grow_array(x, p.axes, maps, fill=fill, key=keys[i],
+                           scale=ops_lib.value_scale(path, maps, compensation),
                            chunk=ops_lib.CHUNK if chunked[i] else None)
     out.append(y)
   if noise:
-    out = _add_noise(out, paths, maps, keys[-2], noise * new_cfg.init_std)
+    out = _add_noise(out, paths, maps, keys[-2],
+                     [noise * mup.init_std(t, new_cfg) for t in table])
   return jax.tree_util.tree_unflatten(treedef, out)
 
 
@@ -124,20 +137,20 @@ def _has_fresh(path: str, maps) -> bool:
   return any(maps[n].fresh.any() for n in model.AXES[path] if n in maps)
 
 
-def _add_noise(arrays, paths, maps, key, std):
-  """Hyperclone's symmetry breaking: normal(std) noise on every parameter
+def _add_noise(arrays, paths, maps, key, stds):
+  """Hyperclone's symmetry breaking: normal(stds[i]) noise on every parameter
   tiled along an input axis, centred over each set of copies (the copies see
   equal inputs, so their outputs' sum, the function, is unchanged)."""
   targets = [(i, a) for i, p in enumerate(paths)
              for a, n in enumerate(model.AXES[p])
-             if n in maps and maps[n].copies > 1 and n in axes_lib.ROLES[p].inputs]
+             if n in maps and maps[n].copies > 1 and n in params_lib.TABLE[p].inputs]
   if not targets:
     return arrays
   arrays = list(arrays)
   draws = ops_lib.draw_normals(key, [arrays[i].shape for i, _ in targets])
   for (i, a), z in zip(targets, draws):
     n = model.AXES[paths[i]][a]
-    arrays[i] = arrays[i] + (ops_lib.zero_sum(z, a, maps[n].source) * std
+    arrays[i] = arrays[i] + (ops_lib.zero_sum(z, a, maps[n].source) * stds[i]
                              ).astype(arrays[i].dtype)
   return arrays
 
@@ -209,9 +222,9 @@ def grow_masks(masks: dict | None, maps, old_cfg: ModelConfig, *,
 def check_params(params: Params, cfg: ModelConfig, what: str = "params") -> None:
   """ValueError naming the first entry of `params` whose path or shape does not
   match `cfg` (shapes are static: this runs at trace time)."""
-  want = {axes_lib.path_str(k): s.shape for k, s in
+  want = {params_lib.path_of(k): s.shape for k, s in
           jax.tree_util.tree_flatten_with_path(axes_lib.param_shapes(cfg))[0]}
-  got = {axes_lib.path_str(k): np.shape(x) for k, x in
+  got = {params_lib.path_of(k): np.shape(x) for k, x in
          jax.tree_util.tree_flatten_with_path(params)[0]}
   if want.keys() != got.keys():
     raise ValueError(

@@ -9,7 +9,7 @@ depth, cyclic copies for stack; query heads are placed by key/value group,
 `grouped`); `grow_array` applies a set of maps to ONE
 array whose logical axes are known, growing it along every axis that has a
 map. Callers map `grow_array` over params, masks and optimizer moments with
-the axes from `model.AXES` / `model.MASK_AXES`: no per-parameter code.
+the axes from `growjax.params` / `model.MASK_AXES`: no per-parameter code.
 
 Operators on different axes commute, so a plan's operators are applied to
 each array together, in one pass: a pad or a constant-index gather per grown
@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from growjax import model
+from growjax import params as params_lib
 from growjax.grow import axes as axes_lib
 
 
@@ -47,7 +47,7 @@ class GrowthOp:
 
   @property
   def field(self) -> str:
-    return axes_lib.AXIS_FIELDS[self.axis]
+    return params_lib.AXIS_FIELDS[self.axis]
 
   def __str__(self):
     return f"{self.axis} ({self.field}): {self.old} -> {self.new}"
@@ -165,7 +165,7 @@ class Operator:
 def _width(axis: str) -> Operator:
   # A new unit's outgoing weights are the entries that read it: the grown axis
   # is an input axis of the parameter (mlp -> wo rows, heads -> o slices).
-  return Operator(axis, lambda path: axis in axes_lib.ROLES[path].inputs)
+  return Operator(axis, lambda path: axis in params_lib.TABLE[path].inputs)
 
 
 OPERATORS: dict[str, Operator] = {
@@ -317,23 +317,47 @@ def axis_maps(ops, method: str, options: Mapping[str, Any]) -> dict[str, AxisMap
   return {op.axis: OPERATORS[op.axis].axis_map(op, method, options) for op in ops}
 
 
-def value_scale(path: str, maps: Mapping[str, AxisMap]) -> float:
+def _tiled(path: str, maps: Mapping[str, AxisMap], inputs: bool) -> float:
+  """The product of the copy factors of the parameter's tiled input (or
+  non-input) axes."""
+  p = params_lib.TABLE[path]
+  return float(np.prod([maps[n].copies for n in p.axes
+                        if n in maps and (n in p.inputs) == inputs]))
+
+
+def value_scale(path: str, maps: Mapping[str, AxisMap],
+                compensation: float = 1.0) -> float:
   """Factor on a grown parameter's copied values: 1/n per tiled input axis
-  (hyperclone keeps each output y = sum_i x_i w_i over n equal copies of x_i)."""
-  names, inputs = model.AXES[path], axes_lib.ROLES[path].inputs
-  return 1.0 / float(np.prod([maps[n].copies for n in names
-                              if n in maps and n in inputs]))
+  (hyperclone keeps each output y = sum_i x_i w_i over n equal copies of x_i),
+  times `compensation` (`mup.growth_compensation`: under muP the unembedding
+  takes D1 / D0 for the logits' multiplier going from base/D0 to base/D1)."""
+  return compensation / _tiled(path, maps, inputs=True)
 
 
-def grad_scale(path: str, maps: Mapping[str, AxisMap]) -> float:
+def grad_scale(path: str, maps: Mapping[str, AxisMap],
+               compensation: float = 1.0) -> float:
   """Factor on a grown parameter's gradient, relative to the copied old
-  gradient, right after a hyperclone growth: 1/n per tiled non-input axis.
-  (Each copy of an activation gets 1/n of the old cotangent, because every
-  reader sums the copies with weights divided by n; a weight copied along an
-  input axis sees the same input and the old cotangent.)"""
-  names, inputs = model.AXES[path], axes_lib.ROLES[path].inputs
-  return 1.0 / float(np.prod([maps[n].copies for n in names
-                              if n in maps and n not in inputs]))
+  gradient, right after growth: 1/n per tiled non-input axis, over
+  `compensation`. (Each copy of an activation gets 1/n of the old cotangent,
+  because every reader sums the copies with weights divided by n; a weight
+  copied along an input axis sees the same input and the old cotangent. A
+  parameter whose forward multiplier fell by c, its values raised by c,
+  sees a gradient 1/c as large.)"""
+  return 1.0 / (_tiled(path, maps, inputs=False) * compensation)
+
+
+def lr_scale(path: str, maps: Mapping[str, AxisMap], compensation: float = 1.0,
+             mup_ratio: float = 1.0) -> float:
+  """Factor on a grown parameter's Adam step, beyond muP's recomputed
+  multipliers, that makes one step of a hypercloned model equal the cloned
+  step of the small model: the factor its values were multiplied by
+  (`value_scale`), over the change muP's own multiplier already makes
+  (`mup_ratio`, new / old). sp: 1/n per tiled input axis. mup: 1 (a hidden
+  matrix's 1/n is muP's fan-in rule; the unembedding is not divided, muP's
+  output multiplier absorbs the n). 1 for every method that copies nothing."""
+  if all(m.copies == 1 for m in maps.values()):
+    return 1.0
+  return value_scale(path, maps, compensation) / mup_ratio
 
 
 def zero_sum(z: jax.Array, axis: int, source: np.ndarray) -> jax.Array:

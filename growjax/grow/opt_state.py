@@ -23,7 +23,11 @@ Per method:
               a parameter's gradient is 1/n of the copied old gradient per
               tiled NON-input axis (`operators.grad_scale`), so first moments
               are scaled by s and second moments (nu, nu_max, sum_of_squares)
-              by s**2. Then the moments after one step of the grown model equal
+              by s**2.
+  muP         (any method) the unembedding's values grow by D1 / D0 as the
+              logits' multiplier falls, so its gradient shrinks by D0 / D1:
+              its moments are scaled by that (squared for second moments)
+              too, and its Adam direction carries on unchanged. Then the moments after one step of the grown model equal
               the grown moments after one step of the small model, for any
               Adam-family optimizer (hyperparameters included).
 
@@ -50,6 +54,8 @@ import numpy as np
 import optax
 
 from growjax import model
+from growjax import mup
+from growjax import params as params_lib
 from growjax.config import ModelConfig
 from growjax.grow import axes as axes_lib
 from growjax.grow import methods as methods_lib
@@ -87,8 +93,10 @@ def grow_opt_state(opt_state: Any, old_cfg: ModelConfig, new_cfg: ModelConfig,
     def grow_leaf(path_keys, x):
       if isinstance(x, optax.MaskedNode):
         return x
-      path = axes_lib.path_str(path_keys)
-      scale = ops_lib.grad_scale(path, maps) ** degree
+      path = params_lib.path_of(path_keys)
+      compensation = mup.growth_compensation(
+          params_lib.TABLE[path], old_cfg, new_cfg)
+      scale = ops_lib.grad_scale(path, maps, compensation) ** degree
       return ops_lib.grow_array(x, model.AXES[path], maps, scale=scale)
 
     return jax.tree_util.tree_map_with_path(
@@ -106,15 +114,21 @@ def grow_opt_state(opt_state: Any, old_cfg: ModelConfig, new_cfg: ModelConfig,
 def lr_multipliers(old_cfg: ModelConfig, new_cfg: ModelConfig, *, method: str,
                    **options) -> dict:
   """Per-parameter multipliers (a params-shaped tree of floats) of the Adam
-  direction that make one step of the grown model equal the grown step of the
-  small model: 1/n per tiled input axis for hyperclone (the factor its values
-  were divided by), 1 elsewhere and for every other method. They compose over
-  stages by multiplication (muP-style width multipliers)."""
+  direction, on top of muP's own (`mup.lr_multipliers`, recomputed for each
+  shape), that make one step of the grown model equal the grown step of the
+  small model (`operators.lr_scale`): under sp 1/n per tiled input axis for
+  hyperclone (the factor its values were divided by); 1 under mup (muP's
+  fan-in multipliers already are hyperclone's) and for every other method.
+  They compose over stages by multiplication."""
   opts = methods_lib.check_options(method, options)
   maps = ops_lib.axis_maps(plan(old_cfg, new_cfg, method=method), method, opts)
-  return jax.tree_util.tree_map_with_path(
-      lambda k, _: ops_lib.value_scale(axes_lib.path_str(k), maps),
-      axes_lib.param_shapes(new_cfg))
+
+  def one(p):
+    return ops_lib.lr_scale(
+        p.path, maps, mup.growth_compensation(p, old_cfg, new_cfg),
+        mup.lr_multiplier(p, new_cfg) / mup.lr_multiplier(p, old_cfg))
+
+  return params_lib.tree(new_cfg, one)
 
 
 def _field(keys) -> str | None:

@@ -1,16 +1,15 @@
 """AdamW with global-norm clipping, the run's learning-rate schedule
 (growjax.schedule: per-stage warmup + cosine, or warmup-stable-decay across
-stages), and per-parameter update multipliers (HyperCloning's, after a
-hyperclone growth)."""
+stages), and per-parameter update multipliers (muP's, and HyperCloning's
+after a hyperclone growth)."""
 
 from __future__ import annotations
 
 import jax
 import optax
 
-from growjax import grow
 from growjax import schedule as schedule_lib
-from growjax.experiment import Experiment, Optimizer, Stage
+from growjax.experiment import Experiment, Optimizer, Stage, lr_multipliers
 
 
 def decay_mask(params):
@@ -33,20 +32,10 @@ def stage_schedule(exp: Experiment, stage: Stage) -> optax.Schedule:
 
 
 def multipliers(exp: Experiment, stage: Stage):
-  """The update multiplier of every parameter of `stage`: the product, over
-  the growths up to it, of `grow.lr_multipliers` (1/n along the input axes a
-  hyperclone growth tiled n times, 1 for every other method); None when all
-  are 1 or `optimizer.clone_lr_multipliers` is off."""
-  if not exp.optimizer.clone_lr_multipliers:
-    return None
-  total = None
-  for prev, s in zip(exp.stages[:stage.index], exp.stages[1:stage.index + 1]):
-    m = grow.lr_multipliers(prev.model, s.model, method=s.grow.method,
-                            **s.grow.grow_options())
-    total = m if total is None else jax.tree.map(lambda a, b: a * b, total, m)
-  if total is None or all(float(v) == 1.0 for v in jax.tree.leaves(total)):
-    return None
-  return total
+  """The update multiplier of every parameter of `stage`
+  (`growjax.experiment.lr_multipliers`: muP's times hyperclone's), or None
+  when all are 1."""
+  return lr_multipliers(exp, stage)
 
 
 def scale_by_multipliers(mults) -> optax.GradientTransformation:
