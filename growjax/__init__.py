@@ -17,6 +17,8 @@ that nothing imports: it may import anything.
   study/          python -m growjax.study: every arm of a growth study, then
                   study.json with the speedups and their intervals
   sample          python -m growjax.sample: continue a prompt with a run
+  launch          python -m growjax.launch: N JAX processes of D devices on one
+                  machine (multi-host tried locally), output by process
   export          python -m growjax.export: a run as a Hugging Face checkpoint
   evaluate_cli    python -m growjax.evaluate (flags in evaluate/__main__.py):
                   one run's suite, or several runs side by side
