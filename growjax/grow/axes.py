@@ -47,6 +47,10 @@ ROLES: dict[str, Role] = {
     "blocks/attn/k": _MATRIX_IN_EMBED,
     "blocks/attn/v": _MATRIX_IN_EMBED,
     "blocks/attn/o": Role(inputs=("heads", "head_dim"), init="normal"),
+    # added to a head's projection: a new head's bias starts at zero
+    "blocks/attn/q_bias": _BIAS,
+    "blocks/attn/k_bias": _BIAS,
+    "blocks/attn/v_bias": _BIAS,
     "blocks/ln2/scale": _SCALE,
     "blocks/ln2/bias": _BIAS,
     "blocks/mlp/wg": _MATRIX_IN_EMBED,
@@ -68,10 +72,26 @@ AXIS_FIELDS: dict[str, str] = {
 GROWABLE: tuple[str, ...] = ("embed", "heads", "kv_heads", "mlp", "layers")
 
 # Config fields growth keeps; changing one is an error (dtype and init_std may
-# change: the first is a compute setting, the second only seeds new entries).
+# change: the first is a compute setting, the second only seeds new entries;
+# tie_embeddings may go from True to False: `untie`).
 FROZEN_FIELDS: tuple[str, ...] = (
     "vocab_size", "head_dim", "max_len", "pos", "xpos_scale_base", "xpos_gamma",
-    "tie_embeddings", "norm", "mlp", "rope_theta")
+    "norm", "mlp", "rope_theta", "norm_eps", "parallel_residual",
+    "rotary_fraction", "qkv_bias", "rope_scaling")
+
+
+def unties(old_cfg: ModelConfig, new_cfg: ModelConfig) -> bool:
+  """The growth unties the embeddings: the output layer becomes a parameter
+  of its own, starting as the embedding's transpose (the same function)."""
+  return old_cfg.tie_embeddings and not new_cfg.tie_embeddings
+
+
+def untie(tree: dict, transpose=None) -> dict:
+  """A params-like tree of a tied model with `unembed` added:
+  `transpose(embed)` (default embed.T)."""
+  embed = tree["embed"]
+  return {**tree, "unembed": embed.T if transpose is None
+          else transpose(embed)}
 
 
 def gating_mask(axis: str) -> str | None:
