@@ -275,14 +275,15 @@ def test_files_have_transformers_layout_and_config_fields(tmp_path, params):
           "max_position_embeddings": 16, "hidden_act": "gelu_new",
           "rotary_pct": 1.0, "rotary_emb_base": 10000.0,
           "use_parallel_residual": False, "layer_norm_eps": 1e-5,
-          "tie_word_embeddings": False, "attention_bias": True}
+          "tie_word_embeddings": False, "attention_bias": False}
   assert config["rope_parameters"] == {
       "rope_type": "default", "rope_theta": 10000.0,
       "partial_rotary_factor": 1.0}
+  # no q/k/v biases (qkv_bias=False): attention_bias=false, so neither
+  # query_key_value nor dense has one
   layer = {"input_layernorm.weight": (32,), "input_layernorm.bias": (32,),
            "attention.query_key_value.weight": (96, 32),
-           "attention.query_key_value.bias": (96,),
-           "attention.dense.weight": (32, 32), "attention.dense.bias": (32,),
+           "attention.dense.weight": (32, 32),
            "post_attention_layernorm.weight": (32,),
            "post_attention_layernorm.bias": (32,),
            "mlp.dense_h_to_4h.weight": (64, 32),
@@ -439,7 +440,7 @@ def _drop(*keys):
 
 
 def _bias(config, tensors):
-  tensors["gpt_neox.layers.1.attention.dense.bias"][3] = 0.25
+  tensors["gpt_neox.layers.1.mlp.dense_4h_to_h.bias"][3] = 0.25
 
 
 def _extra(config, tensors):
@@ -447,38 +448,37 @@ def _extra(config, tensors):
 
 
 REFUSALS = {
-    "bias": (_bias, "model.safetensors: gpt_neox.layers.1.attention.dense.bias "
-                    "is not zero (max |b| 0.25); growjax's layers have no "
-                    "biases"),
-    "parallel residual": (_set("use_parallel_residual", True),
-                          "config.json: use_parallel_residual=true: parallel "
-                          "residual is not supported"),
-    "parallel residual by default": (_drop("use_parallel_residual"),
-                                     "config.json: use_parallel_residual=true"),
-    "rope scaling": (_set("rope_scaling", {"type": "linear", "factor": 2.0}),
-                     "config.json: rope_scaling.rope_type='linear': growjax's "
-                     "rope has no scaling"),
+    "bias": (_bias, "model.safetensors: gpt_neox.layers.1.mlp.dense_4h_to_h."
+                    "bias is not zero (max |b| 0.25); growjax has no such "
+                    "bias"),
+    "rope scaling": (_set("rope_scaling", {"type": "dynamic", "factor": 2.0}),
+                     "config.json: rope_scaling.type='dynamic': growjax's "
+                     "rope converts only 'default', 'linear', 'llama3'"),
     "rope scaling, transformers 5": (_rope(rope_type="yarn", factor=4.0),
                                      "config.json: rope_parameters.rope_type="
                                      "'yarn'"),
+    "rope scaling without its factor": (_rope(rope_type="linear"),
+                                        "config.json: rope_parameters.factor "
+                                        "is missing"),
+    # named as the file spells it (transformers 5: inside rope_parameters)
     "rope base": (_rope(rope_theta=-1.0),
-                  "config.json: rotary_emb_base=-1.0 is not a positive rotary "
-                  "base"),
-    "partial rotary": (_rope(partial_rotary_factor=0.25),
-                       "config.json: rotary_pct=0.25: partial rotary is not "
-                       "supported"),
-    "partial rotary by default": (_drop("rotary_pct", "rope_parameters"),
-                                  "config.json: rotary_pct=0.25: partial "
-                                  "rotary"),
-    "erf gelu": (_set("hidden_act", "gelu"),
-                 "config.json: hidden_act='gelu': growjax's MLP uses the tanh "
-                 "GeLU"),
-    "norm epsilon": (_set("layer_norm_eps", 1e-6),
-                     "config.json: layer_norm_eps=1e-06"),
-    "unknown architecture": (_set("architectures", ["MistralForCausalLM"]),
-                             "config.json: architectures=['MistralForCausalLM']"
+                  "config.json: rope_parameters.rope_theta=-1.0 is not a "
+                  "positive number"),
+    "partial rotary": (_rope(partial_rotary_factor=0.1),
+                       "config.json: rope_parameters.partial_rotary_factor="
+                       "0.1 of head_dim 16 rotates 1 channels, not a "
+                       "positive even number"),
+    "activation": (_set("hidden_act", "relu"),
+                   "config.json: hidden_act='relu': growjax's MLP has the erf "
+                   "GeLU (gelu) and the tanh GeLU"),
+    "norm epsilon": (_set("layer_norm_eps", -1.0),
+                     "config.json: layer_norm_eps=-1.0 is not a positive "
+                     "number"),
+    "unknown architecture": (_set("architectures", ["FalconForCausalLM"]),
+                             "config.json: architectures=['FalconForCausalLM']"
                              ": growjax converts only GPTNeoXForCausalLM, "
-                             "LlamaForCausalLM"),
+                             "LlamaForCausalLM, Qwen2ForCausalLM, "
+                             "MistralForCausalLM"),
     "shape": (_set("vocab_size", 60),
               "model.safetensors: gpt_neox.embed_in.weight has shape (61, 32), "
               "but config.json gives (60, 32) (vocab_size=60, "
@@ -513,21 +513,39 @@ def _llama_set(key, value):
 
 
 LLAMA_REFUSALS = {
-    "llama3 rope scaling": (
-        _llama_set("rope_parameters", {"rope_type": "llama3", "factor": 8.0,
-                                       "rope_theta": 500000.0}),
-        "config.json: rope_parameters.rope_type='llama3': growjax's rope has "
-        "no scaling"),
-    "attention bias": (_llama_set("attention_bias", True),
-                       "config.json: attention_bias=True: growjax's layers "
-                       "have no biases"),
+    "yarn rope scaling": (
+        _llama_set("rope_scaling", {"rope_type": "yarn", "factor": 8.0}),
+        "config.json: rope_scaling.rope_type='yarn': growjax's rope converts "
+        "only 'default', 'linear', 'llama3'"),
+    "llama3 rope scaling without its factors": (
+        _llama_set("rope_scaling", {"rope_type": "llama3", "factor": 8.0}),
+        "config.json: rope_scaling.low_freq_factor is missing"),
+    "partial rotary": (
+        _llama_set("rope_parameters", {"rope_type": "default",
+                                       "rope_theta": 1e4,
+                                       "partial_rotary_factor": 0.5}),
+        "config.json: rope_parameters.partial_rotary_factor=0.5: this "
+        "architecture rotates every channel of a head"),
+    "mistral sliding window": (
+        lambda c: c.update(architectures=["MistralForCausalLM"],
+                           sliding_window=4096),
+        "config.json: sliding_window=4096: sliding-window attention is not "
+        "supported"),
+    "mistral sliding window by default": (
+        lambda c: c.update(architectures=["MistralForCausalLM"]),
+        "config.json: sliding_window=4096: sliding-window attention"),
+    "qwen2 sliding window": (
+        lambda c: c.update(architectures=["Qwen2ForCausalLM"],
+                           use_sliding_window=True, sliding_window=8,
+                           max_window_layers=1),
+        "config.json: use_sliding_window / layer_types: layer 1 has "
+        "sliding-window attention, which is not supported"),
     "mlp bias": (_llama_set("mlp_bias", True), "config.json: mlp_bias=True"),
     "activation": (_llama_set("hidden_act", "gelu"),
                    "config.json: hidden_act='gelu': growjax's SwiGLU gates "
                    "with silu"),
-    "norm epsilon": (_llama_set("rms_norm_eps", 1e-6),
-                     "config.json: rms_norm_eps=1e-06: growjax's norm epsilon "
-                     "is 1e-05"),
+    "norm epsilon": (_llama_set("rms_norm_eps", 0),
+                     "config.json: rms_norm_eps=0 is not a positive number"),
     "kv heads": (_llama_set("num_key_value_heads", 3),
                  "config.json: num_key_value_heads=3 does not divide "
                  "num_attention_heads=4"),
