@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from growjax import ModelConfig, export, hf, model, positions
+from growjax import ModelConfig, export, hf, hf_reference, model, positions
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CFG = ModelConfig(vocab_size=61, d_model=32, n_layers=2, n_heads=2,
@@ -47,6 +47,10 @@ def _params(cfg: ModelConfig, seed: int = 0) -> dict:
                                                           np.float32)
     if "bias" in ln:
       ln["bias"] = 0.3 * rng.standard_normal(ln["bias"].shape, np.float32)
+  attn = params["blocks"]["attn"]
+  for name in ("q_bias", "k_bias", "v_bias"):  # qkv_bias: off zero too
+    if name in attn:
+      attn[name] = 0.5 * rng.standard_normal(attn[name].shape, np.float32)
   if cfg.norm == "rmsnorm":  # no bias to move the logits: larger matrices
     for name in ("q", "k"):
       params["blocks"]["attn"][name] = params["blocks"]["attn"][name] * 20
@@ -67,74 +71,18 @@ def _equal(a, b) -> bool:
       for x, y in zip(leaves_a, leaves_b))
 
 
-# --- A GPT-NeoX forward pass as transformers computes it ---------------------
-
-
-def _rotate_half(x):
-  half = x.shape[-1] // 2
-  return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
-
-
-def _causal_attention(q_BHTK, k_BHTK, v_BHTK):
-  """Softmax attention over earlier positions; [B, T, H * K] out."""
-  b, h, n, k = q_BHTK.shape
-  causal = np.tril(np.ones((n, n), bool))
-  scores = np.where(causal, q_BHTK @ k_BHTK.transpose(0, 1, 3, 2) / math.sqrt(k),
-                    -np.inf)
-  probs = np.exp(scores - scores.max(-1, keepdims=True))
-  probs /= probs.sum(-1, keepdims=True)
-  return (probs @ v_BHTK).transpose(0, 2, 1, 3).reshape(b, n, h * k)
+# --- transformers' forward passes (growjax.hf_reference) --------------------
 
 
 def _half_split_rope(x_TK, pos_T, theta=10000.0):
   """transformers' rotary: pairs (i, i + K/2) at position * theta^(-2i/K)."""
-  k = x_TK.shape[-1]
-  inv_freq = 1.0 / theta ** (np.arange(0, k, 2) / k)
-  angles = np.concatenate([np.outer(pos_T, inv_freq)] * 2, axis=-1)
-  return x_TK * np.cos(angles) + _rotate_half(x_TK) * np.sin(angles)
+  inv = hf_reference.inv_freq({"rope_type": "default", "rope_theta": theta},
+                              x_TK.shape[-1])
+  return hf_reference.rope(x_TK, pos_T, inv)
 
 
-def _neox_logits(config, tensors, tokens_BT):
-  """float64 logits of GPTNeoXForCausalLM (sequential residual), following
-  transformers' modeling_gpt_neox: fused qkv viewed as [heads, 3 * K]."""
-  assert config["use_parallel_residual"] is False
-  assert config["hidden_act"] == "gelu_new" and config["rotary_pct"] == 1.0
-  t = {n: v.astype(np.float64) for n, v in tensors.items()}
-  d, h = config["hidden_size"], config["num_attention_heads"]
-  k, eps = d // h, config["layer_norm_eps"]
-
-  def norm(x, name):
-    mean = x.mean(-1, keepdims=True)
-    var = np.square(x - mean).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * t[name + ".weight"] + t[
-        name + ".bias"]
-
-  def linear(x, name):
-    return x @ t[name + ".weight"].T + t[name + ".bias"]
-
-  def gelu_new(x):
-    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi)
-                                  * (x + 0.044715 * x ** 3)))
-
-  b, n = tokens_BT.shape
-  pos = np.arange(n)
-  x = t["gpt_neox.embed_in.weight"][tokens_BT]
-  for i in range(config["num_hidden_layers"]):
-    p = f"gpt_neox.layers.{i}."
-    qkv = linear(norm(x, p + "input_layernorm"),
-                 p + "attention.query_key_value").reshape(b, n, h, 3 * k)
-    q, kk, v = (qkv[..., j * k:(j + 1) * k].transpose(0, 2, 1, 3)
-                for j in range(3))  # [B, H, T, K]
-    q, kk = _half_split_rope(q, pos), _half_split_rope(kk, pos)
-    out = _causal_attention(q, kk, v)
-    x = x + linear(out, p + "attention.dense")
-    mlp = linear(norm(x, p + "post_attention_layernorm"),
-                 p + "mlp.dense_h_to_4h")
-    x = x + linear(gelu_new(mlp), p + "mlp.dense_4h_to_h")
-  x = norm(x, "gpt_neox.final_layer_norm")
-  unembed = t["gpt_neox.embed_in.weight" if config["tie_word_embeddings"]
-              else "embed_out.weight"]
-  return x @ unembed.T
+_neox_logits = hf_reference.neox_logits
+_llama_logits = hf_reference.llama_logits
 
 
 @pytest.mark.parametrize("tie", [False, True])
@@ -146,48 +94,6 @@ def test_reference_gpt_neox_on_exported_tensors_gives_growjax_logits(tie):
   got = _neox_logits(config, tensors, TOKENS)
   assert np.abs(want).max() > 0.1  # logits large enough to show a mistake
   np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
-
-
-def _llama_logits(config, tensors, tokens_BT):
-  """float64 logits of LlamaForCausalLM, following transformers'
-  modeling_llama: RMSNorm weight * x / sqrt(mean(x^2) + eps), SwiGLU
-  down(silu(gate(x)) * up(x)), rotate_half rotary at rope_theta, repeat_kv
-  (each key/value head repeated for its H / G consecutive query heads)."""
-  assert config["hidden_act"] == "silu" and not config["attention_bias"]
-  t = {n: v.astype(np.float64) for n, v in tensors.items()}
-  h, g = config["num_attention_heads"], config["num_key_value_heads"]
-  k, eps = config["head_dim"], config["rms_norm_eps"]
-  theta = config["rope_parameters"]["rope_theta"]
-
-  def norm(x, name):
-    rms = np.sqrt(np.square(x).mean(-1, keepdims=True) + eps)
-    return t[name + ".weight"] * (x / rms)
-
-  def linear(x, name):
-    return x @ t[name + ".weight"].T
-
-  def silu(x):
-    return x / (1 + np.exp(-x))
-
-  b, n = tokens_BT.shape
-  pos = np.arange(n)
-  x = t["model.embed_tokens.weight"][tokens_BT]
-  for i in range(config["num_hidden_layers"]):
-    p = f"model.layers.{i}."
-    y = norm(x, p + "input_layernorm")
-    q, kk, v = (linear(y, p + f"self_attn.{name}_proj").reshape(b, n, -1, k)
-                .transpose(0, 2, 1, 3) for name in "qkv")  # [B, heads, T, K]
-    q, kk = (_half_split_rope(q, pos, theta), _half_split_rope(kk, pos, theta))
-    kk, v = np.repeat(kk, h // g, axis=1), np.repeat(v, h // g, axis=1)
-    out = _causal_attention(q, kk, v)
-    x = x + linear(out, p + "self_attn.o_proj")
-    y = norm(x, p + "post_attention_layernorm")
-    x = x + linear(silu(linear(y, p + "mlp.gate_proj"))
-                   * linear(y, p + "mlp.up_proj"), p + "mlp.down_proj")
-  x = norm(x, "model.norm")
-  unembed = t["model.embed_tokens.weight" if config["tie_word_embeddings"]
-              else "lm_head.weight"]
-  return x @ unembed.T
 
 
 @pytest.mark.parametrize("tie", [False, True])
@@ -203,6 +109,73 @@ def test_reference_llama_on_exported_tensors_gives_growjax_logits(tie):
   # theta matters at these positions: base 10000 gives other logits
   config["rope_parameters"]["rope_theta"] = 10000.0
   assert np.abs(_llama_logits(config, tensors, TOKENS) - want).max() > 1e-3
+
+
+# The families growjax converts, tiny, each with the options its real
+# configurations need (benchmarks/hf_interop.py has them at real
+# proportions): (config, architecture to export as, a change of config.json
+# that must change transformers' logits, showing the option is exercised).
+def _config_change(**values):
+  def change(config):
+    config.update(values)
+  return change
+
+
+def _rope_change(**values):
+  def change(config):
+    config["rope_parameters"] = {**config["rope_parameters"], **values}
+  return change
+
+
+FAMILIES = {
+    # Pythia: parallel residual, rotary on 25% of each head, the erf GeLU,
+    # q/k/v biases
+    "pythia": (CFG.replace(d_ff=128, mlp="gelu_erf", parallel_residual=True,
+                           rotary_fraction=0.25, qkv_bias=True), None,
+               _config_change(use_parallel_residual=False)),
+    # Llama 3.2: tied, llama3 rope scaling (original length 8 < these 12
+    # positions, so every band of frequencies is in play)
+    "llama-3.2": (LLAMA_CFG.replace(tie_embeddings=True, rope_scaling=dict(
+        kind="llama3", factor=32.0, low_freq_factor=1.0, high_freq_factor=4.0,
+        original_max_len=8), rope_theta=100.0), None,
+                  _rope_change(rope_type="default")),
+    # SmolLM2: tied, 3 query heads per key/value head, rope base 100000
+    "smollm2": (LLAMA_CFG.replace(d_model=48, n_heads=6, n_kv_heads=2,
+                                  head_dim=8, d_ff=128, tie_embeddings=True,
+                                  rope_theta=100_000.0), None,
+                _config_change(rms_norm_eps=1e-2)),
+    # Qwen2.5: q/k/v biases, rms_norm_eps 1e-6, tied, 7 query heads per
+    # key/value head, rope base 1e6
+    "qwen2.5": (LLAMA_CFG.replace(d_model=56, n_heads=7, n_kv_heads=1,
+                                  head_dim=8, d_ff=152, qkv_bias=True,
+                                  norm_eps=1e-6, tie_embeddings=True,
+                                  rope_theta=1e6), None,
+                lambda c: [c.update(architectures=["LlamaForCausalLM"]),
+                           None][1]),
+    # Mistral: untied, no sliding window (here with linear rope scaling)
+    "mistral": (LLAMA_CFG.replace(rope_scaling=dict(kind="linear",
+                                                    factor=4.0)),
+                "MistralForCausalLM", _rope_change(rope_type="default")),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_each_family_exports_to_transformers_logits_and_imports_bitwise(
+    family):
+  cfg, arch, change = FAMILIES[family]
+  params = _params(cfg, seed=4)
+  config, tensors = hf.to_hf(params, cfg, architecture=arch)
+  want = np.asarray(model.apply(params, cfg, TOKENS))
+  got = hf_reference.logits(config, tensors, TOKENS)
+  assert np.abs(want).max() > 0.1  # logits large enough to show a mistake
+  np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
+  fields, back = hf.from_hf(json.loads(json.dumps(config)), tensors)
+  assert ModelConfig(**fields) == cfg and _equal(back, jax.tree.map(
+      np.asarray, params))
+  if family == "qwen2.5":  # Llama reads the same tensors but no q/k/v bias
+    del tensors["model.layers.0.self_attn.q_proj.bias"]
+  change(config)
+  assert np.abs(hf_reference.logits(config, tensors, TOKENS) - want).max() > 1e-3
 
 
 @hypothesis.given(heads=st.integers(1, 3), head_dim=st.sampled_from([2, 4, 16]),

@@ -178,15 +178,34 @@ def test_init_from_that_cannot_be_used_is_one_line_naming_file_and_field(
            "model.layers.0.mlp.gate_proj.weight has shape (192, 64), but "
            f"{tmp_path / 'shape' / 'config.json'} gives (64, 64)")
   _refused(with_init(variant("scaling", rope_parameters={
-      "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0})),
+      "rope_type": "yarn", "rope_theta": 500000.0, "factor": 8.0})),
            f"init_from: {tmp_path / 'scaling' / 'config.json'}: "
-           "rope_parameters.rope_type='llama3': growjax's rope has no scaling")
+           "rope_parameters.rope_type='yarn': growjax's rope converts only "
+           "'default', 'linear', 'llama3'")
+  # a missing tensor is named with the file it should be in, and its directory
   _refused(with_init(variant("bias", attention_bias=True)),
-           f"init_from: {tmp_path / 'bias' / 'config.json'}: "
-           "attention_bias=True: growjax's layers have no biases")
+           f"init_from: {tmp_path / 'bias' / 'model.safetensors'}: "
+           "model.layers.0.self_attn.q_proj.bias is missing")
   _refused(with_init(variant("mistral", architectures=["MistralForCausalLM"])),
            f"init_from: {tmp_path / 'mistral' / 'config.json'}: "
-           "architectures=['MistralForCausalLM']")
+           "sliding_window=4096: sliding-window attention is not supported")
+  # a bias growjax has no parameter for, not zero: refused before any compute
+  # (the dry run's check), naming the file with its directory
+  from safetensors import numpy as stn  # pylint: disable=g-import-not-at-top
+  tensors, _ = hf.read_tensors(good)
+  for name in ("q", "k", "v", "o"):
+    rows = tensors[f"model.layers.1.self_attn.{name}_proj.weight"].shape[0]
+    tensors[f"model.layers.1.self_attn.{name}_proj.bias"] = np.zeros(
+        rows, np.float32)
+  tensors["model.layers.1.self_attn.o_proj.bias"][5] = -0.5
+  biased = tmp_path / "biased"
+  biased.mkdir()
+  (biased / "config.json").write_text(json.dumps(
+      {**config, "attention_bias": True}))
+  stn.save_file(tensors, biased / "model.safetensors")
+  _refused(with_init(f"hf:{biased}"),
+           f"init_from: {biased / 'model.safetensors'}: "
+           "model.layers.1.self_attn.o_proj.bias is not zero (max |b| 0.5)")
   _refused(with_init(variant("vocab", vocab_size=600)),
            f"init_from: {tmp_path / 'vocab' / 'model.safetensors'}: "
            "model.embed_tokens.weight has shape (512, 64), but")
