@@ -390,6 +390,71 @@ def test_check_pretrained_reads_only_config_and_headers(tmp_path, monkeypatch):
     hf.check_pretrained(tmp_path)
 
 
+def test_check_pretrained_refuses_a_non_zero_bias_as_loading_would(
+    tmp_path):
+  """GPT-NeoX's MLP biases have no growjax parameter: a non-zero one is
+  refused by the check a dry run makes (not only when the run loads the
+  weights), naming the file with its directory."""
+  from safetensors import numpy as stn  # pylint: disable=g-import-not-at-top
+  cfg = FAMILIES["pythia"][0]
+  hf.save_pretrained(tmp_path, _params(cfg), cfg)
+  tensors, _ = hf.read_tensors(tmp_path)
+  assert ModelConfig(**hf.check_pretrained(tmp_path)) == cfg
+  tensors["gpt_neox.layers.1.mlp.dense_h_to_4h.bias"][7] = 0.125
+  stn.save_file(tensors, tmp_path / "model.safetensors")
+  message = (f"{tmp_path / 'model.safetensors'}: gpt_neox.layers.1.mlp."
+             "dense_h_to_4h.bias is not zero (max |b| 0.125)")
+  for check in (hf.check_pretrained, hf.load_pretrained):
+    with pytest.raises(hf.ConversionError) as e:
+      check(tmp_path)
+    assert str(e.value).startswith(message) and "\n" not in str(e.value)
+
+
+def test_save_pretrained_refuses_masks_mid_ramp_and_writes_nothing(tmp_path):
+  from growjax import grow  # pylint: disable=g-import-not-at-top
+  big = LLAMA_CFG.replace(d_model=48, n_layers=3)
+  grown = grow.grow(_params(LLAMA_CFG), LLAMA_CFG, big, jax.random.key(0),
+                    method="msg")
+  with pytest.raises(hf.ConversionError, match=(
+      r"^masks.hidden: 16 of 48 entries are not 1 \(min 0.5\); a masked "
+      r"model has no Hugging Face equivalent: ramp the masks to 1")):
+    hf.save_pretrained(tmp_path / "mid", grown.params, big,
+                       masks=grow.ramp(grown.masks, 0.5))
+  assert not (tmp_path / "mid").exists()
+  hf.save_pretrained(tmp_path / "done", grown.params, big,
+                     masks=grow.ramp(grown.masks, 1.0))
+  assert ModelConfig(**hf.load_pretrained(tmp_path / "done")[0]) == big
+
+
+def test_export_options_name_architecture_positions_and_length(tmp_path):
+  """Mistral exports as Mistral (its tensors are Llama's), keeping the
+  imported max_position_embeddings; a transformers 5 file spells the rope
+  as rope_parameters, which import reads."""
+  cfg = FAMILIES["mistral"][0]
+  hf.save_pretrained(tmp_path, _params(cfg), cfg,
+                     architecture="MistralForCausalLM",
+                     max_position_embeddings=4096,
+                     notes={"stage_1": "untied"})
+  config = json.loads((tmp_path / "config.json").read_text())
+  assert (config["architectures"], config["model_type"],
+          config["sliding_window"], config["max_position_embeddings"],
+          config["growjax"]) == (["MistralForCausalLM"], "mistral", None,
+                                 4096, {"stage_1": "untied"})
+  assert config["rope_parameters"] == {
+      "rope_type": "linear", "rope_theta": 500000.0,
+      "partial_rotary_factor": 1.0, "factor": 4.0}
+  fields, _ = hf.load_pretrained(tmp_path)
+  assert ModelConfig(**fields) == cfg.replace(max_len=4096)
+  with pytest.raises(hf.ConversionError, match=r"^model: qkv_bias=True: "
+                     "MistralForCausalLM has no biases"):
+    hf.to_hf(_params(FAMILIES["qwen2.5"][0]), FAMILIES["qwen2.5"][0],
+             architecture="MistralForCausalLM")
+  with pytest.raises(hf.ConversionError, match=r"^model: parallel_residual="
+                     "True: Qwen2ForCausalLM has sequential blocks"):
+    pythia = FAMILIES["pythia"][0]
+    hf.to_hf(_params(pythia), pythia.replace(norm="rmsnorm", mlp="swiglu"))
+
+
 # --- Refusals ----------------------------------------------------------------
 
 

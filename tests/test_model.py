@@ -152,7 +152,8 @@ BAD = {
     "xpos_gamma": -1.0, "tie_embeddings": "yes", "dtype": "float16",
     "init_std": 0.0, "norm": "batchnorm", "mlp": "relu",
     "n_kv_heads": 3,  # does not divide n_heads = 2
-    "rope_theta": -1.0,
+    "rope_theta": -1.0, "norm_eps": 0.0, "parallel_residual": "yes",
+    "rotary_fraction": 1.5, "qkv_bias": 1, "rope_scaling": "llama3",
 }
 
 
