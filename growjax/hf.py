@@ -6,10 +6,23 @@
     fields, params = hf.load_pretrained("out")
     fields = hf.check_pretrained("out")                # no tensor data read
 
-Architectures: `LlamaForCausalLM` for norm="rmsnorm", mlp="swiglu" (with
-grouped-query attention, num_key_value_heads, and any rope_theta);
-`GPTNeoXForCausalLM` for norm="layernorm", mlp="gelu" (sequential residual,
-zero biases). Both need pos="rope".
+Architectures (each needs pos="rope"), and the ModelConfig options they
+carry (`norm_eps`, `rope_theta`, `rope_scaling` linear or llama3, tied or
+untied embeddings everywhere):
+
+  GPTNeoXForCausalLM  norm="layernorm", mlp="gelu" (gelu_new) or "gelu_erf"
+                      (gelu); parallel_residual, rotary_fraction (rotary_pct),
+                      qkv_bias (attention_bias; dense's bias must be zero, as
+                      must the MLP's); heads * head_dim == d_model, no GQA.
+  LlamaForCausalLM    norm="rmsnorm", mlp="swiglu"; grouped-query attention
+                      (num_key_value_heads), any head_dim; qkv_bias
+                      (attention_bias, with a zero o_proj bias).
+  Qwen2ForCausalLM    as Llama, always with q/k/v biases (qkv_bias=True); no
+                      sliding-window layer.
+  MistralForCausalLM  as Llama, no biases; sliding_window must be null.
+
+Export picks GPT-NeoX for LayerNorm + GeLU, Qwen2 for RMSNorm + SwiGLU with
+q/k/v biases, Llama without; `architecture=` names another (Mistral).
 
 One table per architecture (`ARCHITECTURES`) says, for every tensor of a
 transformers checkpoint, which growjax parameter(s) it holds, its shape in
@@ -23,14 +36,17 @@ tables encode, read off transformers' modeling code:
   - GPT-NeoX fuses q, k and v into `query_key_value`, whose output rows are
     [heads, 3, head_dim]: per head its q, then k, then v.
   - RoPE: growjax rotates channel pairs (2i, 2i+1) (`growjax.positions`),
-    transformers' `rotate_half` rotates pairs (i, i + K/2); both at angle
-    position * theta^(-2i/K). So every q and k head's channels are permuted,
-    HF channel j = growjax channel HALF_SPLIT[j] = (0, 2, 4, ..., 1, 3, 5, ...),
-    and q.k, hence attention, is unchanged (v and o are not permuted).
-  - growjax has no linear biases: GPT-NeoX's four biases are written as zeros
-    and must be zero on import.
-  - flax's `nn.gelu` is the tanh approximation, transformers' "gelu_new"
-    (not "gelu", the erf form).
+    transformers' `rotate_half` rotates pairs (i, i + R/2); both at angle
+    position * theta^(-2i/R) over the first R rotary channels (R = K, or
+    rotary_fraction * K). So every q and k head's channels (and q/k biases)
+    are permuted, HF channel j = growjax channel `rotary_order(K, R)[j]` =
+    (0, 2, ..., R-2, 1, 3, ..., R-1, R, R+1, ..., K-1), and q.k, hence
+    attention, is unchanged (v and o are not permuted).
+  - growjax's only linear biases are q/k/v's: GPT-NeoX's dense and MLP biases
+    (and Llama's o_proj bias) are written as zeros and must be zero on import
+    (`check_pretrained` reads them too).
+  - flax's `nn.gelu` is the tanh approximation, transformers' "gelu_new";
+    mlp="gelu_erf" is the erf form, transformers' "gelu" (Pythia's).
   - Llama's k_proj and v_proj hold num_key_value_heads heads, and query head
     h reads key/value head h // (H / G) (repeat_kv), as growjax's k and v
     [L, D, G, K] do; gate_proj is growjax's wg, up_proj wi, down_proj wo.
@@ -41,10 +57,12 @@ written and read with `safetensors.numpy` (no PyTorch), and the tokenizer:
 the sentencepiece model as tokenizer.model plus a tokenizer.json that
 transformers' fast tokenizer reproduces it with exactly (see `tokenizer_json`).
 
-Anything growjax cannot represent exactly (xPos, biases, parallel residual,
-rope scaling, partial rotary, another activation or norm epsilon, unknown
-architectures, shapes that disagree with the config) is a `ConversionError`:
-one line naming the file and the field.
+Anything growjax cannot represent exactly (xPos, non-zero biases other than
+q/k/v's, rope scaling other than linear and llama3, partial rotary outside
+GPT-NeoX, sliding-window attention, another activation, unknown
+architectures, shapes that disagree with the config, MSG masks mid-ramp) is
+a `ConversionError`: one line naming the file (with its directory) and the
+field as the file spells it.
 """
 
 from __future__ import annotations
