@@ -823,21 +823,22 @@ def check_tensors(arch: Architecture, fields: Mapping[str, Any],
     if name not in expected and name not in tied_unembed and not any(
         re.search(p, name) for p in arch.ignored):
       raise ConversionError(
-          f"{file_of(tensor_files, name)}: {name} is not a tensor of {arch.name} with "
-          f"{_describe(arch, sizes, ('layers',))} ({config_file}); growjax "
-          "cannot place it")
+          f"{file_of(tensor_files, name)}: {name} is not a tensor of "
+          f"{arch.name} with {_describe(arch, sizes, ('layers',))} "
+          f"({config_file}); growjax cannot place it")
   for name, row in expected.items():
     if name not in shapes:
       if row.layout == "zero":
         continue  # absent bias (attention_bias=false): zero
       raise ConversionError(
-          f"{missing_in(tensor_files)}: {name} is missing ({config_file} describes "
-          f"{arch.name} with {_describe(arch, sizes, ('layers',))})")
+          f"{missing_in(tensor_files)}: {name} is missing ({config_file} "
+          f"describes {arch.name} with "
+          f"{_describe(arch, sizes, ('layers',))})")
     want = _shape(row.shape, sizes)
     if tuple(shapes[name]) != want:
       raise ConversionError(
-          f"{file_of(tensor_files, name)}: {name} has shape {tuple(shapes[name])}, but "
-          f"{config_file} gives {want} "
+          f"{file_of(tensor_files, name)}: {name} has shape "
+          f"{tuple(shapes[name])}, but {config_file} gives {want} "
           f"({_describe(arch, sizes, _names(row.shape))})")
 
 
