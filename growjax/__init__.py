@@ -25,7 +25,9 @@ The modules, each importing only those listed below it:
   dry_run         the plan: FLOPs, tokens and memory per stage and policy
   trained         a run's latest checkpoint, for evaluation (no optimizer)
   decode          KV-cache generation, sampling, log-likelihoods
-  hf              Hugging Face (Llama, GPT-NeoX) <-> growjax parameters
+  hf              Hugging Face (GPT-NeoX, Llama, Qwen2, Mistral) <-> growjax
+                  parameters
+  hf_reference    those families' transformers forward passes in numpy
   train/          optimizer, train state and step, the numerical guard,
                   preemption (SIGTERM), metrics, the staged loop
   lock            one run per workdir
