@@ -187,10 +187,10 @@ class TransformersReference:
     self.torch, self.transformers, self.dtype = torch, transformers, dtype
     self.device = "cuda" if torch.cuda.is_available() else "cpu"
 
-  def load(self, directory):
+  def load(self, directory, dtype=None):
     model, info = self.transformers.AutoModelForCausalLM.from_pretrained(
         directory, attn_implementation="eager", output_loading_info=True,
-        dtype=getattr(self.torch, self.dtype))
+        dtype=getattr(self.torch, dtype or self.dtype))
     return model.to(self.device).eval(), {
         k: sorted(map(str, v)) for k, v in info.items() if v}
 
@@ -204,11 +204,11 @@ class TransformersReference:
     return out.logits.float().cpu().numpy()
 
   def resave(self, directory: pathlib.Path, out: pathlib.Path) -> None:
-    """The checkpoint as transformers itself writes it."""
-    model, info = self.load(directory)
+    """The checkpoint as transformers itself writes it (float32)."""
+    model, info = self.load(directory, "float32")
     if info:
       raise ValueError(f"transformers loaded {directory} with {info}")
-    model.to(self.torch.float32).save_pretrained(out)
+    model.save_pretrained(out)
 
 
 def run_case(name: str, reference, *, tokens, tolerance: float,
