@@ -282,8 +282,17 @@ def run(*, libs, tokens, tolerance: float, bf16_tolerance: float,
   with tempfile.TemporaryDirectory() as tmp:
     for reference in references:
       for name in CASES:
-        new = run_case(name, reference, tokens=tokens, tolerance=tolerance,
-                       bf16_tolerance=bf16_tolerance, work=pathlib.Path(tmp))
+        try:
+          new = run_case(name, reference, tokens=tokens, tolerance=tolerance,
+                         bf16_tolerance=bf16_tolerance,
+                         work=pathlib.Path(tmp))
+        except Exception as e:  # pylint: disable=broad-except
+          # one failing case must not hide the others' rows
+          new = [{"case": name, "reference": reference.name,
+                  "dtype": reference.dtype, "direction": "error",
+                  "method": "none", "max_abs_diff": float("nan"),
+                  "max_abs_ref": float("nan"), "ok": False, "seconds": 0.0,
+                  "error": f"{type(e).__name__}: {e}"}]
         for r in new:
           print_row(r)
         rows += new

@@ -431,7 +431,8 @@ def families(args) -> int:
     print(f"{r['case']:14} {r['reference']:12} {r['dtype']:8} "
           f"{r['direction']:9} {r['method']:10} {r['max_abs_diff']:12.3g} "
           f"{r['max_abs_ref']:9.3g} {r['seconds']:6.1f} s"
-          + ("" if r["ok"] else "  OVER"), flush=True)
+          + ("" if r["ok"] else "  OVER") + (f"  {r['error']}" if "error" in r
+                                             else ""), flush=True)
 
   rows = hf_families.run(libs=libs, tokens=tokens, tolerance=args.tolerance,
                          bf16_tolerance=args.bf16_tolerance,
