@@ -428,11 +428,14 @@ def families(args) -> int:
         f"{'method':10} {'max_abs_diff':>12} {'max|ref|':>9}")
 
   def print_row(r):
-    print(f"{r['case']:14} {r['reference']:12} {r['dtype']:8} "
-          f"{r['direction']:9} {r['method']:10} {r['max_abs_diff']:12.3g} "
-          f"{r['max_abs_ref']:9.3g} {r['seconds']:6.1f} s"
-          + ("" if r["ok"] else "  OVER") + (f"  {r['error']}" if "error" in r
-                                             else ""), flush=True)
+    head = (f"{r['case']:14} {r['reference']:12} {r['dtype']:8} "
+            f"{r['direction']:9} {r['method']:10} ")
+    if "error" in r:
+      print(head + r["error"], flush=True)
+      return
+    print(head + f"{r['max_abs_diff']:12.3g} {r['max_abs_ref']:9.3g} "
+          f"{r['seconds']:6.1f} s" + ("" if r["ok"] else "  OVER"),
+          flush=True)
 
   rows = hf_families.run(libs=libs, tokens=tokens, tolerance=args.tolerance,
                          bf16_tolerance=args.bf16_tolerance,
