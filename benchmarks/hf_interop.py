@@ -2,6 +2,18 @@ r"""Hugging Face interop checked against transformers itself.
 
     python benchmarks/hf_interop.py           # GPU < 2 minutes, CPU a few
     python benchmarks/hf_interop.py --tiny    # a CPU smoke run, seconds
+    python benchmarks/hf_interop.py --families  # the families, below
+
+--families runs the cases of `hf_families.py` (Pythia, Llama 3.2, SmolLM2,
+Qwen2.5 and Mistral configurations at tiny width): import, msg and
+hyperclone growth, export, each against the numpy re-implementation of
+transformers (`growjax.hf_reference`, float32, always) and, where torch and
+transformers are importable, against transformers in float32 and bfloat16.
+Its rows go under "families" in the results file (hf_interop.json on a GPU,
+hf_interop_cpu.json elsewhere; --out to choose), beside the rows of the
+default mode, which stay. Exits 1 if a row is over its tolerance: float32
+--tolerance (1e-4), bfloat16 --bf16_tolerance (0.05) times the largest
+|logit|.
 
 Needs torch and transformers (growjax itself needs neither); without them it
 prints why and exits 0. For each architecture, transformers builds a small
@@ -322,7 +334,15 @@ def main(argv=None) -> int:
                       help="tiny shapes: a CPU smoke run")
   parser.add_argument("--tolerance", type=float, default=1e-4)
   parser.add_argument("--out", type=pathlib.Path, default=None)
+  parser.add_argument("--families", action="store_true",
+                      help="the hf_families cases against the numpy "
+                           "reference and, if importable, transformers")
+  parser.add_argument("--bf16_tolerance", type=float, default=0.05,
+                      help="bfloat16 rows: largest |difference| over the "
+                           "largest |logit|")
   args = parser.parse_args(argv)
+  if args.families:
+    return families(args)
   libs, why = _imports()
   if libs is None:
     print(f"hf_interop: skipped: {why}")
@@ -379,6 +399,70 @@ def main(argv=None) -> int:
     print(f"tokenizer ({tok['class']}): ids equal {tok['ids_equal']} on "
           f"{tok['tokens']} tokens, decode equal {tok['decode_equal']}")
   print(f"written: {out} ({result['seconds']} s)")
+  return 0 if ok else 1
+
+
+def families(args) -> int:
+  """--families: hf_families' cases, merged into the results file under
+  "families"."""
+  import flax  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import hf_families  # pylint: disable=g-import-not-at-top
+  jax.config.update("jax_default_matmul_precision", "highest")
+  libs, why = _imports()
+  versions = {"jax": jax.__version__, "flax": flax.__version__,
+              "numpy": np.__version__}
+  if libs is not None:
+    torch, transformers = libs
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    versions.update(torch=torch.__version__,
+                    transformers=transformers.__version__)
+  else:
+    print(f"transformers: skipped ({why}); numpy reference only")
+  batch, length = (2, 16) if args.tiny else (2, 64)
+  tokens = np.random.default_rng(0).integers(0, 256, (batch, length))
+  start = time.time()
+  print(f"{'case':14} {'reference':12} {'dtype':8} {'direction':9} "
+        f"{'method':10} {'max_abs_diff':>12} {'max|ref|':>9}")
+
+  def print_row(r):
+    head = (f"{r['case']:14} {r['reference']:12} {r['dtype']:8} "
+            f"{r['direction']:9} {r['method']:10} ")
+    if "error" in r:
+      print(head + r["error"], flush=True)
+      return
+    print(head + f"{r['max_abs_diff']:12.3g} {r['max_abs_ref']:9.3g} "
+          f"{r['seconds']:6.1f} s" + ("" if r["ok"] else "  OVER"),
+          flush=True)
+
+  rows = hf_families.run(libs=libs, tokens=tokens, tolerance=args.tolerance,
+                         bf16_tolerance=args.bf16_tolerance,
+                         print_row=print_row)
+  ok = all(r["ok"] for r in rows)
+  result = {
+      "mode": "tiny" if args.tiny else "full", "tokens": [batch, length],
+      "tolerance": args.tolerance, "bf16_tolerance": args.bf16_tolerance,
+      "train_steps": hf_families.TRAIN_STEPS,
+      "ramp_steps": hf_families.RAMP_STEPS,
+      "cases": hf_families.CASES,
+      "machine": {"platform": platform.platform(), "cpu": _cpu_name(),
+                  "cpu_count": os.cpu_count(),
+                  "jax_backend": jax.default_backend(),
+                  "devices": [str(d) for d in jax.devices()][:1]},
+      "versions": {"python": platform.python_version(), **versions},
+      "seconds": round(time.time() - start, 1),
+      "all_within_tolerance": ok, "rows": rows,
+  }
+  out = args.out or RESULTS / ("hf_interop.json" if jax.default_backend()
+                               == "gpu" else "hf_interop_cpu.json")
+  merged = json.loads(out.read_text()) if out.exists() else {}
+  merged["families"] = result
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps(merged, indent=1) + "\n")
+  print(f"written: {out} (families, {result['seconds']} s, "
+        f"{len(rows)} rows, all within tolerance: {ok})")
   return 0 if ok else 1
 
 

@@ -32,6 +32,9 @@ that nothing imports: it may import anything.
                   each loss level, bootstrap intervals (numpy only)
   trained         a run's latest checkpoint, for evaluation (no optimizer)
   decode          KV-cache generation, sampling, log-likelihoods
+  hf              Hugging Face (GPT-NeoX, Llama, Qwen2, Mistral) <-> growjax
+                  parameters
+  hf_reference    those families' transformers forward passes in numpy
   train/          optimizer, train state and step, the numerical guard,
                   preemption (SIGTERM), metrics, the staged loop, decay branches
   lock            one run per workdir

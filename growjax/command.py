@@ -42,6 +42,7 @@ from ml_collections.config_flags import config_path
 from growjax import blame
 from growjax.checkpoint import CheckpointError
 from growjax.experiment import ExperimentError
+from growjax.hf import ConversionError
 from growjax.lock import WorkdirError
 
 FLAGS = flags.FLAGS
@@ -56,7 +57,7 @@ class UsageError(ValueError):
 # Mistakes a user makes, reported in one line (a run that diverged is an
 # ExperimentError: its settings need a change); anything else is a bug.
 USER_ERRORS = (ExperimentError, CheckpointError, UsageError, WorkdirError,
-               flags.Error)
+               ConversionError, flags.Error)
 
 
 def setup_logging():

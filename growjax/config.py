@@ -56,6 +56,39 @@ class MupBase:
       checks.positive_int(f"{where}", getattr(value, f.name))
     return value
 
+MLPS = ("gelu", "gelu_erf", "swiglu")
+ROPE_SCALINGS = ("linear", "llama3")
+
+
+@dataclasses.dataclass(frozen=True)
+class RopeScaling:
+  """Rotary frequencies rescaled for a longer context (positions only: the
+  parameters, hence growth, are unaffected), as transformers computes them:
+
+    linear  every frequency divided by `factor` (position interpolation);
+    llama3  Llama 3.1's: wavelengths above original_max_len / low_freq_factor
+            divided by `factor`, below original_max_len / high_freq_factor
+            kept, and a smooth interpolation between.
+  """
+  kind: str  # "linear" or "llama3"
+  factor: float  # > 0, how much longer the context gets
+  low_freq_factor: float = 1.0  # llama3 only (> 0)
+  high_freq_factor: float = 4.0  # llama3 only (> low_freq_factor)
+  original_max_len: int = 8192  # llama3 only: the pretraining context
+
+  def __post_init__(self):
+    checks.one_of("ModelConfig.rope_scaling.kind", self.kind, ROPE_SCALINGS)
+    for field in ("factor", "low_freq_factor", "high_freq_factor"):
+      checks.positive_number(f"ModelConfig.rope_scaling.{field}",
+                             getattr(self, field))
+    checks.positive_int("ModelConfig.rope_scaling.original_max_len",
+                        self.original_max_len)
+    if self.high_freq_factor <= self.low_freq_factor:
+      raise ValueError(
+          f"ModelConfig.rope_scaling.high_freq_factor: {self.high_freq_factor}"
+          f" <= low_freq_factor {self.low_freq_factor}; llama3 scaling "
+          "interpolates between them")
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -84,11 +117,23 @@ class ModelConfig:
   dtype: str = "float32"  # compute dtype; parameters always stay float32
   init_std: float = 0.02  # std of the normal init of every matrix
   norm: str = "layernorm"  # "layernorm" (scale, bias) or "rmsnorm" (scale)
-  mlp: str = "gelu"  # "gelu" (tanh GeLU) or "swiglu" (silu(x wg) * x wi)
+  # "gelu" (tanh GeLU), "gelu_erf" (the exact, erf GeLU) or "swiglu"
+  # (silu(x wg) * x wi)
+  mlp: str = "gelu"
   # G, key/value heads (grouped-query attention): query head h reads key/value
   # head h // (H / G); None: n_heads (and grows with it); must divide n_heads
   n_kv_heads: int | None = None
   rope_theta: float = 10000.0  # rotary base: pair i turns by theta^(-2i/K)
+  norm_eps: float = 1e-5  # epsilon of every norm (> 0): added to the variance or mean square
+  # attention and MLP both read the block's input, each through its own norm:
+  # h + attn(ln1(h)) + mlp(ln2(h)) (GPT-NeoX, Pythia); False: sequential
+  parallel_residual: bool = False
+  # rotary on the first fraction of each head's channels, the rest unrotated
+  # (Pythia 0.25); in (0, 1], fraction * head_dim an even integer; rope only
+  rotary_fraction: float = 1.0
+  qkv_bias: bool = False  # q, k and v projections have biases (Qwen2)
+  # rotary frequencies rescaled (a RopeScaling, or its dict); rope only
+  rope_scaling: RopeScaling | None = None
   # "sp" (standard: every matrix normal(init_std), one learning rate) or "mup"
   # (maximal update, relative to `mup_base`: growjax.mup)
   param: str = "sp"
@@ -113,8 +158,34 @@ class ModelConfig:
     checks.one_of("ModelConfig.norm", self.norm, NORMS)
     checks.one_of("ModelConfig.mlp", self.mlp, MLPS)
     checks.boolean("ModelConfig.tie_embeddings", self.tie_embeddings)
-    for field in ("xpos_scale_base", "xpos_gamma", "init_std", "rope_theta"):
+    for field in ("xpos_scale_base", "xpos_gamma", "init_std", "rope_theta",
+                  "norm_eps"):
       checks.positive_number(f"ModelConfig.{field}", getattr(self, field))
+    checks.boolean("ModelConfig.parallel_residual", self.parallel_residual)
+    checks.boolean("ModelConfig.qkv_bias", self.qkv_bias)
+    fraction = checks.number("ModelConfig.rotary_fraction",
+                             self.rotary_fraction, low=0.0, high=1.0)
+    dims = fraction * self.head_dim
+    if fraction == 0 or dims != int(dims) or int(dims) % 2:
+      raise ValueError(
+          f"ModelConfig.rotary_fraction: {self.rotary_fraction} of head_dim "
+          f"{self.head_dim} is {dims:g} channels, not a positive even number "
+          "(rotary positions rotate channel pairs)")
+    if isinstance(self.rope_scaling, dict):  # from an experiment file or JSON
+      try:
+        object.__setattr__(self, "rope_scaling",
+                           RopeScaling(**self.rope_scaling))
+      except TypeError as e:
+        raise ValueError(f"ModelConfig.rope_scaling: {self.rope_scaling!r}: "
+                         f"{str(e).split('__init__() ')[-1]}") from None
+    elif not isinstance(self.rope_scaling, (RopeScaling, type(None))):
+      raise ValueError(f"ModelConfig.rope_scaling: {self.rope_scaling!r} is "
+                       "not None or a dict of RopeScaling's fields")
+    for field, off in (("rotary_fraction", self.rotary_fraction == 1.0),
+                       ("rope_scaling", self.rope_scaling is None)):
+      if self.pos != "rope" and not off:
+        raise ValueError(f"ModelConfig.{field}: {getattr(self, field)!r} "
+                         f"needs pos='rope' (pos is {self.pos!r})")
     if self.n_kv_heads is not None:
       checks.positive_int("ModelConfig.n_kv_heads", self.n_kv_heads)
       if self.n_heads % self.n_kv_heads:
@@ -145,6 +216,11 @@ class ModelConfig:
       raise ValueError(
           "ModelConfig.tie_embeddings: True is not supported with param='mup' "
           "(muP gives the embedding and the unembedding different multipliers)")
+
+  @property
+  def rotary_dims(self) -> int:
+    """Channels of each head that rotary positions rotate (the first ones)."""
+    return int(self.rotary_fraction * self.head_dim)
 
   @property
   def kv_heads(self) -> int:

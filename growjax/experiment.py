@@ -433,10 +433,16 @@ def _stage(i: int, raw: dict, base: dict, schedule: RunSchedule) -> Stage:
   for key in overrides:
     if key in ("vocab_size", "max_len"):
       _fail(f"{path}.model.{key}", "comes from data and cannot change between stages")
+  grow_raw = raw.get("grow")
+  if (i > 0 and base.get("tie_embeddings") and "tie_embeddings" not in overrides
+      and _as_dict(grow_raw, f"{path}.grow").get("method") == "hyperclone"
+      and overrides.get("d_model", base["d_model"]) != base["d_model"]):
+    # hyperclone cannot copy a shared table: the output layer is untied
+    # (exact; growjax.grow.axes.untie), said in the log and the export
+    overrides = {**overrides, "tie_embeddings": False}
   model = _typed(ModelConfig, {**base, **overrides}, f"{path}.model")
   lr = (_typed(Schedule, _as_dict(raw["lr"], f"{path}.lr"), f"{path}.lr")
         if per_stage else None)
-  grow_raw = raw.get("grow")
   growth = None
   if i == 0 and grow_raw:
     _fail(f"{path}.grow", "stage 0 has nothing to grow from")

@@ -8,6 +8,12 @@ run's tokenizer (tokenizer.model, tokenizer.json, tokenizer_config.json), so
 `transformers.AutoModelForCausalLM.from_pretrained(DIR)` and
 `AutoTokenizer.from_pretrained(DIR)` load it (see growjax.hf).
 
+A run started from a Hugging Face checkpoint (`init_from`) exports as that
+checkpoint's architecture (Mistral stays Mistral) and keeps its
+max_position_embeddings unless the run trained longer. A growth that untied
+the embeddings (hyperclone of a tied model's width) is noted in config.json
+under "growjax".
+
 MSG masks are folded: a checkpoint after its ramp exports exactly; one taken
 mid-ramp is refused (a masked model has no transformers equivalent). A
 mistake (a workdir that is not a run, a run without a checkpoint, an xPos
@@ -79,13 +85,45 @@ def export(workdir, out, *, tokenizer=None,
           f"mid-ramp ({e}); a masked model has no Hugging Face equivalent: "
           f"export a checkpoint from step {end} on") from None
   tokenizer = pathlib.Path(tokenizer) if tokenizer else _tokenizer_path(exp)
+  options = hf_options(exp, trained.stage)
   files = hf.save_pretrained(out, trained.params, trained.config,
                              tokenizer_model_path=tokenizer,
-                             max_shard_bytes=max_shard_bytes)
-  arch = hf.architecture_for(hf.growjax_fields(trained.config))
+                             max_shard_bytes=max_shard_bytes, **options)
+  arch = hf.architecture_for(hf.growjax_fields(trained.config),
+                             options["architecture"])
   return {"stage": trained.stage, "step": trained.step,
           "architecture": arch.name, "out": str(pathlib.Path(out)),
           "files": [str(f) for f in files]}
+
+
+def hf_options(exp: Experiment, stage: int) -> dict:
+  """`hf.save_pretrained`'s architecture, max_position_embeddings and notes
+  for stage `stage` of a run: the init_from checkpoint's architecture (if it
+  holds the model) and its max_position_embeddings (or the run's seq_len if
+  longer); a note per growth up to `stage` that untied the embeddings."""
+  cfg = exp.stages[stage].model
+  architecture, positions = None, None
+  if exp.init_from is not None:
+    config = json.loads((hf.init_from_dir(exp.init_from) / "config.json")
+                        .read_text())
+    arch = hf.architecture_of(config)
+    try:
+      arch.to_config(hf.growjax_fields(cfg))
+      architecture = arch.name
+    except hf.ConversionError:
+      pass  # grown past what that architecture holds: the default table
+    positions = max(cfg.max_len, int(config.get("max_position_embeddings")
+                                     or cfg.max_len))
+  notes = {}
+  for prev, s in zip(exp.stages[:stage], exp.stages[1:stage + 1]):
+    if prev.model.tie_embeddings and not s.model.tie_embeddings:
+      notes[f"stage_{s.index}"] = (
+          f"{s.grow.method} growth (d_model {prev.model.d_model} -> "
+          f"{s.model.d_model}) untied the embeddings: the output layer "
+          "started as the embedding's transpose, so the growth kept the "
+          "function exactly")
+  return {"architecture": architecture, "max_position_embeddings": positions,
+          "notes": notes or None}
 
 
 def run(workdir, out, *, verbose: bool = False, **options) -> int:

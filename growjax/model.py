@@ -1,6 +1,8 @@
-"""A pre-norm decoder without linear biases, in Flax linen: growjax's GPT
-(LayerNorm, GeLU MLP) or, by `ModelConfig` options, a Llama-family model
-(norm="rmsnorm", mlp="swiglu", grouped-query attention with n_kv_heads).
+"""A pre-norm decoder in Flax linen: growjax's GPT (LayerNorm, GeLU MLP) or,
+by `ModelConfig` options, a Llama-family model (norm="rmsnorm", mlp="swiglu",
+grouped-query attention with n_kv_heads), Qwen2's q/k/v biases (qkv_bias) or
+GPT-NeoX's parallel residual blocks (parallel_residual). No other linear
+layer has a bias.
 
 Layers are scanned, so every layer parameter is stacked on a leading `layers`
 axis. Every parameter is a row of the one parameter table, `growjax.params`
@@ -16,10 +18,13 @@ G key/value heads, K head_dim, L layers, V vocab.
 
   norm  layernorm  (x - mean) / std * scale + bias
         rmsnorm    x / rms * scale (no bias)
-  mlp   gelu       wo(gelu(x wi))
+  mlp   gelu       wo(gelu(x wi)), the tanh GeLU (gelu_erf: the exact one)
         swiglu     wo(silu(x wg) * x wi): gate wg, up wi, down wo
-  attention        q [D, H, K]; k, v [D, G, K]; query head h reads key/value
-                   head h // (H / G) (transformers' repeat_kv grouping)
+  attention        q [D, H, K]; k, v [D, G, K] (qkv_bias: plus q_bias
+                   [H, K], k_bias, v_bias [G, K]); query head h reads
+                   key/value head h // (H / G) (transformers' repeat_kv)
+  block            h + attn(ln1(h)) = h1, then h1 + mlp(ln2(h1));
+                   parallel_residual: h + attn(ln1(h)) + mlp(ln2(h))
 
 Masks (masked structural growth, MSG) are an optional dict with any of
   hidden [D]     new residual channels: embedding, attention and MLP outputs
@@ -178,15 +183,16 @@ def _init(cfg: ModelConfig, p: params_lib.Param):
 class Norm(nn.Module):
   """LayerNorm (scale and bias) or RMSNorm (scale), by `kind`."""
   kind: str = "layernorm"
+  eps: float = 1e-5
 
   @nn.compact
   def __call__(self, x, hidden_mask=None):
     d = x.shape[-1]
     scale = self.param("scale", nn.initializers.ones, (d,))
     if self.kind == "rmsnorm":
-      return rms_norm(x, scale, hidden_mask)
+      return rms_norm(x, scale, hidden_mask, eps=self.eps)
     bias = self.param("bias", nn.initializers.zeros, (d,))
-    return layer_norm(x, scale, bias, hidden_mask)
+    return layer_norm(x, scale, bias, hidden_mask, eps=self.eps)
 
 
 def _attention_implementation(cfg: ModelConfig, mask) -> str | None:
@@ -225,6 +231,12 @@ class Attention(nn.Module):
     q_BTHK = jnp.einsum("BTD,DHK->BTHK", x_BTD, w_q_DHK)
     k_BTGK = jnp.einsum("BTD,DGK->BTGK", x_BTD, w_k_DGK)
     v_BTGK = jnp.einsum("BTD,DGK->BTGK", x_BTD, w_v_DGK)
+    if cfg.qkv_bias:  # a new head's bias starts at zero (grow.ROLES)
+      b_q_HK, b_k_GK, b_v_GK = (
+          self.param(f"{n}_bias", nn.initializers.zeros,
+                     (heads, cfg.head_dim)).astype(dtype)
+          for n, heads in zip("qkv", (cfg.n_heads, cfg.kv_heads, cfg.kv_heads)))
+      q_BTHK, k_BTGK, v_BTGK = q_BTHK + b_q_HK, k_BTGK + b_k_GK, v_BTGK + b_v_GK
     new_cache = None
     if cache is not None:  # keys are cached before positions are applied
       index = cache["index"]
@@ -239,7 +251,8 @@ class Attention(nn.Module):
     q_BTHK, k_BSGK = positions_lib.encode(
         q_BTHK, k_BSGK, q_pos_BT, k_pos_BS, kind=cfg.pos,
         scale_base=cfg.xpos_scale_base, gamma=cfg.xpos_gamma,
-        theta=cfg.rope_theta)
+        theta=cfg.rope_theta, rotary_dims=cfg.rotary_dims,
+        scaling=cfg.rope_scaling)
     q_BTHK = checkpoint_name(q_BTHK.astype(dtype), "q")
     k_BSGK = checkpoint_name(k_BSGK.astype(dtype), "k")
     v_BSGK = checkpoint_name(v_BSGK, "v")
@@ -286,7 +299,7 @@ class Mlp(nn.Module):
                                  "mlp_in")
       h_BTF = nn.silu(gate_BTF) * up_BTF
     else:
-      h_BTF = nn.gelu(up_BTF)
+      h_BTF = nn.gelu(up_BTF, approximate=cfg.mlp == "gelu")
     if mlp_mask_F is not None:  # after the gate product: a unit at 0 is off
       h_BTF = h_BTF * mlp_mask_F.astype(dtype)
     return jnp.einsum("BTF,FD->BTD", h_BTF, w_o_FD)
@@ -299,16 +312,21 @@ class Block(nn.Module):
 
   @nn.compact
   def __call__(self, h_BTD, per_layer, shared):
+    cfg = self.cfg
     hidden = shared["hidden_mask"]
     masks = per_layer["masks"]
-    attn, new_cache = Attention(self.cfg, self.block_len, name="attn")(
-        Norm(self.cfg.norm, name="ln1")(h_BTD, hidden), shared["q_pos"],
-        shared["k_pos"], masks.get("heads"), per_layer["cache"])
+    attn, new_cache = Attention(cfg, self.block_len, name="attn")(
+        Norm(cfg.norm, cfg.norm_eps, name="ln1")(h_BTD, hidden),
+        shared["q_pos"], shared["k_pos"], masks.get("heads"),
+        per_layer["cache"])
     if hidden is not None:  # masks in the compute dtype: no float32 promotion
       attn = attn * hidden.astype(attn.dtype)
     h1_BTD = h_BTD + attn
-    mlp = Mlp(self.cfg, name="mlp")(
-        Norm(self.cfg.norm, name="ln2")(h1_BTD, hidden), masks.get("mlp"))
+    # parallel residual: the MLP reads the block's input, not h1
+    mlp = Mlp(cfg, name="mlp")(
+        Norm(cfg.norm, cfg.norm_eps, name="ln2")(
+            h_BTD if cfg.parallel_residual else h1_BTD, hidden),
+        masks.get("mlp"))
     if hidden is not None:
       mlp = mlp * hidden.astype(mlp.dtype)
     if "layers" in masks:  # h + m * (block(h) - h)
@@ -352,7 +370,7 @@ class Transformer(nn.Module):
     shared = {"hidden_mask": hidden, "q_pos": q_pos_BT, "k_pos": k_pos_BS}
     h_BTD, new_kv = blocks(cfg, self.block_len, name="blocks")(
         h_BTD, per_layer, shared)
-    x_BTD = Norm(cfg.norm, name="ln_f")(h_BTD, hidden)
+    x_BTD = Norm(cfg.norm, cfg.norm_eps, name="ln_f")(h_BTD, hidden)
     if self.return_hidden:
       return x_BTD, new_kv
     if cfg.tie_embeddings:
@@ -465,5 +483,7 @@ def non_embedding_param_count(cfg: ModelConfig) -> int:
   """Parameters outside the embedding and unembedding tables."""
   d, f, k = cfg.d_model, cfg.d_ff, cfg.head_dim
   attention = 2 * d * k * (cfg.n_heads + cfg.kv_heads)  # q, o; k, v
+  if cfg.qkv_bias:
+    attention += k * (cfg.n_heads + 2 * cfg.kv_heads)
   mlp = (3 if cfg.mlp == "swiglu" else 2) * d * f
   return cfg.n_layers * (attention + mlp) + norm_param_count(cfg)

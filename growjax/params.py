@@ -91,6 +91,11 @@ V = Param("blocks/attn/v", ("layers", "embed", "kv_heads", "head_dim"),
           inputs=("embed",))
 O = Param("blocks/attn/o", ("layers", "heads", "head_dim", "embed"),
           inputs=("heads", "head_dim"))
+# Added to a head's projection (Qwen2); a new head's bias starts at zero.
+Q_BIAS, K_BIAS, V_BIAS = (
+    Param(f"blocks/attn/{n}_bias", ("layers", heads, "head_dim"), init="zeros",
+          mup="vector", requires=("qkv_bias", True))
+    for n, heads in (("q", "heads"), ("k", "kv_heads"), ("v", "kv_heads")))
 LN2_SCALE, LN2_BIAS = _norm("blocks/ln2", ("layers", "embed"))
 WG = Param("blocks/mlp/wg", ("layers", "embed", "mlp"), inputs=("embed",),
            requires=("mlp", "swiglu"))
@@ -102,7 +107,8 @@ UNEMBED = Param("unembed", ("embed", "vocab"), inputs=("embed",), mup="output",
 
 # Every parameter, by path, in the order of the model.
 TABLE: dict[str, Param] = {p.path: p for p in (
-    EMBED, LN1_SCALE, LN1_BIAS, Q, K, V, O, LN2_SCALE, LN2_BIAS, WG, WI, WO,
+    EMBED, LN1_SCALE, LN1_BIAS, Q, K, V, O, Q_BIAS, K_BIAS, V_BIAS, LN2_SCALE,
+    LN2_BIAS, WG, WI, WO,
     LN_F_SCALE, LN_F_BIAS, UNEMBED)}
 
 # The config field that sets each logical axis's size.

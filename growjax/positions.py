@@ -11,6 +11,11 @@ zeta_i^(n / scale_base) and of the key at position m by zeta_i^(-m / scale_base)
 zeta_i = (2i/K + gamma) / (1 + gamma), so q.k carries zeta^((n - m)/scale_base)
 and attention decays with distance.
 
+Two options of rotary positions, as transformers has them (`encode`):
+`rotary_dims` rotates only a head's first channels (partial rotary, GPT-NeoX's
+rotary_pct), with frequencies theta^(-2i/rotary_dims); `scaling` (a
+`config.RopeScaling`, "linear" or "llama3") rescales the frequencies.
+
 Scores depend on n - m only, so the model is free to shift every position by
 one offset. `centred` does that before `rope`/`xpos` are applied: it keeps the
 rotation angles small (float32 sin/cos lose accuracy at large angles) and the
@@ -31,6 +36,28 @@ def _frequencies(head_dim: int, theta: float = ROPE_THETA) -> jax.Array:
   return theta ** (-jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim)
 
 
+def scaled_frequencies(dims: int, theta: float = ROPE_THETA,
+                       scaling=None) -> jax.Array:
+  """Frequencies of `dims` rotary channels [dims/2], rescaled by `scaling`
+  (a config.RopeScaling or None) as transformers' modeling_rope_utils does:
+  linear divides them all by the factor; llama3 divides those of wavelength
+  above original_max_len / low_freq_factor, keeps those below
+  original_max_len / high_freq_factor, and interpolates between."""
+  freq = _frequencies(dims, theta)
+  if scaling is None:
+    return freq
+  if scaling.kind == "linear":
+    return freq / scaling.factor
+  old = float(scaling.original_max_len)
+  low, high = scaling.low_freq_factor, scaling.high_freq_factor
+  wavelen = 2 * jnp.pi / freq
+  scaled = jnp.where(wavelen > old / low, freq / scaling.factor, freq)
+  smooth = (old / wavelen - low) / (high - low)
+  smoothed = (1 - smooth) * scaled / scaling.factor + smooth * scaled
+  medium = (wavelen >= old / high) & (wavelen <= old / low)
+  return jnp.where(medium, smoothed, scaled)
+
+
 def _pairwise(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
   """Rotates channel pairs (2i, 2i+1) of x by angles given as cos/sin [.., K/2]."""
   x_pairs = x.reshape(*x.shape[:-1], x.shape[-1] // 2, 2).astype(jnp.float32)
@@ -39,12 +66,18 @@ def _pairwise(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
   return rotated.reshape(x.shape)
 
 
-def rope(x: jax.Array, positions: jax.Array, *,
-         theta: float = ROPE_THETA) -> jax.Array:
-  """Rotary position embedding of `x` [..., T, H, K] at `positions` [..., T]."""
+def rope(x: jax.Array, positions: jax.Array, *, theta: float = ROPE_THETA,
+         rotary_dims: int | None = None, scaling=None) -> jax.Array:
+  """Rotary position embedding of `x` [..., T, H, K] at `positions` [..., T]:
+  the first `rotary_dims` channels (default all K) rotate, at frequencies
+  `scaled_frequencies(rotary_dims, theta, scaling)`; the rest pass."""
+  dims = x.shape[-1] if rotary_dims is None else rotary_dims
   angles = (positions.astype(jnp.float32)[..., :, None, None]
-            * _frequencies(x.shape[-1], theta))  # [..., T, 1, K/2]
-  return _pairwise(x, jnp.cos(angles), jnp.sin(angles)).astype(x.dtype)
+            * scaled_frequencies(dims, theta, scaling))  # [..., T, 1, dims/2]
+  if dims == x.shape[-1]:
+    return _pairwise(x, jnp.cos(angles), jnp.sin(angles)).astype(x.dtype)
+  rotated = _pairwise(x[..., :dims], jnp.cos(angles), jnp.sin(angles))
+  return jnp.concatenate([rotated.astype(x.dtype), x[..., dims:]], axis=-1)
 
 
 def xpos(x: jax.Array, positions: jax.Array, *, key_side: bool,
@@ -78,14 +111,17 @@ def centred(q_pos: jax.Array, k_pos: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def encode(q_BTHK: jax.Array, k_BSHK: jax.Array, q_pos_BT: jax.Array,
            k_pos_BS: jax.Array, *, kind: str, scale_base: float = 512.0,
-           gamma: float = 0.4,
-           theta: float = ROPE_THETA) -> tuple[jax.Array, jax.Array]:
+           gamma: float = 0.4, theta: float = ROPE_THETA,
+           rotary_dims: int | None = None,
+           scaling=None) -> tuple[jax.Array, jax.Array]:
   """Applies `kind` ("rope" | "xpos") to queries and keys at centred
-  positions; `theta` is the rotary base of both."""
+  positions; `theta` is the rotary base of both; `rotary_dims` and `scaling`
+  (rope only) as in `rope`."""
   q_pos_BT, k_pos_BS = centred(q_pos_BT, k_pos_BS)
   if kind == "rope":
-    return (rope(q_BTHK, q_pos_BT, theta=theta),
-            rope(k_BSHK, k_pos_BS, theta=theta))
+    options = dict(theta=theta, rotary_dims=rotary_dims, scaling=scaling)
+    return (rope(q_BTHK, q_pos_BT, **options),
+            rope(k_BSHK, k_pos_BS, **options))
   if kind == "xpos":
     return (xpos(q_BTHK, q_pos_BT, key_side=False, scale_base=scale_base,
                  gamma=gamma, theta=theta),

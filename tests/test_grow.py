@@ -60,6 +60,17 @@ LL = ModelConfig(vocab_size=32, d_model=8, n_layers=2, n_heads=4, head_dim=4,
                  d_ff=16, max_len=8, pos="rope", norm="rmsnorm", mlp="swiglu",
                  n_kv_heads=2)
 RMS, SWI = A.replace(norm="rmsnorm"), A.replace(mlp="swiglu")  # one option each
+# The options of Hugging Face families, all at once. NX: Pythia's (parallel
+# residual, rotary on half of each head, erf GeLU, q/k/v biases) with linear
+# rope scaling and another norm epsilon. QW: Qwen2.5's (q/k/v biases, eps
+# 1e-6, tied embeddings, which hyperclone unties to grow d_model) with Llama
+# 3's rope scaling (original length 4, below these positions).
+NX = B.replace(n_layers=2, n_heads=2, parallel_residual=True,
+               rotary_fraction=0.5, mlp="gelu_erf", qkv_bias=True,
+               norm_eps=1e-3, rope_scaling=dict(kind="linear", factor=2.0))
+QW = LL.replace(qkv_bias=True, norm_eps=1e-6, tie_embeddings=True,
+                rope_scaling=dict(kind="llama3", factor=8.0,
+                                  original_max_len=4))
 
 
 def scaled(cfg, d=1, l=1, h=1, f=1, g=None):
@@ -82,20 +93,27 @@ CASES = {  # method: [(old, new)], every axis alone and in combinations
             (LL, scaled(LL, h=2, g=2)), (LL, scaled(LL, h=3, g=1.5)),
             (LL, scaled(LL, f=1.5)), (LL, scaled(LL, l=1.5)),
             (LL, scaled(LL, 1.5, 1.5, 1.5, 1.5, g=1.5)),
-            (RMS, scaled(RMS, 1.5, 1.5, 1.5, 1.5)), (SWI, scaled(SWI, 2, 2, 2, 2))],
+            (RMS, scaled(RMS, 1.5, 1.5, 1.5, 1.5)), (SWI, scaled(SWI, 2, 2, 2, 2)),
+            (NX, scaled(NX, 1.5, 1.5, 1.5, 1.5)),
+            (QW, scaled(QW, 1.5, 1.5, 1.5, 1.5, g=1.5))],
     "zero": [(A, scaled(A, h=2)), (A, scaled(A, f=2)), (A, scaled(A, l=1.5)),
              (A, scaled(A, l=2, h=2, f=2)), (B, scaled(B, l=3, h=2, f=2)),
              (LL, scaled(LL, h=2)), (LL, scaled(LL, h=3, g=1.5)),
              (LL, scaled(LL, f=2)), (LL, scaled(LL, l=1.5)),
              (LL, scaled(LL, l=2, h=2, f=2, g=2)),
-             (RMS, scaled(RMS, l=2, h=2, f=2)), (SWI, scaled(SWI, l=2, h=2, f=2))],
+             (RMS, scaled(RMS, l=2, h=2, f=2)), (SWI, scaled(SWI, l=2, h=2, f=2)),
+             (NX, scaled(NX, l=2, h=2, f=2)),
+             (QW, scaled(QW, l=2, h=2, f=2, g=2))],
     "hyperclone": [(A, scaled(A, d=2)), (A, scaled(A, h=2)), (A, scaled(A, f=2)),
                    (A, scaled(A, d=2, h=2, f=2)), (B, scaled(B, d=2, h=2, f=2)),
                    (LL, scaled(LL, d=2)), (LL, scaled(LL, h=2)),
                    (LL, scaled(LL, h=2, g=2)), (LL, scaled(LL, f=2)),
                    (LL, scaled(LL, d=2, h=4, f=2, g=2)),
                    (RMS, scaled(RMS, d=2, h=2, f=2)),
-                   (SWI, scaled(SWI, d=2, h=2, f=2))],
+                   (SWI, scaled(SWI, d=2, h=2, f=2)),
+                   (NX, scaled(NX, d=2, h=2, f=2)),
+                   (QW, scaled(QW, d=2, h=4, f=2, g=2).replace(
+                       tie_embeddings=False))],
 }
 
 MSG_LL_ALL, ZERO_LL_ALL, HC_LL_ALL = 14, 9, 9  # Llama-family, every axis
@@ -860,8 +878,9 @@ def test_ramp_starts_at_the_growth_masks_and_reaches_one_after_its_steps():
 
 
 def test_bad_inputs_are_named_value_errors():
-  with pytest.raises(ValueError, match=r"hyperclone cannot grow the hidden width "
-                     "of a model with tie_embeddings"):
+  with pytest.raises(ValueError, match=r"^tie_embeddings: True: hyperclone "
+                     r"grows d_model 8 -> 16 by copies, .* set "
+                     "tie_embeddings=False in the grown model"):
     G.plan(A_TIED, A_TIED.replace(d_model=16), method="hyperclone")
   with pytest.raises(ValueError, match=r"params.blocks/attn/k: shape \(2, 8, 2, 4\) "
                      r"is not \(1, 16, 1, 4\), the shape old_cfg gives it"):
@@ -930,9 +949,45 @@ def test_heads_grow_within_their_key_value_groups(g, r, more_g, more_r, tile):
     (A, A.replace(mlp="swiglu"), "msg", "mlp", r"^mlp: 'gelu' -> 'swiglu'"),
     (LL, LL.replace(rope_theta=5e5), "msg", "rope_theta",
      r"^rope_theta: 10000.0 -> 500000.0"),
+    (NX, NX.replace(qkv_bias=False), "zero", "qkv_bias",
+     r"^qkv_bias: True -> False, cannot change it"),
+    (NX, NX.replace(parallel_residual=False), "msg", "parallel_residual",
+     r"^parallel_residual: True -> False"),
+    (NX, NX.replace(rotary_fraction=1.0), "msg", "rotary_fraction",
+     r"^rotary_fraction: 0.5 -> 1.0"),
+    (QW, QW.replace(norm_eps=1e-5), "msg", "norm_eps",
+     r"^norm_eps: 1e-06 -> 1e-05"),
+    (QW, QW.replace(rope_scaling=None), "msg", "rope_scaling",
+     r"^rope_scaling: RopeScaling\(kind='llama3'.* -> None"),
+    (A, A_TIED, "msg", "tie_embeddings",
+     r"^tie_embeddings: False -> True, cannot tie an untied model"),
 ])
 def test_growth_the_options_cannot_make_exactly_is_a_named_plan_error(
     old, new, method, field, match):
   with pytest.raises(G.PlanError, match=match) as e:
     G.plan(old, new, method=method)
   assert e.value.field == field and "\n" not in str(e.value)
+
+
+# ------------------------------------------------------- untying embeddings
+@pytest.mark.parametrize("method,new", [
+    ("hyperclone", scaled(QW, d=2).replace(tie_embeddings=False)),
+    ("msg", scaled(QW, l=1.5).replace(tie_embeddings=False))])
+def test_untying_starts_the_output_layer_at_the_embedding_transpose(method,
+                                                                    new):
+  """Any method may untie (the output layer starts as the embedding's
+  transpose, before it grows); the optimizer state gets zero moments for
+  it, with the structure optax builds for the grown params."""
+  params = weights(QW, 1, "init")
+  grown = do_grow(params, QW, new, method)
+  tokens = tokens_from(1)
+  assert_same_function(forward(params, None, tokens, cfg=QW),
+                       forward(grown.params, grown.masks, tokens, cfg=new))
+  if method == "msg":  # d_model kept: the very table, transposed
+    np.testing.assert_array_equal(grown.params["unembed"],
+                                  np.asarray(params["embed"]).T)
+  opt = optax.adamw(1e-2)
+  state = grow_state_fn(QW, new, method)(opt.init(params))
+  want = jax.eval_shape(opt.init, grown.params)
+  assert jax.tree.structure(state) == jax.tree.structure(want)
+  assert not np.any(np.asarray(state[0].mu["unembed"]))

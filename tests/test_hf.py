@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from growjax import ModelConfig, export, hf, model, positions
+from growjax import ModelConfig, export, hf, hf_reference, model, positions
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CFG = ModelConfig(vocab_size=61, d_model=32, n_layers=2, n_heads=2,
@@ -47,6 +47,10 @@ def _params(cfg: ModelConfig, seed: int = 0) -> dict:
                                                           np.float32)
     if "bias" in ln:
       ln["bias"] = 0.3 * rng.standard_normal(ln["bias"].shape, np.float32)
+  attn = params["blocks"]["attn"]
+  for name in ("q_bias", "k_bias", "v_bias"):  # qkv_bias: off zero too
+    if name in attn:
+      attn[name] = 0.5 * rng.standard_normal(attn[name].shape, np.float32)
   if cfg.norm == "rmsnorm":  # no bias to move the logits: larger matrices
     for name in ("q", "k"):
       params["blocks"]["attn"][name] = params["blocks"]["attn"][name] * 20
@@ -67,74 +71,18 @@ def _equal(a, b) -> bool:
       for x, y in zip(leaves_a, leaves_b))
 
 
-# --- A GPT-NeoX forward pass as transformers computes it ---------------------
-
-
-def _rotate_half(x):
-  half = x.shape[-1] // 2
-  return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
-
-
-def _causal_attention(q_BHTK, k_BHTK, v_BHTK):
-  """Softmax attention over earlier positions; [B, T, H * K] out."""
-  b, h, n, k = q_BHTK.shape
-  causal = np.tril(np.ones((n, n), bool))
-  scores = np.where(causal, q_BHTK @ k_BHTK.transpose(0, 1, 3, 2) / math.sqrt(k),
-                    -np.inf)
-  probs = np.exp(scores - scores.max(-1, keepdims=True))
-  probs /= probs.sum(-1, keepdims=True)
-  return (probs @ v_BHTK).transpose(0, 2, 1, 3).reshape(b, n, h * k)
+# --- transformers' forward passes (growjax.hf_reference) --------------------
 
 
 def _half_split_rope(x_TK, pos_T, theta=10000.0):
   """transformers' rotary: pairs (i, i + K/2) at position * theta^(-2i/K)."""
-  k = x_TK.shape[-1]
-  inv_freq = 1.0 / theta ** (np.arange(0, k, 2) / k)
-  angles = np.concatenate([np.outer(pos_T, inv_freq)] * 2, axis=-1)
-  return x_TK * np.cos(angles) + _rotate_half(x_TK) * np.sin(angles)
+  inv = hf_reference.inv_freq({"rope_type": "default", "rope_theta": theta},
+                              x_TK.shape[-1])
+  return hf_reference.rope(x_TK, pos_T, inv)
 
 
-def _neox_logits(config, tensors, tokens_BT):
-  """float64 logits of GPTNeoXForCausalLM (sequential residual), following
-  transformers' modeling_gpt_neox: fused qkv viewed as [heads, 3 * K]."""
-  assert config["use_parallel_residual"] is False
-  assert config["hidden_act"] == "gelu_new" and config["rotary_pct"] == 1.0
-  t = {n: v.astype(np.float64) for n, v in tensors.items()}
-  d, h = config["hidden_size"], config["num_attention_heads"]
-  k, eps = d // h, config["layer_norm_eps"]
-
-  def norm(x, name):
-    mean = x.mean(-1, keepdims=True)
-    var = np.square(x - mean).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * t[name + ".weight"] + t[
-        name + ".bias"]
-
-  def linear(x, name):
-    return x @ t[name + ".weight"].T + t[name + ".bias"]
-
-  def gelu_new(x):
-    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi)
-                                  * (x + 0.044715 * x ** 3)))
-
-  b, n = tokens_BT.shape
-  pos = np.arange(n)
-  x = t["gpt_neox.embed_in.weight"][tokens_BT]
-  for i in range(config["num_hidden_layers"]):
-    p = f"gpt_neox.layers.{i}."
-    qkv = linear(norm(x, p + "input_layernorm"),
-                 p + "attention.query_key_value").reshape(b, n, h, 3 * k)
-    q, kk, v = (qkv[..., j * k:(j + 1) * k].transpose(0, 2, 1, 3)
-                for j in range(3))  # [B, H, T, K]
-    q, kk = _half_split_rope(q, pos), _half_split_rope(kk, pos)
-    out = _causal_attention(q, kk, v)
-    x = x + linear(out, p + "attention.dense")
-    mlp = linear(norm(x, p + "post_attention_layernorm"),
-                 p + "mlp.dense_h_to_4h")
-    x = x + linear(gelu_new(mlp), p + "mlp.dense_4h_to_h")
-  x = norm(x, "gpt_neox.final_layer_norm")
-  unembed = t["gpt_neox.embed_in.weight" if config["tie_word_embeddings"]
-              else "embed_out.weight"]
-  return x @ unembed.T
+_neox_logits = hf_reference.neox_logits
+_llama_logits = hf_reference.llama_logits
 
 
 @pytest.mark.parametrize("tie", [False, True])
@@ -146,48 +94,6 @@ def test_reference_gpt_neox_on_exported_tensors_gives_growjax_logits(tie):
   got = _neox_logits(config, tensors, TOKENS)
   assert np.abs(want).max() > 0.1  # logits large enough to show a mistake
   np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
-
-
-def _llama_logits(config, tensors, tokens_BT):
-  """float64 logits of LlamaForCausalLM, following transformers'
-  modeling_llama: RMSNorm weight * x / sqrt(mean(x^2) + eps), SwiGLU
-  down(silu(gate(x)) * up(x)), rotate_half rotary at rope_theta, repeat_kv
-  (each key/value head repeated for its H / G consecutive query heads)."""
-  assert config["hidden_act"] == "silu" and not config["attention_bias"]
-  t = {n: v.astype(np.float64) for n, v in tensors.items()}
-  h, g = config["num_attention_heads"], config["num_key_value_heads"]
-  k, eps = config["head_dim"], config["rms_norm_eps"]
-  theta = config["rope_parameters"]["rope_theta"]
-
-  def norm(x, name):
-    rms = np.sqrt(np.square(x).mean(-1, keepdims=True) + eps)
-    return t[name + ".weight"] * (x / rms)
-
-  def linear(x, name):
-    return x @ t[name + ".weight"].T
-
-  def silu(x):
-    return x / (1 + np.exp(-x))
-
-  b, n = tokens_BT.shape
-  pos = np.arange(n)
-  x = t["model.embed_tokens.weight"][tokens_BT]
-  for i in range(config["num_hidden_layers"]):
-    p = f"model.layers.{i}."
-    y = norm(x, p + "input_layernorm")
-    q, kk, v = (linear(y, p + f"self_attn.{name}_proj").reshape(b, n, -1, k)
-                .transpose(0, 2, 1, 3) for name in "qkv")  # [B, heads, T, K]
-    q, kk = (_half_split_rope(q, pos, theta), _half_split_rope(kk, pos, theta))
-    kk, v = np.repeat(kk, h // g, axis=1), np.repeat(v, h // g, axis=1)
-    out = _causal_attention(q, kk, v)
-    x = x + linear(out, p + "self_attn.o_proj")
-    y = norm(x, p + "post_attention_layernorm")
-    x = x + linear(silu(linear(y, p + "mlp.gate_proj"))
-                   * linear(y, p + "mlp.up_proj"), p + "mlp.down_proj")
-  x = norm(x, "model.norm")
-  unembed = t["model.embed_tokens.weight" if config["tie_word_embeddings"]
-              else "lm_head.weight"]
-  return x @ unembed.T
 
 
 @pytest.mark.parametrize("tie", [False, True])
@@ -203,6 +109,73 @@ def test_reference_llama_on_exported_tensors_gives_growjax_logits(tie):
   # theta matters at these positions: base 10000 gives other logits
   config["rope_parameters"]["rope_theta"] = 10000.0
   assert np.abs(_llama_logits(config, tensors, TOKENS) - want).max() > 1e-3
+
+
+# The families growjax converts, tiny, each with the options its real
+# configurations need (benchmarks/hf_interop.py has them at real
+# proportions): (config, architecture to export as, a change of config.json
+# that must change transformers' logits, showing the option is exercised).
+def _config_change(**values):
+  def change(config):
+    config.update(values)
+  return change
+
+
+def _rope_change(**values):
+  def change(config):
+    config["rope_parameters"] = {**config["rope_parameters"], **values}
+  return change
+
+
+FAMILIES = {
+    # Pythia: parallel residual, rotary on 25% of each head, the erf GeLU,
+    # q/k/v biases
+    "pythia": (CFG.replace(d_ff=128, mlp="gelu_erf", parallel_residual=True,
+                           rotary_fraction=0.25, qkv_bias=True), None,
+               _config_change(use_parallel_residual=False)),
+    # Llama 3.2: tied, llama3 rope scaling (original length 8 < these 12
+    # positions, so every band of frequencies is in play)
+    "llama-3.2": (LLAMA_CFG.replace(tie_embeddings=True, rope_scaling=dict(
+        kind="llama3", factor=32.0, low_freq_factor=1.0, high_freq_factor=4.0,
+        original_max_len=8), rope_theta=100.0), None,
+                  _rope_change(rope_type="default")),
+    # SmolLM2: tied, 3 query heads per key/value head, rope base 100000
+    "smollm2": (LLAMA_CFG.replace(d_model=48, n_heads=6, n_kv_heads=2,
+                                  head_dim=8, d_ff=128, tie_embeddings=True,
+                                  rope_theta=100_000.0), None,
+                _config_change(rms_norm_eps=1e-2)),
+    # Qwen2.5: q/k/v biases, rms_norm_eps 1e-6, tied, 7 query heads per
+    # key/value head, rope base 1e6
+    "qwen2.5": (LLAMA_CFG.replace(d_model=56, n_heads=7, n_kv_heads=1,
+                                  head_dim=8, d_ff=152, qkv_bias=True,
+                                  norm_eps=1e-6, tie_embeddings=True,
+                                  rope_theta=1e6), None,
+                lambda c: [c.update(architectures=["LlamaForCausalLM"]),
+                           None][1]),
+    # Mistral: untied, no sliding window (here with linear rope scaling)
+    "mistral": (LLAMA_CFG.replace(rope_scaling=dict(kind="linear",
+                                                    factor=4.0)),
+                "MistralForCausalLM", _rope_change(rope_type="default")),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_each_family_exports_to_transformers_logits_and_imports_bitwise(
+    family):
+  cfg, arch, change = FAMILIES[family]
+  params = _params(cfg, seed=4)
+  config, tensors = hf.to_hf(params, cfg, architecture=arch)
+  want = np.asarray(model.apply(params, cfg, TOKENS))
+  got = hf_reference.logits(config, tensors, TOKENS)
+  assert np.abs(want).max() > 0.1  # logits large enough to show a mistake
+  np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
+  fields, back = hf.from_hf(json.loads(json.dumps(config)), tensors)
+  assert ModelConfig(**fields) == cfg and _equal(back, jax.tree.map(
+      np.asarray, params))
+  if family == "qwen2.5":  # Llama reads the same tensors but no q/k/v bias
+    del tensors["model.layers.0.self_attn.q_proj.bias"]
+  change(config)
+  assert np.abs(hf_reference.logits(config, tensors, TOKENS) - want).max() > 1e-3
 
 
 @hypothesis.given(heads=st.integers(1, 3), head_dim=st.sampled_from([2, 4, 16]),
@@ -275,14 +248,15 @@ def test_files_have_transformers_layout_and_config_fields(tmp_path, params):
           "max_position_embeddings": 16, "hidden_act": "gelu_new",
           "rotary_pct": 1.0, "rotary_emb_base": 10000.0,
           "use_parallel_residual": False, "layer_norm_eps": 1e-5,
-          "tie_word_embeddings": False, "attention_bias": True}
+          "tie_word_embeddings": False, "attention_bias": False}
   assert config["rope_parameters"] == {
       "rope_type": "default", "rope_theta": 10000.0,
       "partial_rotary_factor": 1.0}
+  # no q/k/v biases (qkv_bias=False): attention_bias=false, so neither
+  # query_key_value nor dense has one
   layer = {"input_layernorm.weight": (32,), "input_layernorm.bias": (32,),
            "attention.query_key_value.weight": (96, 32),
-           "attention.query_key_value.bias": (96,),
-           "attention.dense.weight": (32, 32), "attention.dense.bias": (32,),
+           "attention.dense.weight": (32, 32),
            "post_attention_layernorm.weight": (32,),
            "post_attention_layernorm.bias": (32,),
            "mlp.dense_h_to_4h.weight": (64, 32),
@@ -416,6 +390,71 @@ def test_check_pretrained_reads_only_config_and_headers(tmp_path, monkeypatch):
     hf.check_pretrained(tmp_path)
 
 
+def test_check_pretrained_refuses_a_non_zero_bias_as_loading_would(
+    tmp_path):
+  """GPT-NeoX's MLP biases have no growjax parameter: a non-zero one is
+  refused by the check a dry run makes (not only when the run loads the
+  weights), naming the file with its directory."""
+  from safetensors import numpy as stn  # pylint: disable=g-import-not-at-top
+  cfg = FAMILIES["pythia"][0]
+  hf.save_pretrained(tmp_path, _params(cfg), cfg)
+  tensors, _ = hf.read_tensors(tmp_path)
+  assert ModelConfig(**hf.check_pretrained(tmp_path)) == cfg
+  tensors["gpt_neox.layers.1.mlp.dense_h_to_4h.bias"][7] = 0.125
+  stn.save_file(tensors, tmp_path / "model.safetensors")
+  message = (f"{tmp_path / 'model.safetensors'}: gpt_neox.layers.1.mlp."
+             "dense_h_to_4h.bias is not zero (max |b| 0.125)")
+  for check in (hf.check_pretrained, hf.load_pretrained):
+    with pytest.raises(hf.ConversionError) as e:
+      check(tmp_path)
+    assert str(e.value).startswith(message) and "\n" not in str(e.value)
+
+
+def test_save_pretrained_refuses_masks_mid_ramp_and_writes_nothing(tmp_path):
+  from growjax import grow  # pylint: disable=g-import-not-at-top
+  big = LLAMA_CFG.replace(d_model=48, n_layers=3)
+  grown = grow.grow(_params(LLAMA_CFG), LLAMA_CFG, big, jax.random.key(0),
+                    method="msg")
+  with pytest.raises(hf.ConversionError, match=(
+      r"^masks.hidden: 16 of 48 entries are not 1 \(min 0.5\); a masked "
+      r"model has no Hugging Face equivalent: ramp the masks to 1")):
+    hf.save_pretrained(tmp_path / "mid", grown.params, big,
+                       masks=grow.ramp(grown.masks, 0.5))
+  assert not (tmp_path / "mid").exists()
+  hf.save_pretrained(tmp_path / "done", grown.params, big,
+                     masks=grow.ramp(grown.masks, 1.0))
+  assert ModelConfig(**hf.load_pretrained(tmp_path / "done")[0]) == big
+
+
+def test_export_options_name_architecture_positions_and_length(tmp_path):
+  """Mistral exports as Mistral (its tensors are Llama's), keeping the
+  imported max_position_embeddings; a transformers 5 file spells the rope
+  as rope_parameters, which import reads."""
+  cfg = FAMILIES["mistral"][0]
+  hf.save_pretrained(tmp_path, _params(cfg), cfg,
+                     architecture="MistralForCausalLM",
+                     max_position_embeddings=4096,
+                     notes={"stage_1": "untied"})
+  config = json.loads((tmp_path / "config.json").read_text())
+  assert (config["architectures"], config["model_type"],
+          config["sliding_window"], config["max_position_embeddings"],
+          config["growjax"]) == (["MistralForCausalLM"], "mistral", None,
+                                 4096, {"stage_1": "untied"})
+  assert config["rope_parameters"] == {
+      "rope_type": "linear", "rope_theta": 500000.0,
+      "partial_rotary_factor": 1.0, "factor": 4.0}
+  fields, _ = hf.load_pretrained(tmp_path)
+  assert ModelConfig(**fields) == cfg.replace(max_len=4096)
+  with pytest.raises(hf.ConversionError, match=r"^model: qkv_bias=True: "
+                     "MistralForCausalLM has no biases"):
+    hf.to_hf(_params(FAMILIES["qwen2.5"][0]), FAMILIES["qwen2.5"][0],
+             architecture="MistralForCausalLM")
+  with pytest.raises(hf.ConversionError, match=r"^model: parallel_residual="
+                     "True: Qwen2ForCausalLM has sequential blocks"):
+    pythia = FAMILIES["pythia"][0]
+    hf.to_hf(_params(pythia), pythia.replace(norm="rmsnorm", mlp="swiglu"))
+
+
 # --- Refusals ----------------------------------------------------------------
 
 
@@ -439,7 +478,7 @@ def _drop(*keys):
 
 
 def _bias(config, tensors):
-  tensors["gpt_neox.layers.1.attention.dense.bias"][3] = 0.25
+  tensors["gpt_neox.layers.1.mlp.dense_4h_to_h.bias"][3] = 0.25
 
 
 def _extra(config, tensors):
@@ -447,38 +486,37 @@ def _extra(config, tensors):
 
 
 REFUSALS = {
-    "bias": (_bias, "model.safetensors: gpt_neox.layers.1.attention.dense.bias "
-                    "is not zero (max |b| 0.25); growjax's layers have no "
-                    "biases"),
-    "parallel residual": (_set("use_parallel_residual", True),
-                          "config.json: use_parallel_residual=true: parallel "
-                          "residual is not supported"),
-    "parallel residual by default": (_drop("use_parallel_residual"),
-                                     "config.json: use_parallel_residual=true"),
-    "rope scaling": (_set("rope_scaling", {"type": "linear", "factor": 2.0}),
-                     "config.json: rope_scaling.rope_type='linear': growjax's "
-                     "rope has no scaling"),
+    "bias": (_bias, "model.safetensors: gpt_neox.layers.1.mlp.dense_4h_to_h."
+                    "bias is not zero (max |b| 0.25); growjax has no such "
+                    "bias"),
+    "rope scaling": (_set("rope_scaling", {"type": "dynamic", "factor": 2.0}),
+                     "config.json: rope_scaling.type='dynamic': growjax's "
+                     "rope converts only 'default', 'linear', 'llama3'"),
     "rope scaling, transformers 5": (_rope(rope_type="yarn", factor=4.0),
                                      "config.json: rope_parameters.rope_type="
                                      "'yarn'"),
+    "rope scaling without its factor": (_rope(rope_type="linear"),
+                                        "config.json: rope_parameters.factor "
+                                        "is missing"),
+    # named as the file spells it (transformers 5: inside rope_parameters)
     "rope base": (_rope(rope_theta=-1.0),
-                  "config.json: rotary_emb_base=-1.0 is not a positive rotary "
-                  "base"),
-    "partial rotary": (_rope(partial_rotary_factor=0.25),
-                       "config.json: rotary_pct=0.25: partial rotary is not "
-                       "supported"),
-    "partial rotary by default": (_drop("rotary_pct", "rope_parameters"),
-                                  "config.json: rotary_pct=0.25: partial "
-                                  "rotary"),
-    "erf gelu": (_set("hidden_act", "gelu"),
-                 "config.json: hidden_act='gelu': growjax's MLP uses the tanh "
-                 "GeLU"),
-    "norm epsilon": (_set("layer_norm_eps", 1e-6),
-                     "config.json: layer_norm_eps=1e-06"),
-    "unknown architecture": (_set("architectures", ["MistralForCausalLM"]),
-                             "config.json: architectures=['MistralForCausalLM']"
+                  "config.json: rope_parameters.rope_theta=-1.0 is not a "
+                  "positive number"),
+    "partial rotary": (_rope(partial_rotary_factor=0.1),
+                       "config.json: rope_parameters.partial_rotary_factor="
+                       "0.1 of head_dim 16 rotates 1 channels, not a "
+                       "positive even number"),
+    "activation": (_set("hidden_act", "relu"),
+                   "config.json: hidden_act='relu': growjax's MLP has the erf "
+                   "GeLU (gelu) and the tanh GeLU"),
+    "norm epsilon": (_set("layer_norm_eps", -1.0),
+                     "config.json: layer_norm_eps=-1.0 is not a positive "
+                     "number"),
+    "unknown architecture": (_set("architectures", ["FalconForCausalLM"]),
+                             "config.json: architectures=['FalconForCausalLM']"
                              ": growjax converts only GPTNeoXForCausalLM, "
-                             "LlamaForCausalLM"),
+                             "LlamaForCausalLM, Qwen2ForCausalLM, "
+                             "MistralForCausalLM"),
     "shape": (_set("vocab_size", 60),
               "model.safetensors: gpt_neox.embed_in.weight has shape (61, 32), "
               "but config.json gives (60, 32) (vocab_size=60, "
@@ -513,21 +551,39 @@ def _llama_set(key, value):
 
 
 LLAMA_REFUSALS = {
-    "llama3 rope scaling": (
-        _llama_set("rope_parameters", {"rope_type": "llama3", "factor": 8.0,
-                                       "rope_theta": 500000.0}),
-        "config.json: rope_parameters.rope_type='llama3': growjax's rope has "
-        "no scaling"),
-    "attention bias": (_llama_set("attention_bias", True),
-                       "config.json: attention_bias=True: growjax's layers "
-                       "have no biases"),
+    "yarn rope scaling": (
+        _llama_set("rope_scaling", {"rope_type": "yarn", "factor": 8.0}),
+        "config.json: rope_scaling.rope_type='yarn': growjax's rope converts "
+        "only 'default', 'linear', 'llama3'"),
+    "llama3 rope scaling without its factors": (
+        _llama_set("rope_scaling", {"rope_type": "llama3", "factor": 8.0}),
+        "config.json: rope_scaling.low_freq_factor is missing"),
+    "partial rotary": (
+        _llama_set("rope_parameters", {"rope_type": "default",
+                                       "rope_theta": 1e4,
+                                       "partial_rotary_factor": 0.5}),
+        "config.json: rope_parameters.partial_rotary_factor=0.5: this "
+        "architecture rotates every channel of a head"),
+    "mistral sliding window": (
+        lambda c: c.update(architectures=["MistralForCausalLM"],
+                           sliding_window=4096),
+        "config.json: sliding_window=4096: sliding-window attention is not "
+        "supported"),
+    "mistral sliding window by default": (
+        lambda c: c.update(architectures=["MistralForCausalLM"]),
+        "config.json: sliding_window=4096: sliding-window attention"),
+    "qwen2 sliding window": (
+        lambda c: c.update(architectures=["Qwen2ForCausalLM"],
+                           use_sliding_window=True, sliding_window=8,
+                           max_window_layers=1),
+        "config.json: use_sliding_window / layer_types: layer 1 has "
+        "sliding-window attention, which is not supported"),
     "mlp bias": (_llama_set("mlp_bias", True), "config.json: mlp_bias=True"),
     "activation": (_llama_set("hidden_act", "gelu"),
                    "config.json: hidden_act='gelu': growjax's SwiGLU gates "
                    "with silu"),
-    "norm epsilon": (_llama_set("rms_norm_eps", 1e-6),
-                     "config.json: rms_norm_eps=1e-06: growjax's norm epsilon "
-                     "is 1e-05"),
+    "norm epsilon": (_llama_set("rms_norm_eps", 0),
+                     "config.json: rms_norm_eps=0 is not a positive number"),
     "kv heads": (_llama_set("num_key_value_heads", 3),
                  "config.json: num_key_value_heads=3 does not divide "
                  "num_attention_heads=4"),

@@ -178,15 +178,33 @@ def test_init_from_that_cannot_be_used_is_one_line_naming_file_and_field(
            "model.layers.0.mlp.gate_proj.weight has shape (192, 64), but "
            f"{tmp_path / 'shape' / 'config.json'} gives (64, 64)")
   _refused(with_init(variant("scaling", rope_parameters={
-      "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0})),
+      "rope_type": "yarn", "rope_theta": 500000.0, "factor": 8.0})),
            f"init_from: {tmp_path / 'scaling' / 'config.json'}: "
-           "rope_parameters.rope_type='llama3': growjax's rope has no scaling")
+           "rope_parameters.rope_type='yarn': growjax's rope converts only "
+           "'default', 'linear', 'llama3'")
+  # a missing tensor is named with the file it should be in, and its directory
   _refused(with_init(variant("bias", attention_bias=True)),
-           f"init_from: {tmp_path / 'bias' / 'config.json'}: "
-           "attention_bias=True: growjax's layers have no biases")
+           f"init_from: {tmp_path / 'bias' / 'model.safetensors'}: "
+           "model.layers.0.self_attn.q_proj.bias is missing")
   _refused(with_init(variant("mistral", architectures=["MistralForCausalLM"])),
            f"init_from: {tmp_path / 'mistral' / 'config.json'}: "
-           "architectures=['MistralForCausalLM']")
+           "sliding_window=4096: sliding-window attention is not supported")
+  # a bias growjax has no parameter for, not zero: refused before any compute
+  # (the dry run's check), naming the file with its directory
+  from safetensors import numpy as stn  # pylint: disable=g-import-not-at-top
+  tensors, _ = hf.read_tensors(good)
+  for name in (f"{i}.self_attn.{p}_proj" for i in (0, 1) for p in "qkvo"):
+    rows = tensors[f"model.layers.{name}.weight"].shape[0]
+    tensors[f"model.layers.{name}.bias"] = np.zeros(rows, np.float32)
+  tensors["model.layers.1.self_attn.o_proj.bias"][5] = -0.5
+  biased = tmp_path / "biased"
+  biased.mkdir()
+  (biased / "config.json").write_text(json.dumps(
+      {**config, "attention_bias": True}))
+  stn.save_file(tensors, biased / "model.safetensors")
+  _refused(with_init(f"hf:{biased}"),
+           f"init_from: {biased / 'model.safetensors'}: "
+           "model.layers.1.self_attn.o_proj.bias is not zero (max |b| 0.5)")
   _refused(with_init(variant("vocab", vocab_size=600)),
            f"init_from: {tmp_path / 'vocab' / 'model.safetensors'}: "
            "model.embed_tokens.weight has shape (512, 64), but")
@@ -203,3 +221,29 @@ def test_init_from_that_cannot_be_used_is_one_line_naming_file_and_field(
   c.stages[2]["model"]["n_kv_heads"] = 8
   _refused(c, "stages[2].model.n_kv_heads: 2 -> 8 with n_heads 8 -> 16 leaves "
            "2 query heads per key/value head, fewer than 4")
+
+
+def test_export_keeps_the_checkpoint_s_architecture_and_length_and_notes_an_untie(
+    tmp_path, text_path, data_dir):
+  """A run from a tied Mistral-format checkpoint whose last stage grows the
+  width by hyperclone: that stage is untied (exact: the output layer starts
+  as the embedding's transpose), the export is Mistral again with the
+  checkpoint's max_position_embeddings (the run's seq_len is 32), and
+  config.json says which growth untied the embeddings."""
+  exp = Experiment.from_config(_config(text_path, data_dir))
+  cfg = exp.stages[0].model.replace(tie_embeddings=True)
+  hf.save_pretrained(tmp_path / "hf", model.init(cfg, jax.random.key(0)), cfg,
+                     architecture="MistralForCausalLM",
+                     max_position_embeddings=4096)
+  c = _config(text_path, data_dir, f"runlocal,hf={tmp_path / 'hf'}")
+  c.stages[2]["model"]["d_model"] = 256
+  exp = Experiment.from_config(c)
+  assert [s.model.tie_embeddings for s in exp.stages] == [True, True, False]
+  options = export.hf_options(exp, 2)
+  assert (options["architecture"], options["max_position_embeddings"]) == (
+      "MistralForCausalLM", 4096)
+  assert options["notes"] == {"stage_2": (
+      "hyperclone growth (d_model 128 -> 256) untied the embeddings: the "
+      "output layer started as the embedding's transpose, so the growth kept "
+      "the function exactly")}
+  assert export.hf_options(exp, 1)["notes"] is None

@@ -53,7 +53,8 @@ def test_logits_at_t_ignore_later_tokens(params, seed, t, pos):
 @pytest.mark.parametrize("shape", [
     dict(), dict(d_model=8, n_layers=3, n_heads=3, head_dim=4, d_ff=12),
     dict(norm="rmsnorm"), dict(mlp="swiglu"), dict(n_heads=4, n_kv_heads=1),
-    dict(norm="rmsnorm", mlp="swiglu", n_heads=6, n_kv_heads=3)])
+    dict(norm="rmsnorm", mlp="swiglu", n_heads=6, n_kv_heads=3),
+    dict(pos="rope", qkv_bias=True, n_heads=4, n_kv_heads=2)])
 def test_param_count_and_param_axes_match_init(shape, tie):
   cfg = CFG.replace(tie_embeddings=tie, **shape)
   abstract = jax.eval_shape(lambda k: model.init(cfg, k), jax.random.key(0))
@@ -154,6 +155,8 @@ BAD = {
     "init_std": 0.0, "norm": "batchnorm", "mlp": "relu",
     "n_kv_heads": 3,  # does not divide n_heads = 2
     "rope_theta": -1.0, "param": "ntk", "mup_base": {"width": 64},
+    "rope_theta": -1.0, "norm_eps": 0.0, "parallel_residual": "yes",
+    "rotary_fraction": 1.5, "qkv_bias": 1, "rope_scaling": "llama3",
 }
 
 
@@ -345,6 +348,29 @@ def test_llama_kv_cache_holds_kv_heads_and_decodes_like_the_full_forward(
     outs.append(logits)
   np.testing.assert_allclose(jnp.concatenate(outs, 1), full, rtol=1e-5,
                              atol=1e-5)
+
+
+def test_hf_options_decode_from_the_kv_cache_like_the_full_forward():
+  """Parallel residual, partial rotary, q/k/v biases (cached with the keys,
+  before positions), llama3 rope scaling and norm epsilon: the cache path
+  computes what the full forward does, and logits stay causal."""
+  cfg = LLAMA.replace(parallel_residual=True, rotary_fraction=0.5,
+                      qkv_bias=True, norm_eps=1e-3, rope_scaling=dict(
+                          kind="llama3", factor=8.0, original_max_len=4))
+  params = jax.tree.map(lambda x: x + 0.1, model.init(cfg, jax.random.key(3)))
+  tokens = tokens_from(14)
+  full = forward(params, cfg, tokens)
+  step = jax.jit(model.apply, static_argnames=("cfg",))
+  cache = model.init_cache(cfg, batch=2, length=T)
+  outs = []
+  for t in range(0, T, 4):
+    logits, cache = step(params, cfg, tokens[:, t:t + 4], cache=cache)
+    outs.append(logits)
+  np.testing.assert_allclose(jnp.concatenate(outs, 1), full, rtol=1e-5,
+                             atol=1e-5)
+  changed = tokens.at[:, 9:].set((tokens[:, 9:] + 1) % cfg.vocab_size)
+  np.testing.assert_allclose(forward(params, cfg, changed)[:, :9],
+                             full[:, :9], rtol=1e-6, atol=1e-6)
 
 
 @hypothesis.given(theta=st.sampled_from([10_000.0, 500_000.0, 1e6]),

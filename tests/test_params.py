@@ -18,10 +18,12 @@ from growjax.config import ModelConfig
 GPT = ModelConfig(vocab_size=32, d_model=8, n_layers=2, n_heads=2, head_dim=4,
                   d_ff=16, max_len=8)
 CONFIGS = [GPT, GPT.replace(tie_embeddings=True),
-           GPT.replace(norm="rmsnorm", mlp="swiglu", n_kv_heads=1, pos="rope")]
+           GPT.replace(norm="rmsnorm", mlp="swiglu", n_kv_heads=1, pos="rope"),
+           GPT.replace(norm="rmsnorm", mlp="swiglu", n_kv_heads=1, pos="rope",
+                       qkv_bias=True)]
 
 
-@pytest.mark.parametrize("cfg", CONFIGS, ids=["gpt", "tied", "llama"])
+@pytest.mark.parametrize("cfg", CONFIGS, ids=["gpt", "tied", "llama", "qwen2"])
 def test_table_rows_of_a_config_are_exactly_what_init_creates(cfg):
   shapes = jax.eval_shape(lambda k: model.init(cfg, k), jax.random.key(0))
   created = {params_lib.path_of(k): x.shape
@@ -37,7 +39,7 @@ def test_table_rows_of_a_config_are_exactly_what_init_creates(cfg):
 def test_every_parameter_is_required_by_an_option_or_always_there():
   assert set(params_lib.TABLE) == set().union(
       *(params_lib.of(c) for c in CONFIGS))
-  llama = CONFIGS[-1]  # n_kv_heads = 1: every field can double
+  llama = CONFIGS[2]  # n_kv_heads = 1: every field can double
   sizes = params_lib.axis_sizes(llama)
   for axis, field in params_lib.AXIS_FIELDS.items():
     bigger = llama.replace(**{field: getattr(llama, field) * 2})

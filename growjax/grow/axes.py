@@ -23,10 +23,26 @@ from growjax.config import ModelConfig
 GROWABLE: tuple[str, ...] = ("embed", "heads", "kv_heads", "mlp", "layers")
 
 # Config fields growth keeps; changing one is an error (dtype and init_std may
-# change: the first is a compute setting, the second only seeds new entries).
+# change: the first is a compute setting, the second only seeds new entries;
+# tie_embeddings may go from True to False: `untie`).
 FROZEN_FIELDS: tuple[str, ...] = (
     "vocab_size", "head_dim", "max_len", "pos", "xpos_scale_base", "xpos_gamma",
-    "tie_embeddings", "norm", "mlp", "rope_theta", "param", "mup_base")
+    "norm", "mlp", "rope_theta", "param", "mup_base", "norm_eps",
+    "parallel_residual", "rotary_fraction", "qkv_bias", "rope_scaling")
+
+
+def unties(old_cfg: ModelConfig, new_cfg: ModelConfig) -> bool:
+  """The growth unties the embeddings: the output layer becomes a parameter
+  of its own, starting as the embedding's transpose (the same function)."""
+  return old_cfg.tie_embeddings and not new_cfg.tie_embeddings
+
+
+def untie(tree: dict, transpose=None) -> dict:
+  """A params-like tree of a tied model with the output layer added:
+  `transpose(embedding)` (default its .T)."""
+  embed = tree[params_lib.EMBED.path]
+  return {**tree, params_lib.UNEMBED.path: embed.T if transpose is None
+          else transpose(embed)}
 
 
 def gating_mask(axis: str) -> str | None:

@@ -17,6 +17,7 @@ base/D falls, so the function is kept. Pure and jit-able:
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 import jax
@@ -33,6 +34,7 @@ from growjax.grow import operators as ops_lib
 from growjax.grow.plan import plan
 
 Params = dict[str, Any]
+log = logging.getLogger("growjax")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +55,9 @@ def grow(params: Params, old_cfg: ModelConfig, new_cfg: ModelConfig,
          key: jax.Array, *, method: str, masks: dict | None = None,
          **options) -> Grown:
   """Grows `params` (and MSG `masks`, if the model is mid-ramp) from `old_cfg`
-  to `new_cfg` with `method` (see `METHODS`).
+  to `new_cfg` with `method` (see `METHODS`). A tied model grown into an
+  untied one gets an output layer of its own, the embedding's transpose,
+  before it grows (hyperclone needs that to grow a tied model's width).
 
   options (`methods.OPTIONS` documents each and holds its default):
   `new_layers` (msg, zero), `noise` (hyperclone). An option the method does
@@ -63,6 +67,10 @@ def grow(params: Params, old_cfg: ModelConfig, new_cfg: ModelConfig,
   ops = plan(old_cfg, new_cfg, method=method)
   check_params(params, old_cfg)
   check_masks(masks, old_cfg)
+  if axes_lib.unties(old_cfg, new_cfg):
+    log.info("growth (%s): tie_embeddings True -> False: the output layer is "
+             "untied, starting as the embedding's transpose (exact)", method)
+    params = axes_lib.untie(params)
   maps = ops_lib.axis_maps(ops, method, opts)
   new_params = grow_params(params, maps, new_cfg, key, method=method,
                            noise=opts.get("noise", 0.0), old_cfg=old_cfg)

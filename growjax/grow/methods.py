@@ -7,8 +7,13 @@ options it takes, each with its one default and its one check.
               the old function whatever the new weights are. New weights are
               drawn like `model.init` draws them. Exact with either norm (the
               masked LayerNorm's mean and variance, or RMSNorm's mean square,
-              are taken over the live channels only) and either MLP (SwiGLU's
-              new units are masked after the gate product).
+              are taken over the live channels only), either MLP (SwiGLU's
+              new units are masked after the gate product), either residual
+              kind, and q/k/v biases (a new head's start at zero and are
+              masked with it). Rotary options (rotary_fraction,
+              rope_scaling) and norm_eps act within a head or a channel's
+              statistics, which growth keeps: every method is as exact with
+              them as without.
   zero        new structures whose outgoing weights are zero (new MLP units:
               their `wo` rows; new heads: their `o` slices; new layers: the
               attention-out and MLP-out matrices), incoming weights drawn like
@@ -22,7 +27,12 @@ options it takes, each with its one default and its one check.
               by n along grown input (fan-in) axes; norms are repeated. Exact
               with LayerNorm and RMSNorm, plain or masked (n copies of every
               channel keep the mean, variance and mean square), with GeLU and
-              SwiGLU (a unit's copies gate equal inputs), untied embeddings.
+              SwiGLU (a unit's copies gate equal inputs), q/k/v biases
+              (tiled with their heads), either residual kind. A tied table
+              cannot be both repeated (input) and divided by n (output), so
+              a tied model's width grows into an untied one
+              (new_cfg.tie_embeddings=False): the output layer starts as the
+              embedding's transpose, then grows (`axes.untie`).
               Option `noise` adds a perturbation that sums to zero over the
               copies of each weight (still exact), so copies stop receiving
               equal gradients.

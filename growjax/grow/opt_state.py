@@ -30,6 +30,8 @@ Per method:
               too, and its Adam direction carries on unchanged. Then the moments after one step of the grown model equal
               the grown moments after one step of the small model, for any
               Adam-family optimizer (hyperparameters included).
+  untying     (a tied model grown into an untied one) the new output layer's
+              moments start at zero.
 
   Parameters are a different matter: Adam's update is invariant to the
   gradient's scale, but hyperclone divides parameters by n along input axes,
@@ -78,6 +80,7 @@ def grow_opt_state(opt_state: Any, old_cfg: ModelConfig, new_cfg: ModelConfig,
   opts = methods_lib.check_options(method, options)
   maps = ops_lib.axis_maps(plan(old_cfg, new_cfg, method=method), method, opts)
   shapes = axes_lib.param_shapes(old_cfg)
+  untie = axes_lib.unties(old_cfg, new_cfg)
 
   def params_like(node):
     return _matches(node, shapes)
@@ -89,6 +92,9 @@ def grow_opt_state(opt_state: Any, old_cfg: ModelConfig, new_cfg: ModelConfig,
       return node  # a count, a schedule state, ...
     found.append(keys)
     degree = 2 if _field(keys) in SECOND_MOMENTS else 1
+    if untie:  # the untied output layer starts without gradient history
+      node = axes_lib.untie(node, lambda e: e if isinstance(
+          e, optax.MaskedNode) else jax.numpy.zeros(e.shape[::-1], e.dtype))
 
     def grow_leaf(path_keys, x):
       if isinstance(x, optax.MaskedNode):

@@ -37,7 +37,8 @@ def plan(old_cfg: ModelConfig, new_cfg: ModelConfig, *,
   layers), that take `old_cfg` to `new_cfg` with `method`; axes that keep
   their size are left out. ValueError for a shrink (of an axis, or of the
   query heads per key/value head), a change of a kept field (vocab, head_dim,
-  max_len, positions, tied embeddings, norm, mlp, rope_theta), an axis the
+  max_len, positions, norm, mlp, rope options, biases, residual kind), tying
+  an untied model (untying is allowed: `axes.untie`), an axis the
   method cannot grow, or (hyperclone) a non-integer factor."""
   methods_lib.get(method)
   for name, cfg in (("old_cfg", old_cfg), ("new_cfg", new_cfg)):
@@ -57,6 +58,11 @@ def _plan(old_cfg: ModelConfig, new_cfg: ModelConfig,
              else "growth keeps it")
       detail = f"{a!r} -> {b!r}, cannot change it ({why})"
       raise PlanError(f"{field}: {detail}", field=field, detail=detail)
+  if new_cfg.tie_embeddings and not old_cfg.tie_embeddings:
+    detail = ("False -> True, cannot tie an untied model (its output layer "
+              "is not the embedding's transpose); untying is allowed")
+    raise PlanError(f"tie_embeddings: {detail}", field="tie_embeddings",
+                    detail=detail)
   old_sizes, new_sizes = model.axis_sizes(old_cfg), model.axis_sizes(new_cfg)
   kv = (old_cfg.kv_heads, new_cfg.kv_heads)
   group = (old_cfg.n_heads // kv[0], new_cfg.n_heads // kv[1])
@@ -97,11 +103,15 @@ def _plan(old_cfg: ModelConfig, new_cfg: ModelConfig,
         raise PlanError(
             f"{op}: not an integer multiple; hyperclone grows a width by "
             "whole copies")
-      if axis == "embed" and old_cfg.tie_embeddings:
-        raise PlanError(
-            f"{op}: hyperclone cannot grow the hidden width of a model with "
-            "tie_embeddings: the shared table would have to be repeated as "
-            "the input lookup and divided by n as the output projection")
+      if axis == "embed" and new_cfg.tie_embeddings:
+        detail = (
+            f"True: hyperclone grows d_model {op.old} -> {op.new} by copies, "
+            "which a shared table cannot be (repeated as the input lookup, "
+            "divided by n as the output projection); set tie_embeddings=False "
+            "in the grown model: the output layer is untied and the growth "
+            "stays exact")
+        raise PlanError(f"tie_embeddings: {detail}", field="tie_embeddings",
+                        detail=detail)
     ops.append(op)
   if method == "hyperclone" and group[1] % group[0]:
     heads = next(op for op in ops if op.axis == "heads")
