@@ -102,12 +102,16 @@ def main():
       print(f"{param:>4} width {width:>4}: best rate {r['best_rate']:.3g} "
             f"(val loss {r['best_val_loss']:.4f}) in {r['seconds']} s",
             flush=True)
+      # what is done so far, in case the run is cut short
+      pathlib.Path(args.out).with_suffix(".partial.json").write_text(
+          json.dumps(result, indent=1))
     bests = [result["runs"][param][str(w)]["best_rate"] for w in s["widths"]]
     result["moves"][param] = max(bests) / min(bests)
   result["seconds"] = round(time.perf_counter() - start, 1)
   result["data_seconds"] = round(data_s, 1)
   result["command"] = "python benchmarks/mup_lr_transfer.py" + (
-      " --tiny" if args.tiny else "")
+      " --tiny" if args.tiny else "") + (
+          f" --steps {args.steps}" if args.steps else "")
   for param in ("sp", "mup"):
     print(f"{param}: the best rate moves {result['moves'][param]:.3g}x "
           f"across widths {s['widths']}")
