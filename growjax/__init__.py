@@ -30,6 +30,8 @@ The modules, each importing only those listed below it:
                   preemption (SIGTERM), metrics, the staged loop
   lock            one run per workdir
   pause           named points where the chaos test stops a run
+  progress        one way to show progress: tqdm bars on a terminal, plain
+                  lines elsewhere; log lines through tqdm.write
   experiment      experiment file -> typed, validated Experiment (plain data)
   cost            FLOPs, MFU, memory per device and remat policy
   flm101b         FLM-101B's published figures and reconstructed shapes

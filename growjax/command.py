@@ -60,8 +60,10 @@ USER_ERRORS = (ExperimentError, CheckpointError, UsageError, WorkdirError,
 
 def setup_logging():
   """growjax's progress lines on stderr, without absl's and JAX's chatter."""
-  logging.basicConfig(level=logging.INFO, format="%(message)s",
-                      stream=sys.stderr, force=True)
+  from growjax import progress  # pylint: disable=g-import-not-at-top
+  handler = progress.LogHandler(sys.stderr)  # never on a progress bar's line
+  handler.setFormatter(logging.Formatter("%(message)s"))
+  logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
   logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's INFO lines
   logging.getLogger("jax").setLevel(logging.WARNING)  # backend probing
 

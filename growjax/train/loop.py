@@ -32,11 +32,10 @@ from typing import Any, Callable
 
 import jax
 import numpy as np
-import tqdm
 
 from growjax import atomic, blame
 from growjax import checkpoint as ckpt_lib
-from growjax import cost, data, grow, hf, model, parallel, pause
+from growjax import cost, data, grow, hf, model, parallel, pause, progress
 from growjax import lock as lock_lib
 from growjax.experiment import Experiment, ExperimentError, Stage
 from growjax.train import guard as guard_lib
@@ -492,9 +491,9 @@ def _run_stage(r: Run, stage: Stage, prev_state,
   # two syncs to train_time, validation to eval_time.
   tokens_per_step = stage.batch_size * exp.seq_len
   flops_per_token = cost.train_flops_per_token(cfg, exp.seq_len)
-  bar = tqdm.tqdm(total=end - start, initial=step - start, desc=f"stage {stage.index}",
-                  unit="step", disable=not exp.train.progress or jax.process_index() != 0,
-                  dynamic_ncols=True)
+  bar = progress.bar(total=end - start, initial=step - start, desc=f"stage {stage.index}",
+                     unit="step", warmup=1, disable=not exp.train.progress
+                     or jax.process_index() != 0 or step >= end)
   fresh, stopped, m = True, False, None
   window = {"steps": 0, "seconds": 0.0}  # steady-state steps since the last log line
   pending = []  # (step, metrics) of the steps the host has not read yet
