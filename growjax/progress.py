@@ -50,7 +50,7 @@ class Bar(tqdm.tqdm):
     super().__init__(*args, **kwargs)
 
   def update(self, n=1):
-    if self._warmup_left <= 0 or self.disable:
+    if self._warmup_left <= 0 or self.disable or not n:
       return super().update(n)
     self.n += n  # a warmup (compiling) step: counted, not timed
     self._warmup_left -= 1
@@ -94,8 +94,7 @@ def bar(total=None, *, desc: str = "", unit: str = "it", initial: int = 0,
   return Bar(total=total, desc=desc, unit=unit, initial=initial, warmup=warmup,
              disable=disable, file=_Lines(stream), mininterval=every,
              maxinterval=float("inf"), miniters=1, ascii=True,
-             bar_format=(None if total is None else
-                         "{desc}: {n_fmt}/{total_fmt} {unit} ({percentage:.0f}%) "
+             bar_format=("{desc}: {n_fmt}/{total_fmt} {unit} ({percentage:.0f}%) "
                          "[{elapsed}<{remaining}, {rate_fmt}{postfix}]"),
              **kwargs)
 
