@@ -183,7 +183,8 @@ def _experiment_flag(argv: list[str]) -> list[str]:
         config_path.get_type(match.group(1), config)
       except (KeyError, AttributeError, IndexError) as e:
         raise UsageError(f"--config.{match.group(1)}: not a field of the "
-                         f"experiment ({_reason(e)})") from None
+                         f"experiment ({_missing(match.group(1), config) or _reason(e)})"
+                         ) from None
   config_flags.DEFINE_config_dict("config", config, "The experiment.",
                                   lock_config=True, sys_argv=rest)
   return rest
@@ -205,6 +206,35 @@ def invocation(*, without: tuple[str, ...] = ()) -> str:
     args.append(arg)
   head = ["python", "-m", module] if module else ["python", sys.argv[0]]
   return shlex.join(head + args)
+
+
+def _missing(path: str, config) -> str | None:
+  """The first part of a dotted `path` (`stages[1].model.d_mdoel`) that
+  `config` lacks, with the closest names at that depth; None if none is
+  missing."""
+  import difflib  # pylint: disable=g-import-not-at-top
+  node, walked = config, ""
+  for name, index in re.findall(r"([^.\[\]]+)|\[(-?\d+)\]", path):
+    where = walked or "the experiment"
+    if name:
+      if not hasattr(node, "keys"):
+        return f"{where} is {type(node).__name__}, with no field {name!r}"
+      keys = [str(k) for k in node.keys()]
+      if name not in keys:
+        close = difflib.get_close_matches(name, keys, n=1)
+        hint = (f"; did you mean --config.{walked + '.' if walked else ''}{close[0]}?"
+                if close else f" (its fields: {', '.join(sorted(keys))})")
+        return f"{where} has no field {name!r}{hint}"
+      node, walked = node[name], f"{walked}.{name}" if walked else name
+    else:
+      i = int(index)
+      if not isinstance(node, (list, tuple)):
+        return f"{where} is {type(node).__name__}, not a list"
+      if not -len(node) <= i < len(node):
+        return (f"{where} has {len(node)} entries ([0] to [{len(node) - 1}]), "
+                f"no [{i}]")
+      node, walked = node[i], f"{walked}[{i}]"
+  return None
 
 
 def _reason(e: BaseException) -> str:
