@@ -68,6 +68,20 @@ def setup_logging():
   logging.getLogger("jax").setLevel(logging.WARNING)  # backend probing
 
 
+def use_compilation_cache():
+  """JAX's persistent compilation cache in $GROWJAX_JAX_CACHE (default
+  ~/.cache/growjax/jax; "off": none), unless JAX's own setting names one:
+  a command run again loads its compiled programs instead of compiling."""
+  import os  # pylint: disable=g-import-not-at-top
+  where = os.environ.get("GROWJAX_JAX_CACHE",
+                         str(pathlib.Path.home() / ".cache" / "growjax" / "jax"))
+  if where == "off" or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  if not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", where)
+
+
 @contextlib.contextmanager
 def user_input(what: str = ""):
   """ValueErrors that growjax's checks raise while checking what a user gave
@@ -99,6 +113,7 @@ def run(main: Callable[[], int | None], *, experiment: bool = False):
       if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}")
       setup_logging()
+      use_compilation_cache()
       return main()
 
   app.run(body, flags_parser=parse)
@@ -188,6 +203,15 @@ def _experiment_flag(argv: list[str]) -> list[str]:
   config_flags.DEFINE_config_dict("config", config, "The experiment.",
                                   lock_config=True, sys_argv=rest)
   return rest
+
+
+def under(workdir, path) -> pathlib.Path | None:
+  """Where a file a command writes goes: `path` if absolute, else under
+  `workdir` (so nothing lands in the directory the command was run from)."""
+  if path is None:
+    return None
+  path = pathlib.Path(path)
+  return path if path.is_absolute() else pathlib.Path(workdir) / path
 
 
 def invocation(*, without: tuple[str, ...] = ()) -> str:
