@@ -36,7 +36,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "readme_times.json"
 
 # (name, the README's command line). RUNS is the temporary runs/ directory.
-COMMANDS = [
+COMMANDS = [  # in an order that lets a cut-short run time the most
     ("runlocal", "python -m growjax.main --config experiments/toy.py:runlocal "
                  "--workdir RUNS/toy_runlocal"),
     ("runlocal_again", "python -m growjax.main --config experiments/toy.py:runlocal "
@@ -45,19 +45,19 @@ COMMANDS = [
                 "--workdir RUNS/flm101b --dry_run"),
     ("toy", "python -m growjax.main --config experiments/toy.py --workdir RUNS/toy"),
     ("eval_ppl", "python -m growjax.evaluate --workdir RUNS/toy --suite ppl"),
-    ("eval_length", "python -m growjax.evaluate --workdir RUNS/toy --suite length"),
     ("eval_iq", "python -m growjax.evaluate --workdir RUNS/toy --suite iq "
                 "--export-jsonl iq.jsonl"),
     ("sample", "python -m growjax.sample --workdir RUNS/toy --prompt 'def fib(n):' "
                "--max_new_tokens 64 --top_p 0.9"),
-    ("toy_baseline", "python -m growjax.main --config experiments/toy.py:baseline "
-                     "--workdir RUNS/toy_baseline"),
-    ("report", "python -m growjax.report RUNS/toy RUNS/toy_baseline"),
-    ("study_runlocal", "python -m growjax.study --config "
-                       "experiments/growth_study.py:runlocal --workdir RUNS/study"),
+    ("eval_length", "python -m growjax.evaluate --workdir RUNS/toy --suite length"),
     ("notebook_toy", "python notebooks/execute.py notebooks/toy_growth.ipynb --no-write"),
     ("notebook_xpos", "python notebooks/execute.py "
                       "notebooks/xpos_extrapolation.ipynb --no-write"),
+    ("study_runlocal", "python -m growjax.study --config "
+                       "experiments/growth_study.py:runlocal --workdir RUNS/study"),
+    ("toy_baseline", "python -m growjax.main --config experiments/toy.py:baseline "
+                     "--workdir RUNS/toy_baseline"),
+    ("report", "python -m growjax.report RUNS/toy RUNS/toy_baseline"),
 ]
 
 
@@ -117,6 +117,8 @@ def main(argv=None) -> int:
                       "an empty one, as on a fresh clone)")
   parser.add_argument("--runs", help="keep the runs here (default: a "
                       "temporary directory, removed after)")
+  parser.add_argument("--note", help="a word on the machine (e.g. that it "
+                      "was shared), kept in the JSON")
   args = parser.parse_args(argv)
   names = [n for n, _ in COMMANDS]
   only = args.only.split(",") if args.only else names
@@ -143,7 +145,10 @@ def main(argv=None) -> int:
             + (f", compile {entry['compile_seconds']} s"
                if "compile_seconds" in entry else "")
             + (f"  EXIT {entry['exit']}" if entry["exit"] else ""), flush=True)
-      results = {"machine": machine(), "commands": {
+      results = {"machine": {**machine(), **(
+          {"note": args.note} if args.note else
+          {"note": results.get("machine", {}).get("note")})},
+                 "commands": {
           n: commands[n] for n in names if n in commands}}
       RESULTS.parent.mkdir(parents=True, exist_ok=True)
       RESULTS.write_text(json.dumps(results, indent=1) + "\n")
