@@ -31,7 +31,7 @@ def execute(path: pathlib.Path, *, timeout: int = 1800):
   nb = nbformat.read(path, as_version=4)
   env = {"PYTHONPATH": os.pathsep.join(
       p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
-  with tempfile.TemporaryDirectory(prefix="growjax_notebook_") as cwd:
+  with tempfile.TemporaryDirectory(prefix="growjax_execute_") as cwd:
     began = time.perf_counter()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits it: this checkout's growjax
