@@ -10,7 +10,7 @@ On a terminal the bar redraws in place. When its stream is not a terminal (a
 log file, a pipe, a notebook's captured stderr) it writes one plain line when
 it starts, then at most one every `every` seconds, then one when it closes, so
 a log reads top to bottom. `warmup` steps (the first one compiles) are left
-out of the rate and the ETA. `LogHandler` writes log records through
+out of the elapsed time, the rate and the ETA. `LogHandler` writes log records through
 `tqdm.write`, so a log line never lands on a bar's line; `command.setup_logging`
 installs it for every command.
 """
@@ -42,7 +42,8 @@ class _Lines:
 
 
 class Bar(tqdm.tqdm):
-  """tqdm whose rate and ETA start after the first `warmup` updates."""
+  """tqdm whose elapsed time, rate and ETA count from after its first
+  `warmup` updates (a compiling step would skew them for long after)."""
 
   def __init__(self, *args, warmup: int = 0, **kwargs):
     self._warmup_left = warmup
