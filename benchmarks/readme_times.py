@@ -102,7 +102,7 @@ def run(name: str, line: str, runs: pathlib.Path, env: dict) -> dict:
            "load_before": [round(x, 2) for x in load_before],
            "load_after": [round(x, 2) for x in os.getloadavg()]}
   workdir = next((pathlib.Path(a) for a in argv if a.startswith(str(runs))), None)
-  if workdir is not None and name not in ("report",):
+  if workdir is not None and "growjax.main" in argv:  # a training run
     entry.update(logged_times(workdir))
   if done.returncode:
     entry["stderr_tail"] = done.stderr[-2000:]
