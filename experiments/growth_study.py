@@ -66,7 +66,7 @@ def get_config(arg=None):
         batch_size=32,  # 2,048 tokens per step
         checkpoint=dict(every_steps=500, keep=1),
         eval=dict(every_steps=50, tokens=131_072),
-        train=dict(log_every=25, progress=False))
+        train=dict(log_every=25))
     # 3 tokens per parameter of the final shape (640,704 parameters).
     c.budget_tokens = a["budget"] * 640_704
     # The sweep's best rate kept landing on the grid's top edge at this
@@ -82,7 +82,7 @@ def get_config(arg=None):
                   tokenizer_chars=300_000),
         batch_size=8, checkpoint=dict(every_steps=20, keep=1),
         eval=dict(every_steps=10, tokens=16_384),
-        train=dict(log_every=5, progress=False))
+        train=dict(log_every=5))
     c.budget_tokens = 60 * 8 * 64  # 60 steps of the final shape
     warmup, lrs, lr0, lr1 = 5, [3e-3, 1e-2], 1e-2, 3e-3
     ramp, long_ramp = 5, 15
@@ -96,7 +96,7 @@ def get_config(arg=None):
         batch_size=128,  # 65,536 tokens per step
         checkpoint=dict(every_steps=500, keep=1),
         eval=dict(every_steps=100, tokens=1_048_576),  # a fixed 1M-token set
-        train=dict(log_every=25, progress=False))
+        train=dict(log_every=25))
     # 3 tokens per parameter of the final shape (33,634,816 parameters).
     c.budget_tokens = a["budget"] * 33_634_816
     warmup, lrs, lr0, lr1 = 150, [1e-3, 2e-3, 4e-3, 8e-3], 3e-3, 1e-3

@@ -7,7 +7,8 @@ r"""Toy growth: a small model on the embedded Python-source corpus, grown twice.
 Three stages on a laptop CPU in a few minutes: d_model 64 / 2 layers, grown by
 masked structural growth (MSG) to 128 / 4, then deeper to 6 layers. The
 `baseline` variant trains the final shape from scratch on the same total
-tokens; `runlocal` shrinks everything to a smoke run of seconds.
+tokens; `runlocal` shrinks everything to a smoke run of seconds (times:
+benchmarks/results/readme_times.json).
 """
 
 import ml_collections
@@ -58,13 +59,16 @@ def get_config(arg=None):
   c.train = dict(log_every=10, progress=True)  # progress: show a progress bar
 
   if a["runlocal"]:  # seconds: a smoke test of every code path
-    c.data.update(vocab_size=512, tokenizer_chars=200_000)
+    # Few compiled programs: each stage's masks reach 1 at its last step, so
+    # they fold there, not mid-stage (which would compile the step again).
+    steps = 4
+    c.data.update(seq_len=64, vocab_size=512, tokenizer_chars=200_000)
     for s in c.stages:
-      s["tokens"] = 6 * step_tokens
-      s["lr"]["warmup_steps"] = 2
+      s.update(tokens=steps * 8 * 64, batch_size=8)
+      s["lr"]["warmup_steps"] = 1
       if "grow" in s:
-        s["grow"]["ramp_steps"] = 3
-    c.checkpoint = dict(every_steps=4, keep=2)
-    c.eval = dict(every_steps=3, tokens=2_048)
+        s["grow"]["ramp_steps"] = steps
+    c.checkpoint = dict(every_steps=2, keep=2)
+    c.eval = dict(every_steps=steps, tokens=2_048)
     c.train = dict(log_every=1, progress=True)
   return c

@@ -68,6 +68,8 @@ that nothing imports: it may import anything.
   blame           which errors are a user's (one line) and which are bugs
   pause           named points where the chaos test stops a run
   atomic          write-then-rename for small files
+  progress        one way to show progress: tqdm bars on a terminal, plain
+                  lines elsewhere; log lines through tqdm.write
   schedule        the run's learning rate across stages (per-stage cosine or
                   warmup-stable-decay, re-warms) and its decay branches
   config          ModelConfig

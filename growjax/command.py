@@ -62,10 +62,26 @@ USER_ERRORS = (ExperimentError, CheckpointError, UsageError, WorkdirError,
 
 def setup_logging():
   """growjax's progress lines on stderr, without absl's and JAX's chatter."""
-  logging.basicConfig(level=logging.INFO, format="%(message)s",
-                      stream=sys.stderr, force=True)
+  from growjax import progress  # pylint: disable=g-import-not-at-top
+  handler = progress.LogHandler(sys.stderr)  # never on a progress bar's line
+  handler.setFormatter(logging.Formatter("%(message)s"))
+  logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
   logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's INFO lines
   logging.getLogger("jax").setLevel(logging.WARNING)  # backend probing
+
+
+def use_compilation_cache():
+  """JAX's persistent compilation cache in $GROWJAX_JAX_CACHE (default
+  ~/.cache/growjax/jax; "off": none), unless JAX's own setting names one:
+  a command run again loads its compiled programs instead of compiling."""
+  import os  # pylint: disable=g-import-not-at-top
+  where = os.environ.get("GROWJAX_JAX_CACHE",
+                         str(pathlib.Path.home() / ".cache" / "growjax" / "jax"))
+  if where == "off" or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  if not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", where)
 
 
 @contextlib.contextmanager
@@ -99,6 +115,7 @@ def run(main: Callable[[], int | None], *, experiment: bool = False):
       if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}")
       setup_logging()
+      use_compilation_cache()
       return main()
 
   app.run(body, flags_parser=parse)
@@ -183,10 +200,20 @@ def _experiment_flag(argv: list[str]) -> list[str]:
         config_path.get_type(match.group(1), config)
       except (KeyError, AttributeError, IndexError) as e:
         raise UsageError(f"--config.{match.group(1)}: not a field of the "
-                         f"experiment ({_reason(e)})") from None
+                         f"experiment ({_missing(match.group(1), config) or _reason(e)})"
+                         ) from None
   config_flags.DEFINE_config_dict("config", config, "The experiment.",
                                   lock_config=True, sys_argv=rest)
   return rest
+
+
+def under(workdir, path) -> pathlib.Path | None:
+  """Where a file a command writes goes: `path` if absolute, else under
+  `workdir` (so nothing lands in the directory the command was run from)."""
+  if path is None:
+    return None
+  path = pathlib.Path(path)
+  return path if path.is_absolute() else pathlib.Path(workdir) / path
 
 
 def invocation(*, without: tuple[str, ...] = ()) -> str:
@@ -204,6 +231,35 @@ def invocation(*, without: tuple[str, ...] = ()) -> str:
     args.append(arg)
   head = ["python", "-m", module] if module else ["python", sys.argv[0]]
   return shlex.join(head + args)
+
+
+def _missing(path: str, config) -> str | None:
+  """The first part of a dotted `path` (`stages[1].model.d_mdoel`) that
+  `config` lacks, with the closest names at that depth; None if none is
+  missing."""
+  import difflib  # pylint: disable=g-import-not-at-top
+  node, walked = config, ""
+  for name, index in re.findall(r"([^.\[\]]+)|\[(-?\d+)\]", path):
+    where = walked or "the experiment"
+    if name:
+      if not hasattr(node, "keys"):
+        return f"{where} is {type(node).__name__}, with no field {name!r}"
+      keys = [str(k) for k in node.keys()]
+      if name not in keys:
+        close = difflib.get_close_matches(name, keys, n=1)
+        hint = (f"; did you mean --config.{walked + '.' if walked else ''}{close[0]}?"
+                if close else f" (its fields: {', '.join(sorted(keys))})")
+        return f"{where} has no field {name!r}{hint}"
+      node, walked = node[name], f"{walked}.{name}" if walked else name
+    else:
+      i = int(index)
+      if not isinstance(node, (list, tuple)):
+        return f"{where} is {type(node).__name__}, not a list"
+      if not -len(node) <= i < len(node):
+        return (f"{where} has {len(node)} entries ([0] to [{len(node) - 1}]), "
+                f"no [{i}]")
+      node, walked = node[i], f"{walked}[{i}]"
+  return None
 
 
 def _reason(e: BaseException) -> str:

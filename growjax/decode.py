@@ -25,7 +25,7 @@ Shape letters as in growjax.model; P prompt length, N new tokens.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -300,13 +300,15 @@ def _round_up(n: int, multiple: int) -> int:
 def logliks(params, cfg: ModelConfig,
             pairs: Sequence[tuple[Sequence[int], Sequence[int]]], *,
             masks: dict | None = None, block_len: int | None | str = AUTO,
-            batch_size: int = 16, bucket: int = 64) -> np.ndarray:
+            batch_size: int = 16, bucket: int = 64,
+            on_rows: Callable[[int], None] | None = None) -> np.ndarray:
   """log p(continuation | context) for each (context, continuation) pair of
   token id lists, float64 [len(pairs)].
 
   Batches of `batch_size` rows, lengths padded up to a multiple of `bucket`
   (so a few shapes compile); padding is at the end, where causal attention
-  never looks back from a scored token.
+  never looks back from a scored token. `on_rows(pairs done)` after each
+  batch (a progress bar's update).
   """
   block_len = _block_len(cfg, block_len)
   seqs, weights = [], []
@@ -330,6 +332,8 @@ def logliks(params, cfg: ModelConfig,
         params, masks, jnp.asarray(tokens), jnp.asarray(w), cfg=cfg,
         block_len=block_len))
     out[rows] = scores[:len(rows)]
+    if on_rows is not None:
+      on_rows(len(rows))
   return out
 
 

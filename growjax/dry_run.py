@@ -25,7 +25,7 @@ import dataclasses
 import json
 import pathlib
 
-from growjax import cost, memory, mup
+from growjax import cost, flm101b, memory, mup
 from growjax import params as params_lib
 from growjax import schedule as schedule_lib
 from growjax.experiment import Experiment, Stage, lr_multipliers
@@ -203,7 +203,13 @@ def report(exp: Experiment, workdir, *, n_devices: int,
   if device_bytes == "here":
     device_bytes = memory.device_memory_bytes()
   p = plan(exp, n_devices, device_bytes)
+  paper = flm101b.paper_comparison(p)  # None unless it is FLM-101B's schedule
+  if paper is not None:
+    p["paper"] = paper
   out = pathlib.Path(workdir)
   out.mkdir(parents=True, exist_ok=True)
   (out / "plan.json").write_text(json.dumps(p, indent=1))
-  return format_plan(p) + f"\nplan: {out / 'plan.json'}"
+  table = format_plan(p)
+  if paper is not None:
+    table += "\n" + flm101b.format_comparison(paper)
+  return table + f"\nplan: {out / 'plan.json'}"

@@ -10,6 +10,7 @@ One workdir: its result, as a table, and as JSON in WORKDIR/eval_<suite>.json
 (or --out). Several: each model's result in its own workdir as above, and
 one table with a column per model (`side_by_side`) whose JSON goes to --out
 (default: eval_<suite>_side_by_side.json in the workdirs' common parent).
+A relative --out or --export-jsonl is under the workdir (the common parent).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pathlib
 from typing import Sequence
 
 from growjax import checks, data, trained
-from growjax.command import UsageError, user_input
+from growjax.command import UsageError, under, user_input
 from growjax.evaluate import iq, lm, side_by_side, suites
 from growjax.evaluate.iq.tasks import DEFAULT_N_PER_TASK
 
@@ -65,6 +66,14 @@ def _names(workdirs: Sequence[pathlib.Path]) -> list[str]:
     return names
   root = pathlib.Path(os.path.commonpath([w.resolve() for w in workdirs]))
   return [str(w.resolve().relative_to(root)) or w.name for w in workdirs]
+
+
+def _home(workdirs) -> pathlib.Path:
+  """Where a relative output path goes: the workdir, or the workdirs'
+  common parent."""
+  workdirs = [pathlib.Path(w) for w in workdirs]
+  return workdirs[0] if len(workdirs) == 1 else pathlib.Path(
+      os.path.commonpath([w.resolve() for w in workdirs]))
 
 
 def _write(result: dict, path: pathlib.Path) -> None:
@@ -120,6 +129,8 @@ def evaluate(workdirs, suite: str, *, out=None, export_jsonl=None,
   for w in workdirs:
     if not w.is_dir():
       raise UsageError(f"workdir {w}: no such directory")
+  out, export_jsonl = under(_home(workdirs), out), under(_home(workdirs),
+                                                        export_jsonl)
 
   # Everything is checked, for every run, before any evaluation.
   runs = [trained.load_latest(w) for w in workdirs]
@@ -189,5 +200,6 @@ def run(workdirs, suite: str, **options) -> int:
   print(result["table"])
   print(f"written: {result['out']}")
   if options.get("export_jsonl"):
-    print(f"tasks: {options['export_jsonl']}")
+    workdirs = [workdirs] if isinstance(workdirs, (str, os.PathLike)) else workdirs
+    print(f"tasks: {under(_home(workdirs), options['export_jsonl'])}")
   return 0

@@ -73,7 +73,11 @@ def export(workdir, out, *, tokenizer=None,
           f"workdir {workdir}: stages[{stage.index}].model.pos='xpos': no "
           "standard architecture has xPos; only rope models export to "
           "Hugging Face")
+  from growjax import progress  # pylint: disable=g-import-not-at-top
+  bar = progress.bar(total=3, desc="export", unit="part")
+  bar.set_postfix_str("reading the checkpoint")
   trained = _load_latest(workdir)
+  bar.update()
   if not masks_lib.foldable(trained.masks):
     ramp = exp.stages[trained.stage].ramp(exp.stage_starts()[trained.stage])
     end = ramp.start + ramp.steps
@@ -84,11 +88,16 @@ def export(workdir, out, *, tokenizer=None,
           f"workdir {workdir}: the checkpoint at step {trained.step} is "
           f"mid-ramp ({e}); a masked model has no Hugging Face equivalent: "
           f"export a checkpoint from step {end} on") from None
+  bar.set_postfix_str("the tokenizer")
   tokenizer = pathlib.Path(tokenizer) if tokenizer else _tokenizer_path(exp)
+  bar.update()
+  bar.set_postfix_str("writing the weights")
   options = hf_options(exp, trained.stage)
   files = hf.save_pretrained(out, trained.params, trained.config,
                              tokenizer_model_path=tokenizer,
                              max_shard_bytes=max_shard_bytes, **options)
+  bar.update()
+  bar.close()
   arch = hf.architecture_for(hf.growjax_fields(trained.config),
                              options["architecture"])
   return {"stage": trained.stage, "step": trained.step,

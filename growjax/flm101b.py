@@ -174,3 +174,64 @@ def report() -> dict:
                                     final["tflops_per_gpu"]),
       "time_saving": 1.0 - DAYS / SCRATCH_DAYS,
   }
+
+
+def paper_comparison(plan: dict) -> dict | None:
+  """A dry run's plan (`growjax.dry_run.plan`) beside the paper's figures,
+  when its stages are the schedule of `STAGES` (same shapes, seq_len 2,048);
+  else None.
+
+  Per stage: the plan's training FLOPs against the paper's days x TFLOP/s x
+  192 GPUs, and the plan's GPU-hours (its FLOPs at the paper's sustained
+  TFLOP/s per GPU) against the paper's days x 24 x 192, each with the
+  difference (paper / plan - 1: the paper's wall clock also holds evaluation,
+  checkpointing and growth). In all: the plan's total FLOPs against the
+  paper's 52.76 ZFLOPs, and GPU-hours against 21.54 days x 24 x 192.
+  """
+  keys = ("d_model", "n_layers", "n_heads", "head_dim", "d_ff", "vocab_size")
+  cfgs = list(configs().values())
+  if plan.get("seq_len") != SEQ_LEN or len(plan["stages"]) != len(cfgs) or any(
+      any(row["shape"][k] != getattr(cfg, k) for k in keys)
+      for row, cfg in zip(plan["stages"], cfgs)):
+    return None
+  stages = []
+  for (name, paper), row in zip(STAGES.items(), plan["stages"]):
+    flops = row["train_flops"]
+    paper_flops = flops_in(paper["days"], GPUS, paper["tflops_per_gpu"])
+    hours = flops / (paper["tflops_per_gpu"] * 1e12) / 3600.0
+    paper_hours = paper["days"] * 24.0 * GPUS
+    stages.append({"stage": name, "train_flops": flops,
+                   "paper_flops": paper_flops,
+                   "flops_difference": paper_flops / flops - 1.0,
+                   "gpu_hours": hours, "paper_gpu_hours": paper_hours,
+                   "gpu_hours_difference": paper_hours / hours - 1.0,
+                   "tflops_per_gpu": paper["tflops_per_gpu"]})
+  flops = sum(s["train_flops"] for s in stages)
+  hours = sum(s["gpu_hours"] for s in stages)
+  paper_hours = DAYS * 24.0 * GPUS
+  return {"source": "Li et al. 2023 (arXiv 2309.03852), growjax/flm101b.py",
+          "gpus": GPUS, "stages": stages,
+          "total": {"train_flops": flops, "paper_flops": TOTAL_FLOPS,
+                    "flops_difference": TOTAL_FLOPS / flops - 1.0,
+                    "gpu_hours": hours, "paper_gpu_hours": paper_hours,
+                    "gpu_hours_difference": paper_hours / hours - 1.0},
+          "budget_dollars": BUDGET_DOLLARS,
+          "paper_price_per_gpu_hour": BUDGET_DOLLARS / paper_hours}
+
+
+def format_comparison(c: dict) -> str:
+  """`paper_comparison` as a table: plan, paper and difference, per stage."""
+  lines = [f"against the paper ({c['source']}; GPU-hours: FLOPs at the "
+           f"paper's TFLOP/s per GPU on {c['gpus']} GPUs):",
+           f"{'stage':>6} {'train FLOPs':>11} {'paper':>10} {'diff':>7} "
+           f"{'GPU-hours':>10} {'paper':>10} {'diff':>7}"]
+  for s in [*c["stages"], {"stage": "total", **c["total"]}]:
+    lines.append(
+        f"{s['stage']:>6} {s['train_flops']:>11.4g} {s['paper_flops']:>10.4g} "
+        f"{s['flops_difference']:>+7.1%} {s['gpu_hours']:>10,.0f} "
+        f"{s['paper_gpu_hours']:>10,.0f} {s['gpu_hours_difference']:>+7.1%}")
+  lines.append(f"diff: paper / plan - 1 (the paper's days hold evaluation, "
+               f"checkpoints and growth too); ${c['budget_dollars']:,.0f} over "
+               f"{c['total']['paper_gpu_hours']:,.0f} GPU-hours is "
+               f"${c['paper_price_per_gpu_hour']:.2f} per GPU-hour")
+  return "\n".join(lines)

@@ -288,6 +288,7 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
     for ax in (ax_f, ax_t):
       ax.axhline(level, color="grey", ls=":", lw=0.8)
   ax_f.set_xscale("log")
+  _flops_ticks(ax_f)
   ax_f.set_xlabel("training FLOPs")
   ax_t.set_xlabel("steady-state training seconds" if basis == "train_time"
                   else "wall-clock seconds (compiles included)")
@@ -296,9 +297,24 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
     ax.grid(alpha=0.3)
   ax_f.legend(fontsize=7)
   ax_f.set_title("loss vs. compute (lines: smoothed, monotone; v: growth; "
-                 "*: decayed branches; dotted: levels)", fontsize=10)
+                 "*: decayed branches" + ("; dotted: levels)" if len(levels) else ")"),
+                 fontsize=10)
   ax_t.set_title("loss vs. time", fontsize=10)
   return _save(fig, out)
+
+
+def _flops_ticks(ax) -> None:
+  """A log FLOPs axis labelled at 1, 2 and 5 times each power of ten and
+  nowhere else: matplotlib's minor labels overlap on a span under a decade."""
+  import matplotlib.ticker as ticker  # pylint: disable=g-import-not-at-top
+
+  def label(x, _):
+    exponent = math.floor(math.log10(x) + 1e-9)
+    return f"{x / 10 ** exponent:.0f}e{exponent}"
+
+  ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+  ax.xaxis.set_major_formatter(ticker.FuncFormatter(label))
+  ax.xaxis.set_minor_formatter(ticker.NullFormatter())
 
 
 def plot_run(workdir, out, *, train_half_life: float | None = None) -> pathlib.Path:

@@ -1,7 +1,7 @@
 """Chaos: the toy run, killed at its worst moments, ends as an uninterrupted one.
 
-`python -m growjax.main --config experiments/toy.py:runlocal` (18 steps in
-three stages, a checkpoint every 4 steps) runs as a subprocess. The
+`python -m growjax.main --config experiments/toy.py:runlocal` (12 steps in
+three stages, a checkpoint every 2 steps) runs as a subprocess. The
 GROWJAX_TEST_PAUSE_AT hook (growjax/pause.py) stops it at a named moment;
 there it is SIGKILLed, then started again with the same command. After five
 kills (mid-step, mid-checkpoint-write, a half-written metrics line,
@@ -120,7 +120,7 @@ def test_uninterrupted_toy_run_trains_every_stage_and_reports(reference, tmp_pat
       "stage_0", "stage_1", "stage_2"]
   assert "checkpoints:" in out and "stage" in out
   rows = metrics_lib.read(ref_dir)
-  assert [r["step"] for r in rows if "event" not in r] == list(range(1, 19))
+  assert [r["step"] for r in rows if "event" not in r] == list(range(1, 13))
   assert [r["stage"] for r in rows if r.get("event") == "growth"] == [1, 2]
   assert all(r["skipped_steps"] == 0 for r in rows if "event" not in r)
 
@@ -128,7 +128,7 @@ def test_uninterrupted_toy_run_trains_every_stage_and_reports(reference, tmp_pat
   shutil.copytree(ref_dir, workdir)
   rc, _, err = Toy(workdir).finish()
   assert rc == 0, err[-3000:]
-  assert "resuming from stage 2 step 18" in err
+  assert "resuming from stage 2 step 12" in err
   assert computed(workdir) == computed(ref_dir)
   before = (workdir / "metrics.jsonl").read_text()
   other = subprocess.run(
@@ -151,9 +151,9 @@ def test_uninterrupted_toy_run_trains_every_stage_and_reports(reference, tmp_pat
 KILLS = [
     ("step@3", "mid-step in stage 0"),
     ("checkpoint@4", "mid-checkpoint-write: files written, not renamed"),
+    ("growth@4", "mid-growth: stage 1 grown, not yet logged or saved"),
     ("metrics_line@5", "half of a metrics line written"),
-    ("growth@6", "mid-growth: stage 1 grown, not yet logged or saved"),
-    ("stage_end@12", "between stages: stage 1 saved, stage 2 not grown"),
+    ("stage_end@8", "between stages: stage 1 saved, stage 2 not grown"),
 ]
 
 
@@ -185,26 +185,26 @@ def test_killed_five_times_and_preempted_once_the_run_ends_as_an_uninterrupted_o
   # A run killed holds the lock no longer: the next takes it over, warning.
   killed_pid = lock.holder(workdir)["pid"]
   # SIGTERM (a preemption): save at the next step boundary and exit 0.
-  toy = Toy(workdir, pause_at="step@14")
-  toy.wait_for("GROWJAX_PAUSED step@14")
+  toy = Toy(workdir, pause_at="step@10")
+  toy.wait_for("GROWJAX_PAUSED step@10")
   toy.kill(signal.SIGTERM)
   rc, out, err = toy.finish()
   assert rc == 0, err[-3000:]
   assert f"taking over the lock of a run that is gone (pid {killed_pid}" in err
-  assert "stopped at step 14 by SIGTERM, checkpoint saved; to resume, run: " \
+  assert "stopped at step 10 by SIGTERM, checkpoint saved; to resume, run: " \
          "python -m growjax.main --config experiments/toy.py:runlocal" in out
-  assert checkpoint.latest(workdir) == (2, 14)
+  assert checkpoint.latest(workdir) == (2, 10)
   assert not (workdir / lock.NAME).exists()
 
   rc, out, err = Toy(workdir).finish()
   assert rc == 0, err[-3000:]
-  assert "resuming from stage 2 step 14" in err
+  assert "resuming from stage 2 step 10" in err
   assert computed(workdir) == computed(ref_dir)
   got, want = trained.load_latest(workdir), trained.load_latest(ref_dir)
-  assert (got.stage, got.step) == (want.stage, want.step) == (2, 18)
+  assert (got.stage, got.step) == (want.stage, want.step) == (2, 12)
   for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(want.params)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   assert len(survived) == 5
   corrupt = workdir / "checkpoints" / "corrupt"
   assert not corrupt.exists()  # a killed save leaves nothing to move aside
-  print(json.dumps({"kills_survived": survived, "preempted_at": 14}))
+  print(json.dumps({"kills_survived": survived, "preempted_at": 10}))

@@ -77,6 +77,20 @@ def test_override_of_a_field_the_experiment_lacks_is_named():
     command._experiment_flag(argv)  # pylint: disable=protected-access
 
 
+@pytest.mark.parametrize("override, hint", [
+    ("sede", "did you mean --config.seed?"),
+    ("model.d_mdoel", "did you mean --config.model.d_model?"),
+    ("stages[1].model.d_mdoel", "did you mean --config.stages[1].model.d_model?"),
+    ("stages[1].lr.peek", "did you mean --config.stages[1].lr.peak?"),
+    ("stages[7].tokens", "stages has 3 entries ([0] to [2]), no [7]"),
+    ("seed.x", "seed is int, with no field 'x'")])
+def test_an_override_typo_gets_a_suggestion_at_every_depth(override, hint):
+  argv = ["main", "--config", str(TOY), f"--config.{override}=3"]
+  with pytest.raises(command.UsageError) as raised:
+    command._experiment_flag(argv)  # pylint: disable=protected-access
+  assert hint in str(raised.value)
+
+
 def test_a_value_error_from_inside_jax_keeps_its_traceback_in_user_input():
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match="equal division") as raised:

@@ -217,9 +217,10 @@ def test_length_suite_reads_each_length_three_ways_on_the_same_text(
 def test_iq_suite_scores_per_token_beside_chance_and_floor_and_exports(
     runs, tmp_path, capsys):
   workdir = _workdir(runs)
-  out, jsonl = tmp_path / "iq.json", tmp_path / "tasks.jsonl"
+  out, jsonl = tmp_path / "iq.json", "tasks_5.jsonl"  # relative: the workdir's
   assert cli.run(workdir, "iq", out=out, export_jsonl=jsonl, n_per_task=3,
                  tasks="parity,head_tail", iq_seed=5) == 0
+  jsonl = workdir / jsonl
   result = json.loads(out.read_text())
   assert result["normalisation"] == "per token"
   assert set(result["tasks"]) == {"parity", "head_tail"}
@@ -229,7 +230,8 @@ def test_iq_suite_scores_per_token_beside_chance_and_floor_and_exports(
     assert 0 <= entry["floor"] <= 1 and len(entry["accuracy_ci"]) == 2
   assert iq.load_jsonl(jsonl) == iq.generate(5, 3,
                                              names=["parity", "head_tail"])
-  assert "chance" in capsys.readouterr().out
+  printed = capsys.readouterr().out
+  assert "chance" in printed and f"tasks: {jsonl}" in printed
 
 
 @pytest.mark.parametrize("suite", ["ppl", "length", "iq"])

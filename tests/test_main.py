@@ -74,6 +74,17 @@ def test_flm101b_dry_run_agrees_with_the_papers_compute(tmp_path):
   assert plan["scratch_train_flops"] > plan["total_train_flops"]
   assert plan["mesh"] == {"data": 3, "fsdp": 16, "tensor": 4}
   assert "saving" in r.stdout and "16" in r.stdout
+  # The comparison with the paper is printed and kept in plan.json: FLOPs
+  # and GPU-hours per stage, the paper's figure beside each, the difference.
+  compared = plan["paper"]
+  for stage, reported in zip(compared["stages"], paper):
+    assert stage["paper_flops"] == pytest.approx(reported)
+    assert stage["flops_difference"] == pytest.approx(
+        reported / stage["train_flops"] - 1)
+  assert compared["total"]["paper_flops"] == flm101b.TOTAL_FLOPS
+  assert round(compared["total"]["paper_gpu_hours"]) == 99_256
+  assert "99,256" in r.stdout and "against the paper" in r.stdout
+  assert f"{compared['stages'][1]['flops_difference']:+.1%}" in r.stdout
 
 
 # The README's main command (the toy run) is tested end to end in

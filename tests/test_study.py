@@ -4,6 +4,7 @@ runs on a CPU, a killed study resumes without rerunning finished arms."""
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -131,6 +132,12 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
       s["flops_ratio"] is None or s["flops_ratio"] > 0 for s in result["speedups"])
   assert (workdir / "study.png").stat().st_size > 0
   assert "FLOPs ratio" in r.stdout
+  # Off a terminal, progress is plain lines: the study's over runs, each
+  # stage's over steps, never glued to a log line.
+  lines = r.stderr.splitlines()
+  assert any(re.match(r"study: \d+/\d+ run \(\d+%\) \[", l) for l in lines)
+  assert any(re.match(r"stage 1: \d+/\d+ step", l) for l in lines)
+  assert not any(re.search(r"\]\S", l) for l in lines if l.startswith("stage "))
   assert not result["notes"]  # one run at a time: nothing shared
   # A run that shared its device is named beside the wall-clock figures,
   # and the export keeps each study's metrics apart.
@@ -165,3 +172,27 @@ def test_workers_get_the_study_flags_without_the_schedulers():
           "--parallel", "4", "--devices=0,1", "--export", "out", "--n_boot=10"]
   assert main._worker_args(argv) == ["--config", "s.py:cpu", "--config.name=x",
                                      "--workdir", "w"]
+
+
+def _speedup(arm, ratio, low, high):
+  return {"level": 3.5, "arm": arm, "flops_ratio": ratio, "ci_low": low,
+          "ci_high": high, "reached": ratio is not None}
+
+
+@pytest.mark.parametrize("ci_over", [["seeds"], ["seeds", "validation chunks"]])
+def test_study_table_prints_a_dash_for_a_missing_bound_and_no_interval_from_one_seed(ci_over):
+  from growjax.study import results  # pylint: disable=g-import-not-at-top
+  result = {"baseline": "scratch", "levels": [3.5], "speedups": [
+      _speedup("msg", 0.86, None, 1.21), _speedup("stack", 8.0, 8.0, 8.0),
+      _speedup("hyperclone", None, None, None)],
+            "comparison": {"ci_over": ci_over, "arm_stats": [
+                {"arm": "scratch", "seeds": [0]}, {"arm": "msg", "seeds": [0, 1]},
+                {"arm": "stack", "seeds": [0]}, {"arm": "hyperclone", "seeds": [0]}]}}
+  rows = {line.split()[1]: line for line in results.format_result(result).splitlines()[2:]}
+  assert "None" not in "".join(rows.values())
+  assert "[-, 1.21]" in rows["msg"]
+  if "validation chunks" in ci_over:  # chunks vary even one seed's ratio
+    assert "[8.00, 8.00]" in rows["stack"]
+  else:
+    assert "one seed" in rows["stack"] and "[" not in rows["stack"]
+  assert "not reached" in rows["hyperclone"] and "[" not in rows["hyperclone"]

@@ -28,6 +28,7 @@ import sys
 
 import tensorflow_datasets as tfds
 
+from growjax import progress
 from growjax.data import documents
 from growjax.data.config import PYTHON_SOURCE, STDLIB, TEXT_FILES, DataConfig
 
@@ -196,6 +197,8 @@ def prepare(b: tfds.core.DatasetBuilder) -> bool:
   """Writes the corpus as array_record unless cached; True if it built."""
   if b.is_prepared():
     return False
+  if not progress.is_terminal(sys.stderr):
+    tfds.disable_progress_bar()  # its redrawn bars garble a log file
   try:
     b.download_and_prepare(
         file_format="array_record",

@@ -19,8 +19,9 @@ import dataclasses
 import logging
 import pathlib
 import time
-from typing import Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
+from growjax import progress
 from growjax.data import builders, fingerprint as fingerprint_lib
 from growjax.data import tokenizer as tokenizer_lib, tokens
 from growjax.data.config import DataConfig
@@ -106,12 +107,22 @@ def _built(seconds: dict, part: str, start: float, corpus: str) -> None:
   log.info("prepare %s: %s built in %.1f s", corpus, part, seconds[part])
 
 
+def _counted(items: Iterable, bar) -> Iterator:
+  """`items`, advancing a progress bar by one for each."""
+  for item in items:
+    yield item
+    bar.update()
+
+
 def prepare(cfg: DataConfig) -> Corpus:
-  """Builds or loads `cfg`'s corpus, tokenizer and token ids."""
+  """Builds or loads `cfg`'s corpus, tokenizer and token ids; what it builds
+  (once: later calls load it) it says, with a progress bar over documents."""
   seconds = {}  # part built -> seconds it took
   start = time.perf_counter()
   b = builders.builder(cfg)  # raises for a corpus that cannot exist
   name = builders.corpus_name(b)
+  if not b.is_prepared():
+    log.info("prepare %s: building the dataset in %s (once)", name, b.data_dir)
   if builders.prepare(b):
     _built(seconds, "dataset", start, name)
   path = pathlib.Path(b.data_dir)
@@ -129,6 +140,8 @@ def prepare(cfg: DataConfig) -> Corpus:
     tok = Tokenizer(model)
   else:
     start = time.perf_counter()
+    log.info("prepare %s: training a %d-piece tokenizer on %s characters "
+             "(once)", name, cfg.vocab_size, f"{cfg.tokenizer_chars:,}")
     tok = tokenizer_lib.train(
         tokenizer_lib.sample(texts["train"], cfg.tokenizer_chars), model,
         vocab_size=cfg.vocab_size, max_chars=cfg.tokenizer_chars, corpus=name)
@@ -144,16 +157,21 @@ def prepare(cfg: DataConfig) -> Corpus:
     else:
       start = time.perf_counter()
       digests[split] = fingerprint_lib.Digests()
-      splits[split] = tokens.write(
-          token_dir, split, digests[split].texts(texts[split].items()), tok)
+      with progress.bar(total=len(texts[split]), desc=f"tokenize {split}",
+                        unit="doc") as bar:
+        splits[split] = tokens.write(
+            token_dir, split, _counted(digests[split].texts(
+                texts[split].items()), bar), tok)
       _built(seconds, f"tokens:{split}", start, name)
   if digests or not fingerprint_lib.exists(token_dir):
     start = time.perf_counter()
     for split in SPLITS:
       if split not in digests:  # tokens cached from before: read once more
         digests[split] = fingerprint_lib.Digests()
-        for _ in digests[split].texts(texts[split].items()):
-          pass
+        with progress.bar(total=len(texts[split]),
+                          desc=f"fingerprint {split}", unit="doc") as bar:
+          for _ in _counted(digests[split].texts(texts[split].items()), bar):
+            pass
     fingerprint_lib.write(
         token_dir, name=name, tokenizer=model.name, digests=digests,
         num_tokens={s: splits[s].num_tokens for s in SPLITS})

@@ -38,6 +38,9 @@ SPLIT = "validation"
 CHUNKS = 20  # chunk means for a bootstrap
 
 
+_WARNED: set[tuple] = set()  # validation sets already warned of as short
+
+
 def validation_windows(corpus: Corpus, seq_len: int,
                        tokens: int) -> np.ndarray:
   """The fixed validation set: int32 [N, seq_len + 1] windows.
@@ -59,7 +62,9 @@ def validation_windows(corpus: Corpus, seq_len: int,
         f"({split.num_tokens} tokens) holds no window of {window} tokens")
   wanted = -(-tokens // seq_len)
   count = min(wanted, available)
-  if count < wanted:
+  seen = (corpus.name, split.num_tokens, seq_len, tokens)
+  if count < wanted and seen not in _WARNED:
+    _WARNED.add(seen)  # once per process, not once per reader
     log.warning(
         "validation set: the validation split of %s holds %d windows of %d "
         "tokens (%s predicted tokens), fewer than the %s asked; using all",

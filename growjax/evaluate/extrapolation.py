@@ -182,8 +182,11 @@ def summary_table(results: dict) -> str:
   train_len = results.get("train_len")
   lengths = list(summary[0]["loss"])
   n = max(len(s["seeds"]) for s in summary)
+  # One seed has no interval: say so rather than name one it doesn't show.
   level = f"{results.get('confidence', CONFIDENCE):.0%}"
-  parts = [f"loss (nats), mean over seeds [{level} t-interval, n = {n}]"]
+  ci = f" [{level} t-interval]" if n > 1 else ""
+  parts = [f"loss (nats), mean over seeds [{level} t-interval, n = {n}]"
+           if n > 1 else "loss (nats), one seed: no interval"]
   rows = [["model", "reading"] + lengths]
   for s in summary:
     rows.append([_model(s), suites.reading_label(s["block"], train_len)]
@@ -191,7 +194,7 @@ def summary_table(results: dict) -> str:
   parts.append(suites.format_rows(rows, 2))
   rise_key = f"rise_over_{lengths[0]}"
   parts += ["", f"rise over the {lengths[0]} loss of the same model "
-            f"(nats) [{level} t-interval]"]
+            f"(nats){ci}"]
   rows = [["model", "reading"] + list(summary[0][rise_key])]
   for s in summary:
     rows.append([_model(s), suites.reading_label(s["block"], train_len)]
@@ -203,8 +206,7 @@ def summary_table(results: dict) -> str:
     rise_key = f"rise_over_{lengths[0]}_xpos_minus_rope"
     for key, what in (("xpos_minus_rope", "loss"),
                       (rise_key, f"rise over {lengths[0]}")):
-      parts += ["", f"xPos - RoPE, {what}, paired by seed (nats) [{level} "
-                "t-interval]"]
+      parts += ["", f"xPos - RoPE, {what}, paired by seed (nats){ci}"]
       rows = [["model", "reading"] + list(diffs[0][key])]
       for d in diffs:
         rows.append([_model({**d, "pos": "xpos"}),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -64,11 +64,14 @@ def rows_per_call(cfg: ModelConfig, length: int, most: int) -> int:
 
 def window_token_losses(params, cfg: ModelConfig, windows: np.ndarray, *,
                         masks=None, block_len: int | None = None,
-                        rows: int | None = None) -> np.ndarray:
+                        rows: int | None = None,
+                        on_tokens: Callable[[int], None] | None = None
+                        ) -> np.ndarray:
   """The loss of every prediction of int32 windows [W, T+1]: float64 [W, T].
 
   Reads `rows` windows per call (default: `rows_per_call`); the last call is
-  padded with copies of the first window, so one shape compiles.
+  padded with copies of the first window, so one shape compiles. After each
+  call, `on_tokens(predicted tokens read)` (a progress bar's update).
   """
   w, t1 = windows.shape
   rows = rows or rows_per_call(cfg, t1 - 1, w)
@@ -81,6 +84,8 @@ def window_token_losses(params, cfg: ModelConfig, windows: np.ndarray, *,
     out[start:start + n] = np.asarray(token_losses(
         params, masks, jnp.asarray(chunk, jnp.int32), cfg=cfg,
         block_len=block_len), np.float64)[:n]
+    if on_tokens is not None:
+      on_tokens(n * (t1 - 1))
   return out
 
 
@@ -107,10 +112,18 @@ def require_text(corpus, window: int, what: str) -> None:
                         f"no window of {window:,} tokens ({what})")
 
 
+def scored_tokens(corpus, seq_len: int, tokens: int) -> int:
+  """Predicted tokens the fixed validation set of `seq_len` windows scores
+  (`tokens`, rounded up to whole windows, or all the split holds)."""
+  return data.validation_windows(corpus, seq_len, tokens).shape[0] * seq_len
+
+
 def perplexity(params, cfg: ModelConfig, corpus, *, seq_len: int,
-               tokens: int, masks=None) -> dict:
+               tokens: int, masks=None,
+               on_tokens: Callable[[int], None] | None = None) -> dict:
   """Loss on the fixed validation set `data.validation_windows(corpus,
-  seq_len, tokens)`, with plain causal attention.
+  seq_len, tokens)`, with plain causal attention; `on_tokens` as in
+  `window_token_losses`.
 
   Returns {"loss", "se" (standard error over windows), "perplexity",
            "windows", "tokens" (predicted tokens scored), "seq_len",
@@ -119,7 +132,8 @@ def perplexity(params, cfg: ModelConfig, corpus, *, seq_len: int,
   """
   require_text(corpus, seq_len + 1, f"seq_len {seq_len} + 1")
   windows = data.validation_windows(corpus, seq_len, tokens)
-  per_window = window_token_losses(params, cfg, windows, masks=masks).mean(1)
+  per_window = window_token_losses(params, cfg, windows, masks=masks,
+                                   on_tokens=on_tokens).mean(1)
   stats = data.loss_stats(per_window)
   return {**_stats(per_window), "tokens": windows.shape[0] * seq_len,
           "seq_len": seq_len, "chunk_means": stats["chunk_means"],
@@ -170,7 +184,8 @@ def pieces(windows: np.ndarray, length: int) -> np.ndarray:
 
 def length_curve(params, cfg: ModelConfig, corpus, *, train_len: int,
                  multiples: Sequence[int] = (1, 2, 4, 8), tokens: int,
-                 masks=None, block_len: int | None = None) -> dict:
+                 masks=None, block_len: int | None = None,
+                 on_tokens: Callable[[int], None] | None = None) -> dict:
   """Validation loss at context lengths `m * train_len` for m in `multiples`.
 
   Windows: `data.validation_windows(corpus, longest, tokens)`, N windows of
@@ -183,6 +198,7 @@ def length_curve(params, cfg: ModelConfig, corpus, *, train_len: int,
   block_len: blockwise causal attention (each block sees itself and the
   previous one: no query-key distance reaches 2 x block_len); None: plain
   causal attention. It must divide every read length (`check_block`).
+  on_tokens: as in `window_token_losses` (each length reads N x longest).
 
   Returns {"train_len", "block_len", "windows": N, "tokens": N x longest,
            "lengths": {"1x": {"context", "pieces", "loss", "se",
@@ -206,7 +222,8 @@ def length_curve(params, cfg: ModelConfig, corpus, *, train_len: int,
   lengths = {}
   for m, context in zip(multiples, contexts):
     loss_PT = window_token_losses(params, cfg, pieces(windows, context),
-                                  masks=masks, block_len=block_len)
+                                  masks=masks, block_len=block_len,
+                                  on_tokens=on_tokens)
     per_window = loss_PT.reshape(n, -1).mean(1)
     per_position = loss_PT.mean(0)
     usable = context // curve_bin * curve_bin

@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from growjax import decode
+from growjax import decode, progress
 from growjax.evaluate import iq, lm
 
 
@@ -51,9 +51,12 @@ def ppl(trained, corpus, *, tokens: int | None = None) -> dict:
   """Loss ± s.e. and perplexity on the fixed validation set (`tokens`
   predicted tokens; default the experiment's eval.tokens: the trainer's)."""
   exp = trained.experiment
-  val = lm.perplexity(trained.params, trained.config, corpus,
-                      seq_len=exp.seq_len, tokens=tokens or eval_tokens(exp),
-                      masks=trained.masks)
+  tokens = tokens or eval_tokens(exp)
+  with progress.bar(total=lm.scored_tokens(corpus, exp.seq_len, tokens),
+                    desc="ppl", unit="tok", unit_scale=True, warmup=1) as bar:
+    val = lm.perplexity(trained.params, trained.config, corpus,
+                        seq_len=exp.seq_len, tokens=tokens,
+                        masks=trained.masks, on_tokens=bar.update)
   se = "" if val["se"] is None else f" ± {val['se']:.4f}"
   table = (f"validation  loss {val['loss']:.4f}{se} (s.e. over windows)  "
            f"perplexity {val['perplexity']:.3f}  ({val['windows']} windows "
@@ -111,10 +114,17 @@ def length(trained, corpus, *, multiples: Sequence[int] = (1, 2, 4, 8),
   l = exp.seq_len
   blocks, multiples = check_readings(
       default_blocks(l) if blocks is None else blocks, l, multiples)
-  curves = {reading(b): lm.length_curve(
-      trained.params, cfg, corpus, train_len=l, multiples=multiples,
-      tokens=tokens or eval_tokens(exp), masks=trained.masks, block_len=b)
-            for b in blocks}
+  tokens = tokens or eval_tokens(exp)
+  # Every length of every reading scores the same tokens; a new length
+  # compiles, so the ETA settles after the first few.
+  work = len(blocks) * len(multiples) * lm.scored_tokens(
+      corpus, multiples[-1] * l, tokens)
+  with progress.bar(total=work, desc="length", unit="tok", unit_scale=True,
+                    warmup=1) as bar:
+    curves = {reading(b): lm.length_curve(
+        trained.params, cfg, corpus, train_len=l, multiples=multiples,
+        tokens=tokens, masks=trained.masks, block_len=b, on_tokens=bar.update)
+              for b in blocks}
   first = next(iter(curves.values()))
   names = [f"{m}x" for m in multiples]
   rows = [["reading"] + [f"{n} ({m * l})" for n, m in zip(names, multiples)]]
@@ -159,9 +169,10 @@ class TextModel:
   def encode_prompt(self, text: str) -> list[int]:
     return [self.tokenizer.eos_id] + self.tokenizer.encode(text)
 
-  def generate_texts(self, prompts: Sequence[str],
-                     max_new_tokens: int) -> list[str]:
-    """Greedy continuations (up to EOS), batched by padded prompt length."""
+  def generate_texts(self, prompts: Sequence[str], max_new_tokens: int,
+                     on_rows: Callable[[int], None] | None = None) -> list[str]:
+    """Greedy continuations (up to EOS), batched by padded prompt length;
+    `on_rows(prompts done)` after each batch (a progress bar's update)."""
     encoded = [self.encode_prompt(p) for p in prompts]
     out = [""] * len(prompts)
     groups: dict[int, list[int]] = {}
@@ -181,30 +192,38 @@ class TextModel:
           ids = list(ids)
           out[i] = self.tokenizer.decode(ids[:ids.index(eos)] if eos in ids
                                          else ids)
+        if on_rows is not None:
+          on_rows(len(rows))
     return out
 
-  def logliks(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+  def logliks(self, pairs: Sequence[tuple[str, str]],
+              on_rows: Callable[[int], None] | None = None) -> np.ndarray:
     """log p(continuation | prompt) for (prompt, continuation) texts."""
     return decode.logliks(
         self.params, self.cfg,
         [(self.encode_prompt(p), self.tokenizer.encode(c)) for p, c in pairs],
-        masks=self.masks, batch_size=self.batch_size, bucket=self.bucket)
+        masks=self.masks, batch_size=self.batch_size, bucket=self.bucket,
+        on_rows=on_rows)
 
   def token_count(self, continuation: str) -> int:
     """Tokens `logliks` sums over for a continuation."""
     return len(self.tokenizer.encode(continuation))
 
   def prepare(self, tasks: Sequence[iq.Task]) -> None:
-    """Generates and scores everything `iq.score(tasks, ...)` will ask."""
+    """Generates and scores everything `iq.score(tasks, ...)` will ask, with
+    one progress bar over the prompts to continue and the options to score."""
     gen = [t for t in tasks if t.options is None]
-    if gen:
-      steps = max(len(t.answer) for t in gen) + iq.GENERATION_SLACK
-      prompts = sorted({t.prompt for t in gen})
-      self._texts.update(zip(prompts, self.generate_texts(prompts, steps)))
+    prompts = sorted({t.prompt for t in gen})
     pairs = sorted({(t.prompt, iq.DELIMITER + o) for t in tasks
                     if t.options is not None for o in t.options})
-    if pairs:
-      self._scores.update(zip(pairs, self.logliks(pairs)))
+    with progress.bar(total=len(prompts) + len(pairs), desc="iq",
+                      unit="query", warmup=1) as bar:
+      if gen:
+        steps = max(len(t.answer) for t in gen) + iq.GENERATION_SLACK
+        self._texts.update(zip(prompts, self.generate_texts(
+            prompts, steps, on_rows=bar.update)))
+      if pairs:
+        self._scores.update(zip(pairs, self.logliks(pairs, on_rows=bar.update)))
 
   def generate_fn(self, prompt: str, max_chars: int) -> str:
     if prompt not in self._texts:

@@ -122,17 +122,30 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
 
 def format_result(result: dict) -> str:
   """The speedup tables: the single-curve reading, one line per (level,
-  arm), then the compute frontier's when the runs have decay branches."""
+  arm), then the compute frontier's when the runs have decay branches. A
+  bound the bootstrap could not give is "-"; a ratio that no resampling
+  varies (one seed per arm and no validation chunks) gets no interval."""
+  comparison = result.get("comparison", {})
+  seeds = {a["arm"]: len(a["seeds"]) for a in comparison.get("arm_stats", [])}
+  by_chunks = "validation chunks" in comparison.get("ci_over", [])
+
+  def bound(x):
+    return "-" if x is None else f"{x:.2f}"
+
+  def interval(s):
+    if s["ci_low"] is None and s["ci_high"] is None:
+      return ""
+    if not by_chunks and seeds.get(s["arm"], 1) < 2 and seeds.get(result["baseline"], 1) < 2:
+      return "one seed"
+    return f"[{bound(s['ci_low'])}, {bound(s['ci_high'])}]"
+
   lines = [f"single-curve reading (not decayed below each run's end); "
            f"baseline {result['baseline']}; levels "
            f"{', '.join(f'{l:.4f}' for l in result['levels'])}",
            f"{'level':>8} {'arm':<22} {'FLOPs ratio':>12} {'95% CI':>18} {'reached':>8}"]
   for s in result["speedups"]:
     ratio = "not reached" if s["flops_ratio"] is None else f"{s['flops_ratio']:.2f}x"
-    ci = ("" if s["ci_low"] is None and s["ci_high"] is None else
-          f"[{s['ci_low'] if s['ci_low'] is None else round(s['ci_low'], 2)}, "
-          f"{s['ci_high'] if s['ci_high'] is None else round(s['ci_high'], 2)}]")
-    lines.append(f"{s['level']:>8.4f} {s['arm']:<22} {ratio:>12} {ci:>18} "
+    lines.append(f"{s['level']:>8.4f} {s['arm']:<22} {ratio:>12} {interval(s):>18} "
                  f"{str(s['reached']):>8}")
   return "\n".join(lines + report.frontier_lines(result.get("frontier")))
 

@@ -15,7 +15,7 @@ import time
 
 import jax
 
-from growjax import atomic, data
+from growjax import atomic, data, progress
 from growjax.experiment import Experiment
 from growjax.train import loop
 from growjax.train import metrics as metrics_lib
@@ -132,6 +132,22 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
   def late() -> bool:
     return deadline is not None and time.time() > deadline
 
+  def planned() -> tuple[int, int]:  # (runs done, runs planned)
+    runs = study.runs(best_lrs(study, workdir))
+    return sum(1 for r in runs if is_done(workdir / "runs" / r.name)), len(runs)
+
+  def advance(bar) -> str:  # the bar brought up to date
+    done, total = planned()
+    bar.total = total  # grows once the sweep picks its rate
+    bar.update(done - bar.n)
+    return f"{done} of {total} done"
+
+  # Which run and its ETA: each stage's bar (train/loop.py); the study's
+  # ETA: this bar over runs, whose rate starts after the first run.
+  done, total = planned()
+  bar = progress.bar(total=total, initial=done, desc="study", unit="run",
+                     warmup=1)
+
   failures: list[str] = []
   if parallel == 1:
     while not late():
@@ -139,7 +155,7 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
                   and _claim(workdir / "runs" / r.name)), None)
       if run is None:
         break
-      log.info("study: run %s (%s)", run.name, run.label())
+      log.info("study: run %s (%s); %s", run.name, run.label(), advance(bar))
       try:
         record = run_one(study, run, workdir, target_loss(study, workdir))
       finally:
@@ -148,6 +164,8 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
         log.info("study: stopped by %s; run the same command to resume",
                  record["preempted"])
         break
+    advance(bar)
+    bar.close()
     return failures
   slots: dict[int, tuple | None] = {i: None for i in range(parallel)}
   devices = devices or []
@@ -161,6 +179,7 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
           log.error("study: run %s failed (exit %d); see %s", run.name,
                     proc.returncode, workdir / "runs" / run.name / "log.txt")
         slots[i] = None
+        advance(bar)
     free = [i for i, job in slots.items() if job is None]
     waiting = [r for r in todo() if r.name not in failures]
     if late():
@@ -185,12 +204,15 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
                     if not devices or devices[j % len(devices)] == mine)
       atomic.write_text(workdir / "runs" / run.name / "schedule.json",
                         json.dumps({"device": mine, "runs_at_once": at_once}) + "\n")
-      log.info("study: slot %d runs %s%s", i, run.name,
-               f" on device {env['CUDA_VISIBLE_DEVICES']}" if devices else "")
+      log.info("study: slot %d runs %s%s; %s", i, run.name,
+               f" on device {env['CUDA_VISIBLE_DEVICES']}" if devices else "",
+               advance(bar))
       with open(workdir / "runs" / run.name / "log.txt", "a") as f:
         slots[i] = (subprocess.Popen(cmd, env=env, stdout=f,
                                      stderr=subprocess.STDOUT), run)
     if all(job is None for job in slots.values()):
       break  # nothing runs here and nothing left to start (others hold the rest)
     time.sleep(1)
+  advance(bar)
+  bar.close()
   return failures

@@ -38,11 +38,10 @@ from typing import Any, Callable
 import jax
 from jax.experimental import multihost_utils
 import numpy as np
-import tqdm
 
 from growjax import atomic, blame
 from growjax import checkpoint as ckpt_lib
-from growjax import cost, data, dry_run, grow, hf, memory, model, parallel, pause
+from growjax import cost, data, dry_run, grow, hf, memory, model, parallel, pause, progress
 from growjax import lock as lock_lib
 from growjax import schedule as schedule_lib
 from growjax.experiment import Experiment, ExperimentError, Stage
@@ -514,10 +513,11 @@ class StageLoop:
     r, exp = self.r, self.r.exp
     self.fold()  # a resumed state whose ramp has ended
     self.compile()
-    bar = tqdm.tqdm(total=self.end - self.start, initial=self.step - self.start,
-                    desc=f"stage {self.stage.index}", unit="step",
-                    disable=not exp.train.progress or jax.process_index() != 0,
-                    dynamic_ncols=True)
+    bar = progress.bar(total=self.end - self.start,
+                       initial=self.step - self.start,
+                       desc=f"stage {self.stage.index}", unit="step", warmup=1,
+                       disable=not exp.train.progress
+                       or jax.process_index() != 0 or self.step >= self.end)
     stopped = False
     while self.step < self.end:
       if r.preemption.requested(self.step):
