@@ -31,7 +31,7 @@ import traceback
 from absl import flags
 
 from growjax import checkpoint as ckpt_lib
-from growjax import command, data, hf
+from growjax import command, data, hf, progress
 from growjax.experiment import Experiment, ExperimentError
 from growjax.grow import masks as masks_lib
 from growjax.trained import load_latest
@@ -73,11 +73,7 @@ def export(workdir, out, *, tokenizer=None,
           f"workdir {workdir}: stages[{stage.index}].model.pos='xpos': no "
           "standard architecture has xPos; only rope models export to "
           "Hugging Face")
-  from growjax import progress  # pylint: disable=g-import-not-at-top
-  bar = progress.bar(total=3, desc="export", unit="part")
-  bar.set_postfix_str("reading the checkpoint")
   trained = _load_latest(workdir)
-  bar.update()
   if not masks_lib.foldable(trained.masks):
     ramp = exp.stages[trained.stage].ramp(exp.stage_starts()[trained.stage])
     end = ramp.start + ramp.steps
@@ -88,6 +84,9 @@ def export(workdir, out, *, tokenizer=None,
           f"workdir {workdir}: the checkpoint at step {trained.step} is "
           f"mid-ramp ({e}); a masked model has no Hugging Face equivalent: "
           f"export a checkpoint from step {end} on") from None
+  # the bar starts once the checkpoint has passed every check, so a refusal
+  # stays one line
+  bar = progress.bar(total=2, desc="export", unit="part")
   bar.set_postfix_str("the tokenizer")
   tokenizer = pathlib.Path(tokenizer) if tokenizer else _tokenizer_path(exp)
   bar.update()

@@ -511,10 +511,12 @@ def test_second_prepare_builds_nothing(shakespeare, python_source):
     assert again.num_tokens("train") == corpus.num_tokens("train")
 
 
-def test_first_prepare_built_everything(shakespeare):
-  # Session fixtures prepare into a fresh directory.
-  assert shakespeare.built == ("dataset", "tokenizer", "tokens:train",
-                               "tokens:validation", "fingerprint")
+def test_first_prepare_built_everything(shakespeare, tmp_path):
+  # A fresh directory of its own: other test files may have prepared the
+  # session's shakespeare cache first.
+  first = data.prepare(shakespeare.config.replace(dir=str(tmp_path)))
+  assert first.built == ("dataset", "tokenizer", "tokens:train",
+                         "tokens:validation", "fingerprint")
 
 
 def test_different_paths_get_different_caches(tmp_path, data_dir):

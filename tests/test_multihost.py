@@ -196,8 +196,11 @@ def test_each_process_reads_its_rows_and_together_they_are_the_whole_batch(
 
 # ------------------------------------------------------- two processes --
 def child_env(data_dir, workdir, writes_log, pause_at=None):
+  # the children share a compilation cache of their own, not the pytest
+  # process's (several processes writing one cache while it compiles too)
   out = dict(os.environ, XLA_FLAGS="", GROWJAX_DATA_DIR=str(data_dir),
-             JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
+             JAX_COMPILATION_CACHE_DIR=str(pathlib.Path(
+                 jax.config.jax_compilation_cache_dir) / "multihost_children"),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
              JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
              GROWJAX_TEST_WRITES_UNDER=str(workdir),
