@@ -74,6 +74,10 @@ def main():
   parser.add_argument("--tiny", action="store_true")
   parser.add_argument("--steps", type=int, help="override the steps per run")
   parser.add_argument("--out", default=str(RESULTS / "mup_lr_transfer.json"))
+  parser.add_argument("--resume", default=None,
+                      help="a .partial.json of an earlier call with the same "
+                      "settings: its (param, width) results are kept, not rerun "
+                      "(the full grid takes longer than one 10-minute call)")
   args = parser.parse_args()
   s = dict(TINY if args.tiny else FULL)
   if args.steps:
@@ -89,9 +93,18 @@ def main():
   result = {"settings": {**s, "dtype": dtype,
                          "tokens_per_run": s["steps"] * s["batch"] * s["seq"]},
             "device": jax.devices()[0].device_kind, "runs": {}, "moves": {}}
+  done = {}
+  if args.resume:
+    earlier = json.loads(pathlib.Path(args.resume).read_text())
+    if earlier["settings"] != result["settings"]:
+      raise SystemExit(f"--resume {args.resume}: other settings than this run's")
+    done = earlier["runs"]
   for param in ("sp", "mup"):
     result["runs"][param] = {}
     for width in s["widths"]:
+      if str(width) in done.get(param, {}):
+        result["runs"][param][str(width)] = done[param][str(width)]
+        continue
       t = time.perf_counter()
       cfg = sweep.config(width, param, base=s["base"], head_dim=s["head_dim"],
                          layers=s["layers"], vocab=s["vocab"],
