@@ -263,19 +263,7 @@ def _train_step(state, tokens):
           "step": state["step"] + 1}, loss
 
 
-@pytest.fixture
-def no_cache_writes():
-  """Compiles without the persistent cache: late in the whole suite (never
-  alone), serialising this test's sharded step for the cache segfaulted
-  inside XLA's CPU executable serialisation, twice at the same call, with
-  JAX 0.10.2. The test checks numerics, not the cache."""
-  jax.config.update("jax_enable_compilation_cache", False)
-  yield
-  jax.config.update("jax_enable_compilation_cache", True)
-
-
-def test_sharded_adamw_steps_equal_one_device_steps(mesh, host_params, tokens,
-                                                    no_cache_writes):
+def test_sharded_adamw_steps_equal_one_device_steps(mesh, host_params, tokens):
   # One device.
   step = jax.jit(_train_step, donate_argnames=("state",))
   state = jax.jit(_make_state)(host_params)
