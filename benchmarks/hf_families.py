@@ -144,8 +144,11 @@ def _growths(cfg):
   }
 
 
-def _train(params, cfg, masks, tokens):
-  """A few optax.adam steps on next-token loss, msg masks ramped to 1."""
+def train_briefly(params, cfg, masks, tokens, steps=TRAIN_STEPS,
+                  ramp_steps=RAMP_STEPS):
+  """A few optax.adam steps on next-token loss, msg masks ramped to 1;
+  returns the trained parameters and each step's loss (hf_interop.py trains
+  its cases the same way)."""
   import jax  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
   from growjax import grow, model  # pylint: disable=g-import-not-at-top
@@ -162,11 +165,13 @@ def _train(params, cfg, masks, tokens):
     return optax.apply_updates(params, updates), opt_state, loss
 
   opt_state = opt.init(params)
-  for s in range(TRAIN_STEPS):
-    params, opt_state, _ = step(params, opt_state,
-                                grow.ramp(masks, s / RAMP_STEPS))
-  grow.fold(grow.ramp(masks, TRAIN_STEPS / RAMP_STEPS))  # all ones: none
-  return params
+  losses = []
+  for s in range(steps):
+    params, opt_state, loss = step(params, opt_state,
+                                   grow.ramp(masks, s / ramp_steps))
+    losses.append(float(loss))
+  grow.fold(grow.ramp(masks, steps / ramp_steps))  # all ones: none
+  return params, losses
 
 
 class NumpyReference:
@@ -260,7 +265,7 @@ def run_case(name: str, reference, *, tokens, tolerance: float,
         grown={k: getattr(big, k) for k in (
             "d_model", "n_layers", "n_heads", "kv_heads", "d_ff",
             "tie_embeddings")})
-    trained = _train(grown.params, big, grown.masks, tokens)
+    trained, _ = train_briefly(grown.params, big, grown.masks, tokens)
     out = work / f"{original.name}-{method}"
     hf.save_pretrained(out, trained, big, architecture=config[
         "architectures"][0], max_position_embeddings=config[

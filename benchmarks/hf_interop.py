@@ -147,31 +147,10 @@ def _diff(a, b):
 
 
 def _train(params, cfg, masks, tokens):
-  """A few optax.adam steps on next-token loss, msg masks ramped to 1."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import optax  # pylint: disable=g-import-not-at-top
-  from growjax import grow, model  # pylint: disable=g-import-not-at-top
-  opt = optax.adam(1e-3)
-
-  @jax.jit
-  def step(params, opt_state, masks):
-    def loss_fn(p):
-      logits = model.apply(p, cfg, tokens[:, :-1], masks=masks)
-      return optax.softmax_cross_entropy_with_integer_labels(
-          logits, tokens[:, 1:]).mean()
-    loss, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = opt.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  opt_state = opt.init(params)
-  losses = []
-  for s in range(TRAIN_STEPS):
-    params, opt_state, loss = step(params, opt_state,
-                                   grow.ramp(masks, s / RAMP_STEPS))
-    losses.append(float(loss))
-  end = grow.ramp(masks, TRAIN_STEPS / RAMP_STEPS)
-  grow.fold(end)  # all ones after the ramp: the model needs no masks
-  return params, losses
+  """hf_families' few Adam steps, at this benchmark's step counts."""
+  import hf_families  # pylint: disable=g-import-not-at-top
+  return hf_families.train_briefly(params, cfg, masks, tokens,
+                                   TRAIN_STEPS, RAMP_STEPS)
 
 
 def _architecture(arch, tie, s, libs, work, tol) -> list[dict]:

@@ -142,11 +142,7 @@ def main():
   for arm in arms:
     print(f"{arm:>9} {result['spike'][arm]:>+8.4f} "
           f"{result['final_loss'][arm]:>8.4f}")
-  out = pathlib.Path(args.out)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps(result, indent=1))
-  plot(result, out.with_suffix(".png"))
-  print(f"wrote {out} and {out.with_suffix('.png')} in {result['seconds']} s")
+  sweep.write(result, args.out, plot)
 
 
 def plot(result: dict, path: pathlib.Path) -> None:

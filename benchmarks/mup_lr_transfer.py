@@ -128,11 +128,7 @@ def main():
   for param in ("sp", "mup"):
     print(f"{param}: the best rate moves {result['moves'][param]:.3g}x "
           f"across widths {s['widths']}")
-  out = pathlib.Path(args.out)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps(result, indent=1))
-  plot(result, out.with_suffix(".png"))
-  print(f"wrote {out} and {out.with_suffix('.png')} in {result['seconds']} s")
+  sweep.write(result, args.out, plot)
 
 
 def plot(result: dict, path: pathlib.Path) -> None:

@@ -135,3 +135,14 @@ def smooth(losses: np.ndarray, window: int) -> np.ndarray:
   kernel = np.ones(window) / window
   return np.apply_along_axis(
       lambda x: np.convolve(x, kernel, mode="valid"), 0, losses)
+
+
+def write(result: dict, out: str, plot) -> None:
+  """OUT (the result as JSON) and OUT with .png (`plot(result, path)`)."""
+  import json  # pylint: disable=g-import-not-at-top
+  import pathlib  # pylint: disable=g-import-not-at-top
+  out = pathlib.Path(out)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps(result, indent=1))
+  plot(result, out.with_suffix(".png"))
+  print(f"wrote {out} and {out.with_suffix('.png')} in {result['seconds']} s")

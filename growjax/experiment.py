@@ -29,7 +29,7 @@ import jax
 
 from growjax import checks, grow, hf, mup, parallel
 from growjax import model as model_lib
-from growjax.config import ModelConfig
+from growjax.config import ModelConfig, MupBase
 from growjax import schedule as schedule_lib
 from growjax.schedule import Branches, RunSchedule
 from growjax.data import DataConfig
@@ -55,14 +55,15 @@ def _as_dict(value, path: str) -> dict:
   return dict(value)
 
 
-def _typed(cls, raw: Mapping, path: str):
-  """cls(**raw), naming unknown fields and the field of a failed check."""
+def _typed(cls, raw: Mapping, path: str, build=None):
+  """cls(**raw) (or build(raw), e.g. cls.from_dict), naming unknown fields
+  and the field of a failed check."""
   names = [f.name for f in dataclasses.fields(cls)]
   for key in raw:
     if key not in names:
       _fail(f"{path}.{key}", f"unknown field (expected one of {names})")
   try:
-    return cls(**raw)
+    return build(raw) if build else cls(**raw)
   except TypeError as e:  # a missing required field
     _fail(path, str(e).split(".__init__() ")[-1])
   except ExperimentError:
@@ -356,8 +357,8 @@ class Experiment:
     if not isinstance(stages_raw, (list, tuple)) or not stages_raw:
       _fail("stages", f"{stages_raw!r} is not a non-empty list of stages")
     base = dict(model, vocab_size=data.vocab_size, max_len=data.seq_len)
-    schedule = _typed_from_dict(RunSchedule, _as_dict(c.get("schedule"), "schedule"),
-                                "schedule")
+    schedule = _typed(RunSchedule, _as_dict(c.get("schedule"), "schedule"),
+                      "schedule", RunSchedule.from_dict)
     branches = None
     if c.get("branches") is not None:
       branches = _typed(Branches, _as_dict(c["branches"], "branches"), "branches")
@@ -392,24 +393,25 @@ def _pretrained_model(value, model: dict, data: DataConfig) -> dict:
       _fail(f"model.{key}", f"{v!r}, but init_from's checkpoint has "
             f"{fields[key]!r} (stage 0 is that model; grow it in a later "
             "stage)")
+  if model.get("param") == "mup":  # the checkpoint is sp: muP equals it at its base only
+    own = {k: fields[k] for k in ("d_model", "n_heads", "d_ff", "head_dim")}
+    try:
+      base = dataclasses.asdict(MupBase.of(model.get("mup_base"), fields["head_dim"]))
+    except ValueError:
+      base = model.get("mup_base")  # not a base at all: named the same way
+    if base != own:
+      shown = {k: v for k, v in base.items() if k != "head_dim" or v != own[k]} if (
+          isinstance(base, dict)) else base
+      _fail("model.mup_base", f"{shown}, but init_from's checkpoint is "
+            "standard-parametrized: muP computes its function only at its base "
+            f"shape, so mup_base must be the checkpoint's widths {own} (grow "
+            "from there)")
   if fields["vocab_size"] != data.vocab_size:
     _fail("init_from", f"{value}: the checkpoint's vocab_size "
           f"{fields['vocab_size']} is not data.vocab_size {data.vocab_size} "
           "(its embedding rows are the tokenizer's pieces)")
   fields.pop("vocab_size")
   return {**fields, **model}
-
-
-def _typed_from_dict(cls, raw: Mapping, path: str):
-  """cls.from_dict(raw), naming the field of a failed check."""
-  names = [f.name for f in dataclasses.fields(cls)]
-  for key in raw:
-    if key not in names:
-      _fail(f"{path}.{key}", f"unknown field (expected one of {names})")
-  try:
-    return cls.from_dict(raw)
-  except ValueError as e:
-    _fail(*_located(path, str(e), names))
 
 
 def _stage(i: int, raw: dict, base: dict, schedule: RunSchedule) -> Stage:

@@ -24,11 +24,19 @@ own final loss (its schedule decays at its end).
    scratch is charged exactly those FLOPs.
 5. **Speedups.** scratch frontier FLOPs / arm frontier FLOPs at each level;
    and for grown arms the same against the small-only frontier (how much of
-   the saving is a small model being cheap, not growth).
-6. **Intervals.** As `growjax.compare`: a percentile bootstrap resampling
-   each arm's seeds and, paired across all runs, the validation chunks of
-   each point; the levels are recomputed in each sample (the scratch
-   frontier's loss at the same FLOPs).
+   the saving is a small model being cheap, not growth), and against the
+   better of the two at each level ("best_of_both": the fewer FLOPs of
+   either to reach it), the comparison a grown arm has to win.
+6. **Equal-FLOPs deltas.** Each non-scratch arm's final loss minus each
+   frontier's loss at the arm's final FLOPs (its lowest decayed point within
+   `equal_rtol` of them: whole-step rounding leaves arms of one budget a
+   fraction of a percent apart), against scratch, small-only and the better
+   of both. A negative delta is a gain.
+7. **Intervals.** As `growjax.compare`: a percentile bootstrap resampling
+   seeds and, paired across all runs, the validation chunks of each point;
+   arms run on the same seeds draw the same seeds in each sample (paired by
+   seed); the levels are recomputed in each sample (the scratch frontier's
+   loss at the same FLOPs).
 
 Pure numpy, above `growjax.compare` (its runs, curves and intervals); the
 study and `growjax.report` add `frontier(...)` to their results when any run
@@ -112,15 +120,19 @@ def _arm_points(name, members, notes):
   return labels, flops_SP[0], loss_SP, np.array(chunks, float) if ok else None
 
 
+BOTH = "best_of_both"  # the better of the scratch and small-only frontiers
+
+
 def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
-             rng_seed: int = 0) -> dict:
+             rng_seed: int = 0, equal_rtol: float = 0.01) -> dict:
   """The frontier reading of `runs` (`compare.Run`s; a decay branch has
   `branch` set and its trunk's arm name and seed). Returns a JSON-ready dict:
   reading, levels, level_flops, ci, ci_over, n_boot, notes, arms (per arm:
   kind, its decayed points and which are on its frontier), groups (the
-  scratch and small-only frontiers) and speedups ([{level, level_flops, arm,
+  scratch and small-only frontiers), speedups ([{level, level_flops, arm,
   against, flops_ratio, ci_low, ci_high, reached, reached_fraction,
-  arm_flops, against_flops}])."""
+  arm_flops, against_flops}]) and deltas ([{arm, against, arm_flops,
+  against_flops, delta, ci_low, ci_high}])."""
   notes: list[str] = []
   arms: dict[str, list] = {}
   for r in runs:
@@ -129,6 +141,8 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
   if "scratch" not in kinds.values():
     raise ValueError("no scratch arm among the runs (kind \"scratch\")")
   points = {n: _arm_points(n, m, notes) for n, m in arms.items()}
+  seeds_of = {n: sorted({r.seed for r in m}, key=lambda s: (s is None, s))
+              for n, m in arms.items()}
   for n, (labels, *_) in points.items():
     if labels == ["final"]:
       notes.append(f"arm {n} has no decay branches: its frontier is its "
@@ -183,22 +197,40 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
                             for j in range(levels_xL.shape[1])]
                            for x in range(l.shape[0])])
               for k, (f, l) in frontiers.items()}
-    return {"levels": levels_xL, "charge": charge}
+    if len(groups) == 2:
+      charge[f"[{BOTH}]"] = np.fmin(charge["[scratch]"], charge["[small_only]"])
+    # each arm's final point against each frontier at (about) its FLOPs
+    at = {}
+    for n in arms:
+      f_final = points[n][1][points[n][0].index("final")]
+      for g in groups:
+        f, l = frontiers[f"[{g}]"]
+        at[(n, g)] = np.array([best_at(f, l[x], f_final * (1 + equal_rtol))
+                               for x in range(l.shape[0])])
+      if len(groups) == 2:
+        at[(n, BOTH)] = np.fmin(at[(n, "scratch")], at[(n, "small_only")])
+      at[(n, "final")] = loss[n][:, points[n][0].index("final")]
+    return {"levels": levels_xL, "charge": charge, "at": at}
 
   est = read(point)
   boot = None
   if ci_over:
     k = next(iter(points.values()))[3].shape[-1] if have_chunks else None
     x_chunks = rng.integers(0, k, size=(n_boot, k)) if have_chunks else None
-    x_seeds = {n: rng.integers(0, p[2].shape[0], size=(n_boot, p[2].shape[0]))
-               for n, p in points.items()}
+    draws: dict = {}  # one draw per seed list: arms on the same seeds pair
+    x_seeds = {}
+    for n in points:
+      key = tuple(seeds_of[n])
+      if key not in draws:
+        draws[key] = rng.integers(0, len(key), size=(n_boot, len(key)))
+      x_seeds[n] = draws[key]
     boot = read(losses(x_seeds, x_chunks))
 
   speedups = []
   for n in arms:
     if kinds[n] == "scratch":
       continue
-    against = ["scratch"] + (["small_only"] if kinds[n] not in GROUPS
+    against = ["scratch"] + (["small_only", BOTH] if kinds[n] not in GROUPS
                              and "small_only" in groups else [])
     for g in against:
       for j, level in enumerate(est["levels"][0]):
@@ -215,6 +247,23 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
               compare._ratio(b_x, a_x), ci)  # pylint: disable=protected-access
           entry["reached_fraction"] = float(np.mean(~np.isnan(a_x)))
         speedups.append(entry)
+
+  deltas = []
+  for n in arms:
+    if kinds[n] == "scratch" or "final" not in points[n][0]:
+      continue
+    against = ["scratch"] + (["small_only", BOTH] if kinds[n] not in GROUPS
+                             and "small_only" in groups else [])
+    for g in against:
+      d = est["at"][(n, "final")][0] - est["at"][(n, g)][0]
+      entry = {"arm": n, "against": g,
+               "arm_flops": float(points[n][1][points[n][0].index("final")]),
+               "delta": _none(d) if math.isfinite(d) else None,
+               "ci_low": None, "ci_high": None}
+      if boot is not None and math.isfinite(d):
+        d_x = boot["at"][(n, "final")] - boot["at"][(n, g)]
+        entry["ci_low"], entry["ci_high"] = compare.interval(d_x, ci)
+      deltas.append(entry)
 
   def describe(flops_P, loss_P, labels=None):
     on = set(pareto(flops_P, loss_P))
@@ -235,7 +284,7 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
                for n in arms],
       "groups": {g: describe(*(lambda f, l: (f, l[0]))(*union(ns, point)))
                  for g, ns in groups.items()},
-      "speedups": speedups,
+      "speedups": speedups, "deltas": deltas,
   }
 
 

@@ -112,7 +112,7 @@ def frontier_lines(f: dict | None) -> list:
   lines = [f"{f['reading']} ({over}):"]
   for s in f["speedups"]:
     head = (f"  level {s['level']:.4f} (scratch {s['level_flops']:.3e} FLOPs)  "
-            f"{s['arm']:<20} vs {s['against']:<10}")
+            f"{s['arm']:<20} vs {s['against']:<12}")
     if s["against_flops"] is None:
       lines.append(f"{head} the {s['against']} frontier never reaches it")
     elif not s["reached"]:
@@ -122,6 +122,17 @@ def frontier_lines(f: dict | None) -> list:
             f"  [{_num(s['ci_low'], '.2f')}, {_num(s['ci_high'], '.2f')}]")
       lines.append(f"{head} {s['flops_ratio']:.2f}x{ci}  ({s['arm_flops']:.3e} vs "
                    f"{s['against_flops']:.3e} FLOPs)")
+  if f.get("deltas"):
+    lines.append("final loss minus each frontier's at the arm's final FLOPs "
+                 "(negative: the arm is better):")
+  for d in f.get("deltas", []):
+    head = f"  {d['arm']:<20} vs {d['against']:<12}"
+    if d["delta"] is None:
+      lines.append(f"{head} the {d['against']} frontier has no point that cheap")
+      continue
+    ci = ("" if d["ci_low"] is None and d["ci_high"] is None else
+          f"  [{_num(d['ci_low'], '+.4f')}, {_num(d['ci_high'], '+.4f')}]")
+    lines.append(f"{head} {d['delta']:+.4f}{ci}  at {d['arm_flops']:.3e} FLOPs")
   return lines + [f"note: {n}" for n in f["notes"]]
 
 

@@ -15,7 +15,6 @@ in a case's stderr, so tests/test_main.py runs a few cases as real
 subprocesses too.
 """
 
-import hashlib
 import json
 import os
 import pathlib
@@ -36,18 +35,9 @@ import tensorboardX  # noqa: F401  pylint: disable=unused-import
 import growjax.decode  # noqa: F401  pylint: disable=unused-import
 import growjax.train.loop  # noqa: F401  pylint: disable=unused-import
 import growjax.trained  # noqa: F401  pylint: disable=unused-import
+from trees import tree_hash  # noqa: E402
 
 
-def tree_hash(path: str) -> str:
-  root = pathlib.Path(path)
-  if not root.exists():
-    return "absent"
-  h = hashlib.sha256()
-  for p in sorted([root, *root.rglob("*")]):
-    h.update(str(p.relative_to(root.parent)).encode() + b"\0")
-    if p.is_file():
-      h.update(p.read_bytes())
-  return h.hexdigest()
 
 
 def run_case(case: dict, out: str, err: str) -> int:

@@ -11,21 +11,18 @@ import pathlib
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import gc  # noqa: E402
 import tempfile  # noqa: E402
 
 import hypothesis  # noqa: E402
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-# A compilation cache directory for the commands tests start (they pass it
-# on). The pytest process itself does not write to it: late in the whole
-# suite, serialising a sharded CPU executable for the cache segfaulted inside
-# XLA (JAX 0.10.2, twice at the same test, never when that file ran alone),
-# so in-process programs are compiled, not cached.
+# One compilation cache for the session and the commands tests start (they
+# pass it on), so a program compiled once is loaded, not compiled, again.
 jax.config.update("jax_compilation_cache_dir",
                   os.environ.get("GROWJAX_TEST_JAX_CACHE",
                                  tempfile.mkdtemp(prefix="growjax_jax_cache_")))
-jax.config.update("jax_enable_compilation_cache", False)
 # Tolerances here are float32's; GPUs otherwise multiply float32 in TF32.
 jax.config.update("jax_default_matmul_precision", "highest")
 
@@ -36,6 +33,33 @@ hypothesis.settings.register_profile(
     "dev", max_examples=200, deadline=None,
     suppress_health_check=[hypothesis.HealthCheck.too_slow])
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Every CPU executable XLA compiles maps about three memory regions, and the
+# jit caches keep every executable alive. The whole suite compiles about
+# 20,000 of them: near 90% of it the process passed Linux's default limit of
+# 65,530 mappings (vm.max_map_count), mmap failed inside LLVM and CI died with
+# a segfault in compile (the map count was measured climbing past 32,000 at
+# 44%). So after any test file that leaves the process over MAP_LIMIT
+# mappings, the caches are cleared (tests within a file still share their
+# compiled programs).
+MAP_LIMIT = 20_000
+
+
+def _mappings() -> int:
+  try:
+    with open("/proc/self/maps", "rb") as f:
+      return sum(1 for _ in f)
+  except OSError:  # not Linux
+    return 0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_executables():
+  yield
+  if _mappings() > MAP_LIMIT:
+    jax.clear_caches()
+    gc.collect()
+
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"

@@ -3,9 +3,7 @@ at the growth and inside the re-warm, and decay branches (a run of their own
 from the trunk's checkpoint, charged its FLOPs, resuming exactly, never
 writing into the trunk)."""
 
-import hashlib
 import json
-import pathlib
 
 import pytest
 
@@ -14,6 +12,7 @@ from growjax.experiment import Experiment
 from growjax.train import branch as branch_lib
 from growjax.train import loop
 from growjax.train import metrics as metrics_lib
+from trees import tree_hash
 
 BATCH, SEQ = 8, 32
 TOKENS = BATCH * SEQ
@@ -43,13 +42,6 @@ def losses(workdir):
   return [(r["step"], r["loss"]) for r in metrics_lib.read(workdir) if "event" not in r]
 
 
-def tree_hash(root: pathlib.Path) -> str:
-  h = hashlib.sha256()
-  for p in sorted(root.rglob("*")):
-    h.update(str(p.relative_to(root)).encode())
-    if p.is_file():
-      h.update(p.read_bytes())
-  return h.hexdigest()
 
 
 @pytest.fixture(scope="module")

@@ -121,3 +121,40 @@ def test_a_level_below_every_point_is_not_reached_and_one_above_charges_the_firs
   assert math.isnan(frontier.flops_to_level(f, l, 0.5))
   assert frontier.flops_to_level(f, l, 5.0) == 1.0
   assert frontier.flops_to_level(f, l, 1.5) == pytest.approx(2 * math.sqrt(2))
+
+
+def test_best_of_both_takes_the_cheaper_frontier_at_each_level():
+  # small-only reaches each level 1.5x sooner than scratch; a grown arm 3x
+  runs = (arm("scratch", "scratch", SCRATCH) + arm("small", "small_only", SCRATCH,
+                                                   shift=1.5)
+          + arm("grown", "msg", [f / 3 for f in SCRATCH], shift=3.0))
+  result = frontier.frontier(runs, n_boot=0)
+  by = {(s["arm"], s["against"], round(s["level_flops"])): s for s in result["speedups"]}
+  both = by[("grown", "best_of_both", 2e15)]
+  assert both["flops_ratio"] == pytest.approx(3.0 / 1.5, rel=0.05)
+  assert both["against_flops"] == by[("grown", "small_only", 2e15)]["against_flops"]
+  assert ("small", "best_of_both", 2e15) not in by
+
+
+def test_equal_flops_deltas_are_paired_by_seed():
+  # a grown arm better by 0.01 nats at the budget on every seed, under seed
+  # effects (0.05 nats from seed to seed) shared by both arms: paired, the
+  # interval is tight around -0.01; unpaired it would span the seed spread
+  offset = {0: 0.0, 1: 0.05, 2: -0.05}
+
+  def shifted(runs, by):
+    return [compare.Run(r.name, r.kind, r.seed, r.lr, [dict(
+        r.rows[0], val_loss=r.rows[0]["val_loss"] + offset[r.seed] + by,
+        val_chunks=[c + offset[r.seed] + by for c in r.rows[0]["val_chunks"]])],
+        branch=r.branch) for r in runs]
+
+  runs = (shifted(arm("scratch", "scratch", SCRATCH, seeds=(0, 1, 2)), 0.0)
+          + shifted(arm("grown", "msg", SCRATCH, seeds=(0, 1, 2)), -0.01))
+  result = frontier.frontier(runs, n_boot=300)
+  (d,) = [d for d in result["deltas"] if d["arm"] == "grown"]
+  assert d["against"] == "scratch" and d["arm_flops"] == SCRATCH[-1]
+  assert d["delta"] == pytest.approx(-0.01, abs=1e-9)
+  assert d["ci_low"] == pytest.approx(-0.01, abs=1e-6)
+  assert d["ci_high"] == pytest.approx(-0.01, abs=1e-6)
+  from growjax import report  # pylint: disable=g-import-not-at-top
+  assert any("-0.0100" in line for line in report.frontier_lines(result))

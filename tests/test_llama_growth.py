@@ -210,6 +210,11 @@ def test_init_from_that_cannot_be_used_is_one_line_naming_file_and_field(
            "model.embed_tokens.weight has shape (512, 64), but")
   _refused(with_init(f"hf:{good}", d_model=32),
            "model.d_model: 32, but init_from's checkpoint has 64")
+  # muP is the checkpoint's function only with the checkpoint as its base
+  _refused(with_init(f"hf:{good}", param="mup",
+                     mup_base=dict(d_model=32, n_heads=4, d_ff=96)),
+           "model.mup_base: {'d_model': 32, 'n_heads': 4, 'd_ff': 96}, but "
+           "init_from's checkpoint is standard-parametrized")
   c = with_init(f"hf:{good}", dtype="bfloat16")  # a compute setting: allowed
   c.data["vocab_size"] = 600
   _refused(c, f"init_from: hf:{good}: the checkpoint's vocab_size 512 is not "

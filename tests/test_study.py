@@ -15,6 +15,7 @@ from growjax import study as study_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 STUDY = REPO / "experiments" / "growth_study.py"
+STUDY_V2 = REPO / "experiments" / "growth_study_v2.py"
 
 
 @pytest.fixture(autouse=True)
@@ -22,9 +23,9 @@ def session_data_cache(data_dir, monkeypatch):
   monkeypatch.setenv("GROWJAX_DATA_DIR", str(data_dir))
 
 
-def _config(arg="runlocal"):
+def _config(arg="runlocal", path=STUDY):
   import importlib.util  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location("growth_study", STUDY)
+  spec = importlib.util.spec_from_file_location("growth_study", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(arg).to_dict()
@@ -49,10 +50,15 @@ def _run(*args, timeout=900):
     (lambda c: c.update(arms=[a for a in c["arms"] if a["kind"] != "scratch"]), "arms"),
     (lambda c: c["arms"][2].update(name="msg"), "arms[2].name"),
     (lambda c: c.update(budget_tokens=0), "budget_tokens"),
+    # a grown arm sweeps its rate only under a run-level schedule
+    (lambda c: c["arms"][1].update(lrs=[1e-3, 2e-3]), "arms[1].lrs"),
+    (lambda c: c["arms"][-1].update(lrs=[1e-3, 1e-3]), "arms[-1].lrs"),
+    (lambda c: c["arms"][-1].update(lrs=[1e-3]), "arms[-1].schedule.peak"),
 ])
 def test_a_bad_study_file_is_named_before_any_compute(change, field):
   config = _config()
   change(config)
+  field = field.replace("[-1]", f"[{len(config['arms']) - 1}]")
   with pytest.raises(study_lib.StudyError) as e:
     study_lib.Study.from_config(config)
   assert str(e.value).startswith(field + ":") or f" {field}" in str(e.value), str(e.value)
@@ -85,6 +91,47 @@ def test_runs_cover_every_arm_kind_within_the_budget():
                 * s.steps(exp.seq_len) * s.batch_size * exp.seq_len
                 for s in exp.stages)
     assert flops <= budget * (1 + 1e-9), run.name
+
+
+@pytest.mark.parametrize("arg", ["regime=1", "regime=2", "runlocal"])
+def test_study_v2_declares_every_arm_within_the_budget_under_one_schedule(arg):
+  from growjax import cost  # pylint: disable=g-import-not-at-top
+  from growjax.experiment import Experiment  # pylint: disable=g-import-not-at-top
+  study = study_lib.Study.from_config(_config(arg, STUDY_V2))
+  best = {a["name"]: a["lrs"][-1] for a in study.arms}
+  runs = study.runs(best)
+  names = {r.arm for r in runs}
+  assert names >= {"scratch", "scratch_cosine", "small_only", "stack", "msg",
+                   "msg_late_depth", "hyperclone", "flm"}
+  assert ("stack4" in names) == (arg == "regime=2")
+  budget = study.budget_flops()
+  for run in runs:
+    exp = Experiment.from_config(run.config)
+    steps = [s.steps(exp.seq_len) for s in exp.stages]
+    flops = sum(cost.train_flops_per_token(s.model, exp.seq_len) * n * s.batch_size
+                * exp.seq_len for s, n in zip(exp.stages, steps))
+    assert flops <= budget * (1 + 1e-9), run.name
+    if run.branch is None and run.arm != "scratch_cosine":
+      # one WSD schedule per run, spanning its growths, the same shape for all
+      assert (exp.schedule.kind, exp.schedule.decay_fraction) == ("wsd", 0.2)
+      assert exp.schedule.peak == run.lr
+    if run.arm == "flm" and run.branch is None:  # FLM-101B's token shares
+      tokens = [n / sum(steps) for n in steps]
+      assert tokens == pytest.approx([0.788, 0.127, 0.085], abs=0.002)
+      assert [s.model.n_layers for s in exp.stages][1:] == [
+          exp.stages[0].model.n_layers, 2 * exp.stages[0].model.n_layers]
+  # each grown arm sweeps its rate at its first seed, then runs its best at
+  # the others, every one of them with its decay branches
+  msg = [r for r in runs if r.arm == "msg" and r.branch is None]
+  lrs = next(a for a in study.arms if a["name"] == "msg")["lrs"]
+  assert sorted((r.seed, r.lr) for r in msg) == sorted(
+      [(0, lr) for lr in lrs] + [(s, lrs[-1]) for s in
+                                 next(a for a in study.arms if a["name"] == "msg")["seeds"][1:]])
+  trunks = {r.branch["trunk"] for r in runs if r.branch and r.arm == "msg"}
+  assert trunks == {r.name for r in msg if r.lr == lrs[-1]}
+  if arg == "regime=2":  # muP relative to the small width
+    assert all(Experiment.from_config(r.config).stages[-1].model.param == "mup"
+               for r in runs)
 
 
 def test_bad_study_file_on_the_command_line_is_one_line(tmp_path):
@@ -151,6 +198,20 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   assert (tmp_path / "out" / "metrics" / study.name / f"{first}.jsonl").read_text() == done
   assert all(a["metrics"] == f"benchmarks/results/metrics/{study.name}/{a['name']}.jsonl"
              for a in again["arms"])
+  # A study split over machines that share no disk: a fresh workdir resumes
+  # from the export, with nothing left to train.
+  r = _run("--config", f"{STUDY}:runlocal", "--workdir", str(tmp_path / "next"),
+           "--arms", "nothing")
+  assert r.returncode == 2 and "--arms: ['nothing'] are not arms" in r.stderr
+  r = _run("--config", f"{STUDY}:runlocal", "--workdir", str(tmp_path / "next"),
+           "--resume_from", str(tmp_path / "out"), "--arms", "scratch,msg")
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert f"restored {len(again['arms'])} finished runs" in r.stdout
+  assert not re.search(r"study: run \S+ \(", r.stderr)  # none trained
+  resumed = json.loads((tmp_path / "next" / "study.json").read_text())
+  assert [a["name"] for a in resumed["arms"]] == [a["name"] for a in again["arms"]]
+  assert ([s["flops_ratio"] for s in resumed["frontier"]["speedups"]]
+          == [s["flops_ratio"] for s in again["frontier"]["speedups"]])
 
 
 def test_a_run_is_claimed_once_and_a_dead_owners_claim_is_taken_over(tmp_path):

@@ -2,7 +2,6 @@
 and what it survives: corrupt checkpoints, signals, non-finite and spiking
 losses."""
 
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from growjax.train import guard
 from growjax.train import loop
 from growjax.train import metrics as metrics_lib
 from growjax.train import preempt
+from trees import tree_hash
 
 BATCH, SEQ = 8, 32
 
@@ -213,13 +213,6 @@ def copy_of(reference, tmp_path) -> pathlib.Path:
   return workdir
 
 
-def tree_hash(root: pathlib.Path) -> str:
-  h = hashlib.sha256()
-  for p in sorted(root.rglob("*")):
-    h.update(str(p.relative_to(root)).encode())
-    if p.is_file():
-      h.update(p.read_bytes())
-  return h.hexdigest()
 
 
 def _halve_arrays(d):

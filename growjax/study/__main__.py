@@ -15,7 +15,7 @@ from absl import flags
 
 from growjax import command
 from growjax.study.progress import best_lrs
-from growjax.study.results import export, finish, format_result
+from growjax.study.results import export, finish, format_result, restore
 from growjax.study.runner import _claim, _release, run_all, run_one
 from growjax.study.spec import Study
 
@@ -32,6 +32,11 @@ def _flags():
   flags.DEFINE_integer("n_boot", 1000, "Bootstrap samples of the speedup CIs.")
   flags.DEFINE_string("export", None, "Also copy study.json/png and the runs' "
                       "metrics here (e.g. benchmarks/results).")
+  flags.DEFINE_string("resume_from", None, "Mark done the runs an earlier "
+                      "--export to this folder holds, then go on (a study "
+                      "split over machines that share no disk).")
+  flags.DEFINE_list("arms", None, "Train only these arms (comma-separated "
+                    "names); the table reads every finished run.")
   flags.mark_flags_as_required(["workdir"])
   return flags.FLAGS
 
@@ -40,7 +45,7 @@ def _worker_args(argv: list[str]) -> list[str]:
   """This command's arguments for a worker: the study's own, without the
   scheduler's."""
   skip = ("--parallel", "--devices", "--deadline_s", "--export", "--only",
-          "--claimed", "--target", "--n_boot")
+          "--claimed", "--target", "--n_boot", "--resume_from", "--arms")
   out, i = [], 0
   while i < len(argv):
     a = argv[i]
@@ -73,10 +78,21 @@ def main() -> int:
       if not flags.claimed:
         _release(run_dir)
     return 0
+  unknown = set(flags.arms or ()) - {a["name"] for a in study.arms}
+  if unknown:
+    raise command.UsageError(f"--arms: {sorted(unknown)} are not arms of this "
+                             f"study (its arms: {[a['name'] for a in study.arms]})")
+  if flags.resume_from:
+    try:
+      restored = restore(study, workdir, pathlib.Path(flags.resume_from))
+    except FileNotFoundError as e:
+      raise command.UsageError(str(e)) from None
+    print(f"restored {len(restored)} finished runs from {flags.resume_from}")
   devices = [d for d in (flags.devices or "").split(",") if d]
   deadline = time.time() + flags.deadline_s if flags.deadline_s else None
   failures = run_all(study, _worker_args(sys.argv[1:]), workdir,
-                     parallel=flags.parallel, devices=devices, deadline=deadline)
+                     parallel=flags.parallel, devices=devices, deadline=deadline,
+                     arms=flags.arms)
   result = finish(study, workdir, n_boot=flags.n_boot)
   print(format_result(result))
   print(f"written: {workdir / 'study.json'}, {workdir / 'study.png'}")

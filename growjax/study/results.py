@@ -160,3 +160,44 @@ def export(result: dict, workdir: pathlib.Path, out_dir: pathlib.Path,
                     out_dir / "metrics" / stem / f"{arm['name']}.jsonl")
   shutil.copyfile(workdir / "study.json", out_dir / f"{stem}.json")
   shutil.copyfile(workdir / "study.png", out_dir / f"{stem}.png")
+
+
+def restore(study: Study, workdir: pathlib.Path, out_dir: pathlib.Path,
+            stem: str | None = None) -> list[str]:
+  """Marks done, in WORKDIR, the runs an earlier export holds (out_dir/STEM.json
+  and metrics/STEM/), so a study split over machines that share no disk
+  resumes where the last one stopped: each run's metrics.jsonl and a
+  done.json. A trunk whose decay branches are not all exported is left to
+  run again (its branches start from its checkpoints, which an export does
+  not keep). Runs already in WORKDIR are kept. Returns the names restored."""
+  stem = stem or study.name
+  path = out_dir / f"{stem}.json"
+  if not path.exists():
+    raise FileNotFoundError(f"--resume_from: {path} does not exist (an export "
+                            "of this study: --export DIR)")
+  exported = json.loads(path.read_text())
+  restored = []
+  for row in exported["arms"]:
+    run_dir = workdir / "runs" / row["name"]
+    if is_done(run_dir):
+      continue
+    metrics = out_dir / "metrics" / stem / f"{row['name']}.jsonl"
+    if not metrics.exists():
+      raise FileNotFoundError(f"--resume_from: {metrics} is missing (listed in {path})")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(metrics, run_dir / "metrics.jsonl")
+    record = {k: row.get(k) for k in ("name", "arm", "kind", "seed", "lr",
+                                      "branch", "trunk", "stopped")}
+    (run_dir / "done.json").write_text(json.dumps(
+        dict(record, restored_from=str(path)), indent=1) + "\n")
+    restored.append(row["name"])
+  planned = study.runs(best_lrs(study, workdir))
+  for trunk in {r.branch["trunk"] for r in planned if r.branch}:
+    branches = [r for r in planned if r.branch and r.branch["trunk"] == trunk]
+    if trunk in restored and not all(is_done(workdir / "runs" / b.name)
+                                     for b in branches):
+      log.warning("study: %s is restored without all its decay branches; it "
+                  "trains again, for their checkpoints", trunk)
+      shutil.rmtree(workdir / "runs" / trunk)
+      restored.remove(trunk)
+  return restored

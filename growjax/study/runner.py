@@ -109,15 +109,19 @@ def _release(run_dir: pathlib.Path) -> None:
 
 def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
             parallel: int = 1, devices: list[str] | None = None,
-            deadline: float | None = None) -> list[str]:
+            deadline: float | None = None,
+            arms: list[str] | None = None) -> list[str]:
   """Every run of the study, `parallel` at a time as subprocesses (slot i on
   device `devices[i % len(devices)]` via CUDA_VISIBLE_DEVICES), or in this
   process when parallel == 1; a worker runs `python -m growjax.study
   WORKER_ARGS --only NAME` (the study's own flags, so overrides carry over).
   The scratch sweep goes first; the other seeds of
-  its best rate are queued once it is done. Several schedulers may share one
-  workdir (runs are claimed). Starts no run after `deadline` (time.time()).
-  Returns the names of runs that failed."""
+  its best rate are queued once it is done. A finished trunk's decay
+  branches go before any new trunk, since they start from its checkpoints
+  (which a study split over machines does not carry). Several schedulers
+  may share one workdir (runs are claimed). Starts no trunk after `deadline`
+  (time.time()); the branches of a finished trunk still run. `arms`: train
+  only these arms' runs. Returns the names of runs that failed."""
   workdir.mkdir(parents=True, exist_ok=True)
   # One corpus for every run, prepared before any of them starts.
   data.prepare(Experiment.from_config(study.runs()[0].config).data)
@@ -125,9 +129,11 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
   def todo() -> list[Run]:
     """Runs not done, a decay branch once its trunk is."""
     runs = study.runs(best_lrs(study, workdir))
-    runs.sort(key=lambda r: (not r.sweep, r.kind != "scratch"))
+    runs.sort(key=lambda r: (r.branch is None, not r.sweep, r.kind != "scratch"))
     return [r for r in runs if not is_done(workdir / "runs" / r.name) and not (
-        r.branch and not is_done(workdir / "runs" / r.branch["trunk"]))]
+        r.branch and not is_done(workdir / "runs" / r.branch["trunk"]))
+            and (arms is None or r.arm in arms)
+            and not (r.branch is None and late())]
 
   def late() -> bool:
     return deadline is not None and time.time() > deadline
@@ -150,7 +156,7 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
 
   failures: list[str] = []
   if parallel == 1:
-    while not late():
+    while True:
       run = next((r for r in todo() if r.name not in failures
                   and _claim(workdir / "runs" / r.name)), None)
       if run is None:
@@ -182,8 +188,6 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
         advance(bar)
     free = [i for i, job in slots.items() if job is None]
     waiting = [r for r in todo() if r.name not in failures]
-    if late():
-      waiting = []
     for i in free:
       run = next((r for r in waiting if _claim(workdir / "runs" / r.name)), None)
       if run is None:

@@ -18,14 +18,17 @@ GROWN = ("msg", "zero", "hyperclone", "stack")
 # Every arm may also declare `schedule` (growjax.schedule's block; its peak
 # comes from `lrs` in a swept arm, its warmup_steps and final from the arm's
 # warmup_steps and final_lr_frac when not given) and `branches` (decay
-# branches of each of its runs: decay_at, decay_fraction).
+# branches of each of its runs: decay_at, decay_fraction). A grown arm under
+# a run-level schedule may sweep `lrs` too (the schedule's peak, final
+# `final_lr_frac` of it): its first seed at every rate, its other seeds at
+# the sweep's best, as scratch does.
 ARM_FIELDS = {
     "scratch": ("name", "kind", "seeds", "lrs", "warmup_steps", "final_lr_frac",
                 "model", "tokens", "schedule", "branches"),
     "small_only": ("name", "kind", "seeds", "lrs", "warmup_steps",
                    "final_lr_frac", "model", "flops", "schedule", "branches"),
     "grown": ("name", "kind", "seeds", "model", "stages", "allow_lr_jump",
-              "schedule", "branches"),
+              "schedule", "branches", "lrs", "final_lr_frac"),
 }
 GROWN_STAGE_FIELDS = ("model", "grow", "flops", "lr", "lr_multiplier")
 TOP_FIELDS = ("name", "base", "budget_tokens", "arms", "stop_at_target",
@@ -251,7 +254,7 @@ class Study:
       else:
         model = dict(self.final_model(), **arm["model"])
         budget = self.budget_flops()
-        for seed in arm["seeds"]:
+        for seed, lr, sweep in self._grown_plan(arm, best_lr):
           current, stages = model, []
           for j, s in enumerate(arm["stages"]):
             if j:
@@ -263,15 +266,46 @@ class Study:
             if j:
               stage.update(model=s.get("model", {}), grow=dict(s["grow"]))
             stages.append(stage)
-          run_name = f"{name}_s{seed}"
-          schedule = arm.get("schedule")
-          peak = (stages[0]["lr"]["peak"] if "lr" in stages[0]
-                  else schedule["peak"])
-          out += self._with_branches(Run(
-              run_name, name, kind, seed, peak,
-              self._experiment(run_name, seed, model, stages, arm,
-                               dict(schedule) if schedule else None)))
+          schedule = dict(arm["schedule"]) if arm.get("schedule") else None
+          if lr is None:
+            run_name = f"{name}_s{seed}"
+            lr = stages[0]["lr"]["peak"] if "lr" in stages[0] else schedule["peak"]
+          else:
+            run_name = f"{name}_lr{lr:g}_s{seed}"
+            schedule.update(peak=lr)
+            schedule.setdefault("final", lr * arm.get("final_lr_frac", 0.1))
+          run = Run(run_name, name, kind, seed, lr, self._experiment(
+              run_name, seed, model, stages, arm, schedule), sweep)
+          out += (self._with_branches(run) if not sweep or
+                  best_lr.get(name) == lr else [run])
     return out
+
+  @staticmethod
+  def _grown_plan(arm: dict, best_lr: Mapping[str, float]) -> list[tuple]:
+    """(seed, lr or None, sweep) of each run of a grown arm: every seed at
+    the schedule's peak, or with `lrs` the first seed at every rate and the
+    others at the sweep's best once it is known."""
+    seeds, lrs = arm["seeds"], arm.get("lrs")
+    if not lrs:
+      return [(s, None, False) for s in seeds]
+    plan = [(seeds[0], lr, len(lrs) > 1) for lr in lrs]
+    if arm["name"] in best_lr:
+      plan += [(s, best_lr[arm["name"]], False) for s in seeds[1:]]
+    return plan
+
+
+def _check_lrs(path: str, arm: dict) -> None:
+  """A swept arm's lrs (and final_lr_frac)."""
+  lrs = arm.get("lrs")
+  if not isinstance(lrs, list) or not lrs:
+    _fail(f"{path}.lrs", f"{lrs!r} is not a non-empty list of learning rates")
+  for j, lr in enumerate(lrs):
+    _check(f"{path}.lrs[{j}]", checks.positive_number, lr)
+  if len(set(lrs)) != len(lrs):
+    _fail(f"{path}.lrs", f"{lrs} repeats a learning rate")
+  if "final_lr_frac" in arm:
+    _check(f"{path}.final_lr_frac", checks.number, arm["final_lr_frac"],
+           low=0.0, high=1.0)
 
 
 def _check_arm(i: int, arm) -> None:
@@ -299,18 +333,9 @@ def _check_arm(i: int, arm) -> None:
   if len(set(seeds)) != len(seeds):
     _fail(f"{path}.seeds", f"{seeds} repeats a seed")
   if kind in ("scratch", "small_only"):
-    lrs = arm.get("lrs")
-    if not isinstance(lrs, list) or not lrs:
-      _fail(f"{path}.lrs", f"{lrs!r} is not a non-empty list of learning rates")
-    for j, lr in enumerate(lrs):
-      _check(f"{path}.lrs[{j}]", checks.positive_number, lr)
-    if len(set(lrs)) != len(lrs):
-      _fail(f"{path}.lrs", f"{lrs} repeats a learning rate")
+    _check_lrs(path, arm)
     if "warmup_steps" in arm:
       _check(f"{path}.warmup_steps", checks.integer, arm["warmup_steps"], low=0)
-    if "final_lr_frac" in arm:
-      _check(f"{path}.final_lr_frac", checks.number, arm["final_lr_frac"],
-             low=0.0, high=1.0)
     if "tokens" in arm:
       _check(f"{path}.tokens", checks.positive_int, arm["tokens"])
     if "flops" in arm:
@@ -320,8 +345,18 @@ def _check_arm(i: int, arm) -> None:
     if run_level and "peak" in arm["schedule"]:
       _fail(f"{path}.schedule.peak", "comes from lrs in a swept arm; remove it")
     return
-  if run_level and "peak" not in arm["schedule"]:
-    _fail(f"{path}.schedule.peak", "missing (the stable phase's rate)")
+  if "lrs" in arm or "final_lr_frac" in arm:
+    if not run_level:
+      key = "lrs" if "lrs" in arm else "final_lr_frac"
+      _fail(f"{path}.{key}", "a grown arm sweeps its rate under a run-level "
+            "schedule only (schedule.kind \"wsd\"); per-stage rates are its "
+            "stages' lr")
+    _check_lrs(path, arm)
+    if "peak" in arm["schedule"]:
+      _fail(f"{path}.schedule.peak", "comes from lrs in a swept arm; remove it")
+  elif run_level and "peak" not in arm["schedule"]:
+    _fail(f"{path}.schedule.peak", "missing (the stable phase's rate, or lrs "
+          "to sweep it)")
   if not isinstance(arm.get("model"), dict):
     _fail(f"{path}.model", "missing (stage 0's shape, as overrides of base.model)")
   stages = arm.get("stages")

@@ -1,0 +1,198 @@
+r"""Growth study v2: grown arms against the scratch and small-only compute
+frontiers, under one warmup-stable-decay schedule per run, with the FLM-101B
+recipe at 1/10,000 scale.
+
+    python -m growjax.study --config experiments/growth_study_v2.py:regime=1 \
+        --workdir runs/v2r1 --export benchmarks/results
+    python -m growjax.study --config experiments/growth_study_v2.py:runlocal \
+        --workdir /tmp/v2    # every arm kind on a CPU (a smoke test)
+
+The question: for a FLOP budget, is the best grown model better than the best
+model trained from scratch at the final shape, *and* better than the best
+model trained at the small shape alone? `growjax.frontier` answers it from
+decayed points only (each run's final and its decay branches' finals):
+speedups against the scratch frontier, the small-only frontier and the better
+of the two, and each arm's final loss minus each frontier's at equal FLOPs,
+paired by seed, with 95% bootstrap intervals over seeds and validation chunks.
+
+Every arm, scratch included, runs one WSD schedule (warmup, a stable rate, a
+1-sqrt decay over the last 20%) spanning its growths, so the schedule is not a
+difference between arms; a grown arm's rate is held through its growth.
+Every run branches a decay off its stable phase (`branches`), so every arm has
+a frontier. One scratch arm runs a single cosine instead (`scratch_cosine`),
+to tie back to the first study (benchmarks/results/growth_study.json).
+
+Regimes (`regime=`):
+  1  the first study's final shape and budget: d512/L8/V8192, seq 512,
+     33.6M parameters, 3 tokens per parameter (100.9M tokens, 0.85 epochs of
+     the GPU machine's site-packages), standard parametrization at the first
+     study's rates. Branches at 50% and 75%.
+  2  a longer budget: d256/L8/V8192, 10.5M parameters, 12 tokens per
+     parameter (126M tokens, about 1.07 epochs), muP relative to the small
+     shape (d128), so the small-only sweep tunes the rate at the small width
+     and the scratch sweep says how far it transferred. Branches at 25%, 50%
+     and 75%; G_stack x4 as well as x2.
+
+Arms (each grown kind sweeps 2 rates at seed 0, its best then at seed 1;
+scratch sweeps 3 rates, its best at 3 seeds; small-only 2-3 rates, 2 seeds):
+  scratch         the final shape from step 0
+  small_only      half width, half depth (1/4 of the blocks' weights) alone
+                  for the whole budget: the control
+  stack           G_stack x2 depth (half depth, full width), growing at 20%
+  stack4          (regime 2) G_stack x4 depth from 2 layers, growing at 20%
+  msg             MSG width and depth at once from small_only's shape, at 20%
+  msg_late_depth  MSG depth only (half depth, full width), growing at 70%
+                  (arXiv 2511.04981's regime)
+  hyperclone      HyperCloning x2 width (full depth), growing at 20%
+  flm             FLM-101B at 1/10,000 scale: three stages, widen then double
+                  the depth, by MSG, in the paper's proportions (below)
+
+The FLM arm. FLM-101B grows 16B -> 51B (wider) -> 101B (twice as deep) on
+245.37B, 39.64B and 26.54B tokens. Here the stages are the final shape at 5/8
+of its width and half its depth, then full width at half depth, then the
+final shape: their non-embedding parameters stand 19.5 : 50 : 100 (the
+paper's 15.8 : 50.5 : 100; heads of a fixed size allow no closer width);
+with the embeddings, whose share is large at this scale, 30 : 62.5 : 100 in
+regime 1. Each stage gets the paper's share of the tokens (78.8%, 12.7%,
+8.5%), scaled so the arm spends the budget's FLOPs.
+
+Device plan (one H200 or H100, 10-minute calls that share no disk). Each call
+trains some arms and exports; the next resumes from the export:
+
+    python -m growjax.study --config experiments/growth_study_v2.py:regime=1 \
+        --workdir runs/v2r1 --arms scratch --deadline_s 300 \
+        --resume_from benchmarks/results --export benchmarks/results
+
+`--arms` keeps a call to whole arms, `--deadline_s` starts no trunk after it
+(a finished trunk's branches still run: they need its checkpoints, which no
+export keeps), and `--resume_from` (from the second call on) marks done what
+the export holds. At about
+1.1M tokens/s (33.6M parameters alone on an H200), a regime-1 trunk trains for
+about 95 s and its two branches add a quarter of that; with the corpus
+prepared in each call (about a minute) and a compile per run, a call fits
+3-4 trunks with their branches. Regime 1 has 24 trunks (scratch 3 rates then
+2 more seeds, its cosine, small-only 2 rates then a seed, each of 5 grown
+kinds 2 rates then a seed): about 7-8 calls, 70 device minutes. Regime 2 has
+28 shorter trunks (a third of the FLOPs per token, at a lower MFU).
+"""
+
+import ml_collections
+
+from growjax import cost
+from growjax import model as model_lib
+from growjax.config import ModelConfig
+from growjax.experiment import parse_arg
+
+FLM_TOKENS = (245.37, 39.64, 26.54)  # FLM-101B's tokens per stage (billions)
+
+
+def _flm_flops(shapes, seq_len, vocab):
+  """The FLOPs share of each FLM stage when each trains on its paper's share
+  of the tokens."""
+  per_token = [cost.train_flops_per_token(
+      ModelConfig(**s, vocab_size=vocab, max_len=seq_len), seq_len) for s in shapes]
+  flops = [t * c for t, c in zip(FLM_TOKENS, per_token)]
+  return [f / sum(flops) for f in flops]
+
+
+def get_config(arg=None):
+  a = parse_arg(arg, regime=1, runlocal=False)
+  c = ml_collections.ConfigDict()
+  if a["regime"] not in (1, 2):
+    raise ValueError(f"config argument regime={a['regime']}: 1 or 2")
+  mup = a["regime"] == 2
+  c.name = f"growth_study_v2_r{a['regime']}" + ("_runlocal" if a["runlocal"] else "")
+  if a["runlocal"]:  # every arm kind of the regime on a CPU in a few minutes
+    d, L, heads, k, vocab, seq = 64, 4, 4, 16, 512, 64
+    c.base = dict(
+        data=dict(name="python_source", seq_len=seq, vocab_size=vocab,
+                  tokenizer_chars=300_000),
+        batch_size=8, checkpoint=dict(every_steps=20, keep=1),
+        eval=dict(every_steps=10, tokens=16_384), train=dict(log_every=5))
+    warmup, ramp = 5, 5
+  elif a["regime"] == 1:
+    d, L, heads, k, vocab, seq = 512, 8, 8, 64, 8192, 512
+    warmup, ramp = 150, 100
+  else:
+    d, L, heads, k, vocab, seq = 256, 8, 8, 32, 8192, 512
+    warmup, ramp = 150, 100
+  if not a["runlocal"]:
+    c.base = dict(
+        data=dict(name="python_source", paths=["site-packages"], seq_len=seq,
+                  vocab_size=vocab, tokenizer_chars=10_000_000,
+                  val_fraction=0.02),  # ~2.4M held-out tokens
+        batch_size=128,  # 65,536 tokens per step
+        checkpoint=dict(every_steps=500, keep=1),
+        eval=dict(every_steps=100, tokens=1_048_576),
+        train=dict(log_every=25))
+  final = dict(d_model=d, n_layers=L, n_heads=heads, head_dim=k, d_ff=4 * d,
+               pos="xpos", dtype="float32" if a["runlocal"] else "bfloat16")
+  small = dict(d_model=d // 2, n_heads=heads // 2, d_ff=2 * d, n_layers=L // 2)
+  if mup:  # muP relative to the small width: its tuned rate is the base rate
+    final.update(param="mup", mup_base=dict(d_model=d // 2, n_heads=heads // 2,
+                                            d_ff=2 * d))
+  c.base.model = final
+  c.base.mesh = dict(data=-1, fsdp=1, tensor=1)
+  params = model_lib.param_count(ModelConfig(**final, vocab_size=vocab, max_len=seq))
+  if a["regime"] == 1 and not a["runlocal"]:
+    c.budget_tokens = 3 * 33_634_816  # the first study's budget, exactly
+  else:
+    c.budget_tokens = (3 if a["runlocal"] else 12) * params
+
+  # Rates. Regime 1 (SP): around the first study's best scratch rate, 2e-3.
+  # Regime 2 (muP): a grid around the small width's, which muP carries over.
+  if a["runlocal"]:
+    lrs_scratch, lrs_small, lrs_grown, at = [3e-3, 1e-2], [1e-2], [1e-2], [0.5]
+  elif a["regime"] == 1:
+    lrs_scratch, lrs_small, lrs_grown = [1e-3, 2e-3, 4e-3], [2e-3, 4e-3], [2e-3, 4e-3]
+    at = [0.5, 0.75]
+  else:
+    lrs_scratch = lrs_small = [4e-3, 8e-3, 1.6e-2]
+    lrs_grown = [8e-3, 1.6e-2]
+    at = [0.25, 0.5, 0.75]
+  wsd = dict(kind="wsd", warmup_steps=warmup, decay_fraction=0.2,
+             decay_shape="1-sqrt")
+  branches = dict(decay_at=at, decay_fraction=0.2)
+  seeds = [0] if a["runlocal"] else [0, 1]
+
+  def grown(name, kind, model, stages):
+    """A grown arm: stage 0 is `model`; `stages` are (FLOPs share, shape
+    overrides, grow) of each later stage, stage 0 taking the rest."""
+    first = 1.0 - sum(f for f, _, _ in stages)
+    return dict(name=name, kind=kind, seeds=list(seeds), lrs=list(lrs_grown),
+                final_lr_frac=0.1, model=model, schedule=dict(wsd),
+                branches=dict(branches),
+                stages=[dict(flops=first)] + [
+                    dict(flops=f, model=m, grow=g) for f, m, g in stages])
+
+  msg = dict(method="msg", ramp_steps=ramp)
+  full = dict(d_model=d, n_heads=heads, d_ff=4 * d, n_layers=L)
+  flm_shapes = [dict(d_model=5 * d // 8, n_heads=5 * heads // 8, d_ff=4 * (5 * d // 8),
+                     n_layers=L // 2),
+                dict(d_model=d, n_heads=heads, d_ff=4 * d, n_layers=L // 2), full]
+  flm = _flm_flops([dict(final, **s, param="sp", mup_base=None) for s in flm_shapes],
+                   seq, vocab)
+  c.arms = [
+      dict(name="scratch", kind="scratch", lrs=lrs_scratch,
+           seeds=[0] if a["runlocal"] else [0, 1, 2], warmup_steps=warmup,
+           final_lr_frac=0.1, schedule=dict(wsd), branches=dict(branches)),
+      dict(name="scratch_cosine", kind="scratch", lrs=[lrs_scratch[1]], seeds=[0],
+           warmup_steps=warmup, final_lr_frac=0.1),
+      dict(name="small_only", kind="small_only", model=small, lrs=lrs_small,
+           seeds=list(seeds), warmup_steps=warmup, final_lr_frac=0.1,
+           schedule=dict(wsd), branches=dict(branches)),
+      grown("stack", "stack", dict(n_layers=L // 2),
+            [(0.8, full, dict(method="stack"))]),
+      grown("msg", "msg", small, [(0.8, full, msg)]),
+      grown("msg_late_depth", "msg", dict(n_layers=L // 2), [(0.3, full, msg)]),
+      grown("hyperclone", "hyperclone", dict(d_model=d // 2, n_heads=heads // 2,
+                                             d_ff=2 * d),
+            [(0.8, full, dict(method="hyperclone", noise=0.01))]),
+      grown("flm", "msg", flm_shapes[0], [
+          (flm[1], flm_shapes[1], msg),
+          (flm[2], flm_shapes[2], dict(msg, new_layers="interleave"))]),
+  ]
+  if a["regime"] == 2:
+    c.arms.insert(4, grown("stack4", "stack", dict(n_layers=L // 4),
+                           [(0.8, full, dict(method="stack"))]))
+  return c
