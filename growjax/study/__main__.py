@@ -25,7 +25,8 @@ def _flags():
                        "(1: one after the other, in this process).")
   flags.DEFINE_string("devices", None, "Comma-separated CUDA device ids; slot i "
                       "uses devices[i % n] (e.g. 0,1,0,1: two runs per GPU).")
-  flags.DEFINE_float("deadline_s", None, "Start no run after this many seconds.")
+  flags.DEFINE_float("deadline_s", None, "Start no trunk after this many seconds "
+                     "(a finished trunk's decay branches still run).")
   flags.DEFINE_string("only", None, "Train this one run (by name) and stop.")
   flags.DEFINE_bool("claimed", False, "(--only) the scheduler already claimed it.")
   flags.DEFINE_float("target", None, "(--only) stop at this smoothed loss.")
