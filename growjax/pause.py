@@ -20,12 +20,21 @@ Points (tests/test_chaos.py kills at each):
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
 
 ENV = "GROWJAX_TEST_PAUSE_AT"
+
+
+# Set by growjax.train.preempt's handler. A signal that lands between the
+# GROWJAX_PAUSED line and the wait would leave signal.pause() waiting for a
+# second one (a race seen under load); the event keeps it.
+_woken = threading.Event()
+
+
+def wake() -> None:
+  _woken.set()
 
 
 def wanted(point: str, step: int) -> bool:
@@ -38,7 +47,9 @@ def at(point: str, step: int) -> None:
     return
   print(f"GROWJAX_PAUSED {point}@{step}", file=sys.stderr, flush=True)
   if threading.current_thread() is threading.main_thread():
-    signal.pause()  # returns once a handled signal (SIGTERM, SIGINT) arrived
+    while not _woken.wait(0.05):  # until a handled signal (SIGTERM, SIGINT)
+      pass
+    _woken.clear()
   else:
     while True:  # signals reach the main thread only: wait for SIGKILL
       time.sleep(3600)

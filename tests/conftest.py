@@ -20,9 +20,20 @@ import pytest  # noqa: E402
 
 # One compilation cache for the session and the commands tests start (they
 # pass it on), so a program compiled once is loaded, not compiled, again.
-jax.config.update("jax_compilation_cache_dir",
-                  os.environ.get("GROWJAX_TEST_JAX_CACHE",
-                                 tempfile.mkdtemp(prefix="growjax_jax_cache_")))
+def _cache_dir() -> str:
+  """GROWJAX_TEST_JAX_CACHE, else one directory per test run, shared by its
+  xdist workers (the same run id), else a fresh one."""
+  if "GROWJAX_TEST_JAX_CACHE" in os.environ:
+    return os.environ["GROWJAX_TEST_JAX_CACHE"]
+  run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+  if run:
+    path = pathlib.Path(tempfile.gettempdir()) / f"growjax_jax_cache_{run}"
+    path.mkdir(exist_ok=True)
+    return str(path)
+  return tempfile.mkdtemp(prefix="growjax_jax_cache_")
+
+
+jax.config.update("jax_compilation_cache_dir", _cache_dir())
 # Tolerances here are float32's; GPUs otherwise multiply float32 in TF32.
 jax.config.update("jax_default_matmul_precision", "highest")
 

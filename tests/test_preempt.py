@@ -19,7 +19,18 @@ def test_a_signal_is_recorded_for_the_next_step_boundary(sig):
   assert signal.getsignal(sig) is before  # given back
 
 
-def test_a_second_sigint_interrupts_at_once():
+@pytest.mark.parametrize("before", [signal.default_int_handler, signal.SIG_IGN],
+                         ids=["default", "ignored"])
+def test_a_second_sigint_interrupts_at_once(before):
+  # even when SIGINT was ignored before (a background job; a test worker)
+  previous = signal.signal(signal.SIGINT, before)
+  try:
+    _second_sigint_interrupts()
+  finally:
+    signal.signal(signal.SIGINT, previous)
+
+
+def _second_sigint_interrupts():
   with preempt.Preemption() as p:
     os.kill(os.getpid(), signal.SIGINT)
     assert p.requested(1) == "SIGINT"

@@ -23,6 +23,8 @@ import threading
 import jax
 from jax.experimental import multihost_utils
 
+from growjax import pause
+
 log = logging.getLogger("growjax")
 
 
@@ -50,10 +52,16 @@ class Preemption:
   def _handle(self, signum, frame):
     name = signal.Signals(signum).name
     if self.signal == name:  # the second one: stop now
-      signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+      previous = self._previous.get(signum, signal.SIG_DFL)
+      if previous in (signal.SIG_IGN, None):  # e.g. a background job's SIGINT:
+        # ignoring it again would leave the insisting signal unheard
+        previous = (signal.default_int_handler if signum == signal.SIGINT
+                    else signal.SIG_DFL)
+      signal.signal(signum, previous)
       signal.raise_signal(signum)
       return
     self.signal = name
+    pause.wake()  # a test hook's pause, if one waits, goes on to the save
     log.warning("%s received: saving at the next step boundary, then "
                 "stopping (send it again to stop at once)", name)
 
