@@ -134,10 +134,12 @@ def get_config(arg=None):
   c.base.model = final
   c.base.mesh = dict(data=-1, fsdp=1, tensor=1)
   params = model_lib.param_count(ModelConfig(**final, vocab_size=vocab, max_len=seq))
-  if a["regime"] == 1 and not a["runlocal"]:
+  if a["runlocal"]:
+    c.budget_tokens = 120 * 8 * 64  # 120 steps of the final shape
+  elif a["regime"] == 1:
     c.budget_tokens = 3 * 33_634_816  # the first study's budget, exactly
   else:
-    c.budget_tokens = (3 if a["runlocal"] else 12) * params
+    c.budget_tokens = 12 * params
 
   # Rates. Regime 1 (SP): around the first study's best scratch rate, 2e-3.
   # Regime 2 (muP): a grid around the small width's, which muP carries over.

@@ -251,13 +251,17 @@ def scratch_envelope(runs, half_life: float = 0.5):
   return grid, np.nanmin(loss, axis=0)
 
 
-def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
+def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
+               frontier: dict | None = None) -> pathlib.Path:
   """Validation loss against FLOPs and against steady-state seconds.
 
   Every arm in one colour (its seeds alike): logged points faint, the
   monotone curve as a line (solid for scratch, dash-dot for small-only,
   dashed for grown arms), growth points as triangles, decay branches' finals
   as stars; the scratch envelope dashed black; `levels` as dotted lines.
+  With `frontier` (growjax.frontier's reading) the trunks are faint and each
+  arm's compute frontier is bold, the pooled scratch and small-only
+  frontiers in black and grey.
   """
   plt = _pyplot()
   fig, (ax_f, ax_t) = plt.subplots(1, 2, figsize=(13, 4.8))
@@ -284,7 +288,8 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
     labelled.add(r.name)
     for ax, x_E in ((ax_f, c.flops_E), (ax_t, seconds_E)):
       ax.plot(x_E, c.loss_E, "o", color=colour, ms=2.5, alpha=0.35)
-      ax.plot(x_E, mono_E, styles.get(r.kind, "--"), color=colour, lw=1.4,
+      ax.plot(x_E, mono_E, styles.get(r.kind, "--"), color=colour,
+              lw=1.0 if frontier else 1.4, alpha=0.4 if frontier else 1.0,
               label=label)
     for g in c.growth_flops:
       if c.flops_E[0] <= g <= c.flops_E[-1]:
@@ -293,8 +298,18 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
         ax_t.plot([np.interp(g, t["flops_N"], t["seconds_N"])], [y], "v",
                   color=colour, ms=7, mec="black", mew=0.5)
   grid, envelope = scratch_envelope(runs, half_life)
-  if len(grid):
+  if len(grid) and not frontier:
     ax_f.plot(grid, envelope, "--", color="black", lw=1.2, label="scratch envelope")
+  for arm in (frontier or {}).get("arms", []):
+    on = sorted((p["flops"], p["loss"]) for p in arm["points"] if p["on_frontier"])
+    if arm["arm"] in colours and on:
+      ax_f.plot(*zip(*on), "-s", color=colours[arm["arm"]], lw=2.4, ms=4)
+  for group, colour in (("scratch", "black"), ("small_only", "grey")):
+    points = (frontier or {}).get("groups", {}).get(group, [])
+    on = sorted((p["flops"], p["loss"]) for p in points if p["on_frontier"])
+    if on:
+      ax_f.plot(*zip(*on), "-", color=colour, lw=3.2, alpha=0.8,
+                label=f"{group} frontier")
   for level in levels:
     for ax in (ax_f, ax_t):
       ax.axhline(level, color="grey", ls=":", lw=0.8)
@@ -308,8 +323,8 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5) -> pathlib.Path:
     ax.grid(alpha=0.3)
   ax_f.legend(fontsize=7)
   ax_f.set_title("loss vs. compute (lines: smoothed, monotone; v: growth; "
-                 "*: decayed branches" + ("; dotted: levels)" if len(levels) else ")"),
-                 fontsize=10)
+                 "*: decayed branches" + ("; bold: frontiers" if frontier else "")
+                 + ("; dotted: levels)" if len(levels) else ")"), fontsize=8)
   ax_t.set_title("loss vs. time", fontsize=10)
   return _save(fig, out)
 
@@ -394,7 +409,8 @@ def main(argv=None):
   try:
     runs = load_runs(args.runs, args.baseline)
     result = compare(args.runs, args.baseline)
-    png = plot_study(runs, out, levels=result["levels"])
+    png = plot_study(runs, out, levels=result["levels"],
+                     frontier=result.get("frontier"))
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

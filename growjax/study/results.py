@@ -116,7 +116,8 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
           "finals are not decayed, so they stand on the frontier above where "
           "a decayed run would (against the arm)")
   (workdir / "study.json").write_text(json.dumps(result, indent=1) + "\n")
-  report.plot_study(runs, workdir / "study.png", levels=summary["levels"])
+  report.plot_study(runs, workdir / "study.png", levels=summary["levels"],
+                    frontier=result.get("frontier"))
   return result
 
 
