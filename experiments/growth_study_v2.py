@@ -66,11 +66,10 @@ trains some arms and exports; the next resumes from the export:
 `--arms` keeps a call to whole arms, `--deadline_s` starts no trunk after it
 (a finished trunk's branches still run: they need its checkpoints, which no
 export keeps), and `--resume_from` (from the second call on) marks done what
-the export holds. At about
-1.1M tokens/s (33.6M parameters alone on an H200), a regime-1 trunk trains for
-about 95 s and its two branches add a quarter of that; with the corpus
-prepared in each call (about a minute) and a compile per run, a call fits
-3-4 trunks with their branches. Regime 1 has 24 trunks (scratch 3 rates then
+the export holds. At about 1.1M tokens/s (33.6M parameters alone on an H200),
+a regime-1 trunk trains for about 95 s and its two branches add a quarter of
+that; with the corpus prepared in each call (about a minute) and a compile per
+run, a call fits 3-4 trunks with their branches. Regime 1 has 24 trunks (scratch 3 rates then
 2 more seeds, its cosine, small-only 2 rates then a seed, each of 5 grown
 kinds 2 rates then a seed): about 7-8 calls, 70 device minutes. Regime 2 has
 28 shorter trunks (a third of the FLOPs per token, at a lower MFU).
