@@ -104,22 +104,21 @@ def random_tensors(config: dict, seed: int) -> dict:
   matrices normal / sqrt(fan-in) (an untied input table 4x), norm scales
   1 + 0.2 n, LayerNorm biases and q/k/v biases 0.2 n, other biases 0."""
   import jax  # pylint: disable=g-import-not-at-top
-  from growjax import ModelConfig, hf, model  # pylint: disable=g-import-not-at-top
-  from growjax.grow import axes as axes_lib  # pylint: disable=g-import-not-at-top
+  from growjax import ModelConfig, hf, model, params as params_lib  # pylint: disable=g-import-not-at-top
   arch = hf.architecture_of(config)
   fields = arch.to_fields(config, "config.json")
   cfg = ModelConfig(**fields)
   rng = np.random.default_rng(seed)
 
   def draw(path, x):
-    path = axes_lib.path_str(path)
-    role = axes_lib.ROLES[path]
+    path = params_lib.path_of(path)
+    role = params_lib.TABLE[path]
     z = rng.standard_normal(x.shape).astype(np.float32)
     if role.init == "ones":
       return 1 + 0.2 * z
     if role.init == "zeros":
       return 0.2 * z
-    names = model.AXES[path]
+    names = role.axes
     fan_in = np.prod([x.shape[names.index(a)] for a in role.inputs]
                      or [x.shape[-1]])
     table = 4.0 if path == "embed" and not cfg.tie_embeddings else 1.0

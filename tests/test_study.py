@@ -127,8 +127,10 @@ def test_study_v2_declares_every_arm_within_the_budget_under_one_schedule(arg):
   assert sorted((r.seed, r.lr) for r in msg) == sorted(
       [(0, lr) for lr in lrs] + [(s, lrs[-1]) for s in
                                  next(a for a in study.arms if a["name"] == "msg")["seeds"][1:]])
+  # every trunk branches, a sweep's too (a split study can't wait for the
+  # best rate: the trunk's checkpoints die with its machine)
   trunks = {r.branch["trunk"] for r in runs if r.branch and r.arm == "msg"}
-  assert trunks == {r.name for r in msg if r.lr == lrs[-1]}
+  assert trunks == {r.name for r in msg}
   if arg == "regime=2":  # muP relative to the small width
     assert all(Experiment.from_config(r.config).stages[-1].model.param == "mup"
                for r in runs)

@@ -248,9 +248,9 @@ class Study:
           run_name = f"{name}_lr{lr:g}_s{seed}"
           run = Run(run_name, name, kind, seed, lr, self._experiment(
               run_name, seed, model, [stage], arm, schedule), sweep)
-          # a sweep's branches wait for its best rate (one set per arm and seed)
-          out += (self._with_branches(run) if not sweep or len(arm["lrs"]) == 1
-                  or best_lr.get(name) == lr else [run])
+          # Every run branches, a sweep's too: a split study cannot wait for
+          # the best rate (the trunk's checkpoints die with its machine).
+          out += self._with_branches(run)
       else:
         model = dict(self.final_model(), **arm["model"])
         budget = self.budget_flops()
@@ -276,8 +276,7 @@ class Study:
             schedule.setdefault("final", lr * arm.get("final_lr_frac", 0.1))
           run = Run(run_name, name, kind, seed, lr, self._experiment(
               run_name, seed, model, stages, arm, schedule), sweep)
-          out += (self._with_branches(run) if not sweep or
-                  best_lr.get(name) == lr else [run])
+          out += self._with_branches(run)
     return out
 
   @staticmethod
