@@ -34,7 +34,10 @@ Regimes (`regime=`):
      and 75%; G_stack x4 as well as x2.
 
 Arms (each grown kind sweeps 2 rates at seed 0, its best then at seed 1;
-scratch sweeps 3 rates, its best at 3 seeds; small-only 2-3 rates, 2 seeds):
+scratch sweeps 3 rates, its best at 3 seeds; small-only 2-3 rates, 2 seeds).
+Every trunk has its decay branches, a sweep's at every rate: a call can't
+wait for the sweep's best (the trunk's checkpoints die with its machine), and
+each branch is a quarter of a trunk where a trunk trained again is a whole.
   scratch         the final shape from step 0
   small_only      half width, half depth (1/4 of the blocks' weights) alone
                   for the whole budget: the control
@@ -70,8 +73,8 @@ exports and copies the results to $OUT), which runs:
 (a finished trunk's branches still run: they need its checkpoints, which no
 export keeps), and `--resume_from` (from the second call on) marks done what
 the export holds. At about 1.1M tokens/s (33.6M parameters alone on an H200),
-a regime-1 trunk trains for about 95 s and its two branches add a quarter of
-that; with the corpus prepared in each call (about a minute) and a compile per
+a regime-1 trunk trains for about 95 s (108 s measured on an H100 beside
+two other jobs) and its two branches add a quarter of that; with the corpus prepared in each call (about a minute) and a compile per
 run, a call fits 3-4 trunks with their branches. Regime 1 has 24 trunks (scratch 3 rates then
 2 more seeds, its cosine, small-only 2 rates then a seed, each of 5 grown
 kinds 2 rates then a seed): about 7-8 calls, 70 device minutes. Regime 2 has
