@@ -51,3 +51,24 @@ def test_benchmarks_tiny_runs_write_every_field(tmp_path):
   grown = scaling["growth"]
   # msg at mask 0 keeps the function: float32 up to rounding
   assert abs(grown["loss_after_float32"] - grown["loss_before_float32"]) < 1e-4
+
+
+def test_hf_families_case_rows_against_the_numpy_reference(tmp_path):
+  """One case of `hf_interop.py --families` in process: its random tensors
+  come from the parameter table, and every row (import, msg and hyperclone
+  growth, export) is within float32 tolerance. The GPU run found this script
+  broken by a rename no test caught."""
+  sys.path.insert(0, str(REPO / "benchmarks"))
+  try:
+    import hf_families  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.remove(str(REPO / "benchmarks"))
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  tokens = np.random.default_rng(0).integers(0, 256, (2, 16))
+  rows = hf_families.run_case("qwen2.5-0.5b", hf_families.NumpyReference(),
+                              tokens=tokens, tolerance=1e-4,
+                              bf16_tolerance=0.05, work=tmp_path)
+  assert [(r["direction"], r["method"]) for r in rows] == [
+      ("import", "none"), ("grow", "msg"), ("export", "msg"),
+      ("grow", "hyperclone"), ("export", "hyperclone")]
+  assert all(r["ok"] for r in rows), rows
