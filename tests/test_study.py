@@ -210,6 +210,9 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   assert r.returncode == 0, r.stderr[-3000:]
   assert f"restored {len(again['arms'])} finished runs" in r.stdout
   assert not re.search(r"study: run \S+ \(", r.stderr)  # none trained
+  # done.json names the study's arm, as a run trained here would
+  done = [json.loads(p.read_text()) for p in (tmp_path / "next").glob("runs/*/done.json")]
+  assert done and all("_lr" not in d["arm"] for d in done), done
   resumed = json.loads((tmp_path / "next" / "study.json").read_text())
   assert [a["name"] for a in resumed["arms"]] == [a["name"] for a in again["arms"]]
   assert ([s["flops_ratio"] for s in resumed["frontier"]["speedups"]]

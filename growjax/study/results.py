@@ -177,6 +177,8 @@ def restore(study: Study, workdir: pathlib.Path, out_dir: pathlib.Path,
     raise FileNotFoundError(f"--resume_from: {path} does not exist (an export "
                             "of this study: --export DIR)")
   exported = json.loads(path.read_text())
+  arm_of = {r.name: r.arm for a in study.arms for lr in a.get("lrs", [None])
+            for r in study.every_run({a["name"]: lr} if lr else {})}
   restored = []
   for row in exported["arms"]:
     run_dir = workdir / "runs" / row["name"]
@@ -187,8 +189,10 @@ def restore(study: Study, workdir: pathlib.Path, out_dir: pathlib.Path,
       raise FileNotFoundError(f"--resume_from: {metrics} is missing (listed in {path})")
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(metrics, run_dir / "metrics.jsonl")
-    record = {k: row.get(k) for k in ("name", "arm", "kind", "seed", "lr",
+    record = {k: row.get(k) for k in ("name", "kind", "seed", "lr",
                                       "branch", "trunk", "stopped")}
+    # the study's arm, as run_one writes it (the export's is rate-suffixed)
+    record["arm"] = arm_of.get(row["name"], row.get("arm"))
     (run_dir / "done.json").write_text(json.dumps(
         dict(record, restored_from=str(path)), indent=1) + "\n")
     restored.append(row["name"])
