@@ -62,8 +62,10 @@ regime 1. Each stage gets the paper's share of the tokens (78.8%, 12.7%,
 Device plan (one H200 or H100, 10-minute calls that share no disk). Each call
 trains some arms and exports; the next resumes from the export. One call is
 `bash benchmarks/study_call.sh experiments/growth_study_v2.py:regime=1
-growth_study_v2_r1 scratch 300` (it installs the carried wheels, resumes,
-exports and copies the results to $OUT), which runs:
+growth_study_v2_r1 scratch 330 500` (it installs the carried wheels, resumes,
+sends the study its preemption signal at 500 s so it exports before the
+call's limit, and packs the results into $OUT/growth_study_v2_r1.tgz), which
+runs:
 
     python -m growjax.study --config experiments/growth_study_v2.py:regime=1 \
         --workdir runs/v2r1 --arms scratch --deadline_s 300 \
