@@ -274,17 +274,29 @@ def run_case(name: str, reference, *, tokens, tolerance: float,
   return rows
 
 
+REFERENCES = ("numpy-float32", "transformers-float32", "transformers-bfloat16")
+
+
 def run(*, libs, tokens, tolerance: float, bf16_tolerance: float,
-        print_row) -> list[dict]:
-  """Every case against the numpy reference and (given `libs`, torch and
-  transformers) transformers in float32 and bfloat16."""
-  references = [NumpyReference()]
-  if libs is not None:
-    references += [TransformersReference(*libs, dtype)
-                   for dtype in ("float32", "bfloat16")]
+        print_row, references=REFERENCES, on_case=None) -> list[dict]:
+  """Every case against each of `references` (names from REFERENCES; the
+  transformers ones need `libs`, torch and transformers): the numpy
+  re-implementation, transformers in float32 and in bfloat16.
+  `on_case(rows)`, if given, sees each case's rows as they come (a caller
+  saves them, so a run cut short keeps what it measured)."""
+  from growjax import progress  # pylint: disable=g-import-not-at-top
+  chosen = []
+  for ref in references:
+    if ref not in REFERENCES:
+      raise ValueError(f"reference {ref!r}: one of {', '.join(REFERENCES)}")
+    if ref == "numpy-float32":
+      chosen.append(NumpyReference())
+    elif libs is not None:
+      chosen.append(TransformersReference(*libs, ref.split("-")[1]))
   rows = []
-  with tempfile.TemporaryDirectory() as tmp:
-    for reference in references:
+  with tempfile.TemporaryDirectory() as tmp, progress.bar(
+      total=len(chosen) * len(CASES), desc="families", unit="case") as bar:
+    for reference in chosen:
       for name in CASES:
         try:
           new = run_case(name, reference, tokens=tokens, tolerance=tolerance,
@@ -300,4 +312,7 @@ def run(*, libs, tokens, tolerance: float, bf16_tolerance: float,
         for r in new:
           print_row(r)
         rows += new
+        if on_case is not None:
+          on_case(new)
+        bar.update()
   return rows

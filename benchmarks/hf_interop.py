@@ -316,6 +316,10 @@ def main(argv=None) -> int:
   parser.add_argument("--families", action="store_true",
                       help="the hf_families cases against the numpy "
                            "reference and, if importable, transformers")
+  parser.add_argument("--references", default="numpy-float32,"
+                      "transformers-float32,transformers-bfloat16",
+                      help="--families: which references, comma-separated "
+                           "(rows of the others already in --out are kept)")
   parser.add_argument("--bf16_tolerance", type=float, default=0.05,
                       help="bfloat16 rows: largest |difference| over the "
                            "largest |logit|")
@@ -388,6 +392,10 @@ def families(args) -> int:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   import hf_families  # pylint: disable=g-import-not-at-top
+  unknown = set(args.references.split(",")) - set(hf_families.REFERENCES)
+  if unknown:
+    raise SystemExit(f"--references: {', '.join(sorted(unknown))}: not one of "
+                     f"{', '.join(hf_families.REFERENCES)}")
   jax.config.update("jax_default_matmul_precision", "highest")
   libs, why = _imports()
   versions = {"jax": jax.__version__, "flax": flax.__version__,
@@ -416,32 +424,45 @@ def families(args) -> int:
           f"{r['seconds']:6.1f} s" + ("" if r["ok"] else "  OVER"),
           flush=True)
 
-  rows = hf_families.run(libs=libs, tokens=tokens, tolerance=args.tolerance,
-                         bf16_tolerance=args.bf16_tolerance,
-                         print_row=print_row)
-  ok = all(r["ok"] for r in rows)
-  result = {
-      "mode": "tiny" if args.tiny else "full", "tokens": [batch, length],
-      "tolerance": args.tolerance, "bf16_tolerance": args.bf16_tolerance,
-      "train_steps": hf_families.TRAIN_STEPS,
-      "ramp_steps": hf_families.RAMP_STEPS,
-      "cases": hf_families.CASES,
-      "machine": {"platform": platform.platform(), "cpu": _cpu_name(),
-                  "cpu_count": os.cpu_count(),
-                  "jax_backend": jax.default_backend(),
-                  "devices": [str(d) for d in jax.devices()][:1]},
-      "versions": {"python": platform.python_version(), **versions},
-      "seconds": round(time.time() - start, 1),
-      "all_within_tolerance": ok, "rows": rows,
-  }
   out = args.out or RESULTS / ("hf_interop.json" if jax.default_backend()
                                == "gpu" else "hf_interop_cpu.json")
   merged = json.loads(out.read_text()) if out.exists() else {}
-  merged["families"] = result
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps(merged, indent=1) + "\n")
-  print(f"written: {out} (families, {result['seconds']} s, "
-        f"{len(rows)} rows, all within tolerance: {ok})")
+  chosen = [r for r in args.references.split(",") if r
+            if libs is not None or not r.startswith("transformers")]
+  # rows of references not rerun here (an earlier call's) are kept
+  kept = [r for r in merged.get("families", {}).get("rows", [])
+          if f"{r['reference']}-{r['dtype']}" not in chosen]
+  machine = {"platform": platform.platform(), "cpu": _cpu_name(),
+             "cpu_count": os.cpu_count(), "jax_backend": jax.default_backend(),
+             "devices": [str(d) for d in jax.devices()][:1]}
+  rows: list[dict] = []
+
+  def write(new=()):  # after every case: a run cut short keeps its rows
+    rows.extend(dict(r, machine=machine["devices"][0]) for r in new)
+    every = kept + rows
+    merged["families"] = {
+        "mode": "tiny" if args.tiny else "full", "tokens": [batch, length],
+        "tolerance": args.tolerance, "bf16_tolerance": args.bf16_tolerance,
+        "train_steps": hf_families.TRAIN_STEPS,
+        "ramp_steps": hf_families.RAMP_STEPS,
+        "cases": hf_families.CASES, "machine": machine,
+        "versions": {"python": platform.python_version(), **versions},
+        "commands": sorted(set(merged.get("families", {}).get("commands", []))
+                           | {" ".join(["python benchmarks/hf_interop.py",
+                                        *sys.argv[1:]])}),
+        "seconds": round(time.time() - start, 1),
+        "all_within_tolerance": all(r["ok"] for r in every), "rows": every,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(merged, indent=1) + "\n")
+
+  hf_families.run(libs=libs, tokens=tokens, tolerance=args.tolerance,
+                  bf16_tolerance=args.bf16_tolerance, print_row=print_row,
+                  references=chosen, on_case=write)
+  write()
+  ok = merged["families"]["all_within_tolerance"]
+  print(f"written: {out} (families, {merged['families']['seconds']} s, "
+        f"{len(rows)} new rows, {len(kept)} kept, all within tolerance: {ok})")
   return 0 if ok else 1
 
 

@@ -99,6 +99,10 @@ def main():
     if earlier["settings"] != result["settings"]:
       raise SystemExit(f"--resume {args.resume}: other settings than this run's")
     done = earlier["runs"]
+  from growjax import progress  # pylint: disable=g-import-not-at-top
+  todo = sum(str(w) not in done.get(p, {}) for p in ("sp", "mup")
+             for w in s["widths"])
+  bar = progress.bar(total=todo, desc="sweeps", unit="width", warmup=1)
   for param in ("sp", "mup"):
     result["runs"][param] = {}
     for width in s["widths"]:
@@ -118,13 +122,15 @@ def main():
       # what is done so far, in case the run is cut short
       pathlib.Path(args.out).with_suffix(".partial.json").write_text(
           json.dumps(result, indent=1))
+      bar.update()
     bests = [result["runs"][param][str(w)]["best_rate"] for w in s["widths"]]
     result["moves"][param] = max(bests) / min(bests)
+  bar.close()
   result["seconds"] = round(time.perf_counter() - start, 1)
   result["data_seconds"] = round(data_s, 1)
   result["command"] = "python benchmarks/mup_lr_transfer.py" + (
       " --tiny" if args.tiny else "") + (
-          f" --steps {args.steps}" if args.steps else "")
+          f" --steps {args.steps}" if args.steps else "") + (f" --resume {args.resume}" if args.resume else "")
   for param in ("sp", "mup"):
     print(f"{param}: the best rate moves {result['moves'][param]:.3g}x "
           f"across widths {s['widths']}")
