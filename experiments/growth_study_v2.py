@@ -76,10 +76,11 @@ runs:
 export keeps), and `--resume_from` (from the second call on) marks done what
 the export holds. At about 1.1M tokens/s (33.6M parameters alone on an H200),
 a regime-1 trunk trains for about 95 s (108 s measured on an H100 beside
-two other jobs) and its two branches add a quarter of that; with the corpus prepared in each call (about a minute) and a compile per
-run, a call fits 3-4 trunks with their branches. Regime 1 has 24 trunks (scratch 3 rates then
-2 more seeds, its cosine, small-only 2 rates then a seed, each of 5 grown
-kinds 2 rates then a seed): about 7-8 calls, 70 device minutes. Regime 2 has
+two other jobs) and its two branches add a quarter of that; with the corpus
+prepared in each call (about a minute) and a compile per run, a call fits 2-3
+trunks with their branches. Regime 1 has 24 trunks (scratch 3 rates then 2
+more seeds, its cosine, small-only 2 rates then a seed, each of 5 grown kinds
+2 rates then a seed): about 9-10 calls, 80-90 device minutes. Regime 2 has
 28 shorter trunks (a third of the FLOPs per token, at a lower MFU).
 """
 
