@@ -344,7 +344,9 @@ def main(argv=None) -> int:
   rows = []
   print(f"{'architecture':28} {'direction':16} {'method':10} "
         f"{'max_abs_diff':>12} {'max|ref|':>10}")
-  with tempfile.TemporaryDirectory() as tmp:
+  from growjax import progress  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as tmp, progress.bar(
+      total=4, desc="hf_interop", unit="model") as bar:
     work = pathlib.Path(tmp)
     for arch in ("GPTNeoXForCausalLM", "LlamaForCausalLM"):
       for tie in (False, True):
@@ -354,6 +356,7 @@ def main(argv=None) -> int:
           _print(r)
         print(f"  ({time.time() - t0:.1f} s)")
         rows += new
+        bar.update()
     tok = _tokenizer(libs, work, args.tiny)
   ok = all(r.get("ok", True) for r in rows) and tok.get("ids_equal", True)
   result = {

@@ -26,7 +26,6 @@ curve. Prints a table and writes benchmarks/results/mup_coord_check.json and
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import pathlib
 import time
@@ -36,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from growjax import model, mup
+from growjax import model, mup, progress
 from growjax import params as params_lib
 from growjax.config import ModelConfig
 
@@ -134,14 +133,18 @@ def coord_check(widths, *, steps: int, lr: float, batch_size: int,
   out = {"widths": list(widths), "steps": steps, "lr": lr,
          "head_dim": head_dim, "base": widths[0], "batch_size": batch_size,
          "seq_len": seq_len, "runs": {}, "slopes": {}}
+  bar = progress.bar(total=2 * len(widths), desc="coord check", unit="width")
   for param in ("sp", "mup"):
-    runs = {w: run(w, param, base=widths[0], steps=steps, lr=lr, batch=batch,
-                   seed=seed, head_dim=head_dim, check=w == widths[-1])
-            for w in widths}
+    runs = {}
+    for w in widths:
+      runs[w] = run(w, param, base=widths[0], steps=steps, lr=lr, batch=batch,
+                    seed=seed, head_dim=head_dim, check=w == widths[-1])
+      bar.update()
     out["runs"][param] = {str(w): r for w, r in runs.items()}
     out["slopes"][param] = {
         part: slope(widths, [runs[w][part][-1] for w in widths])
         for part in PARTS}
+  bar.close()
   return out
 
 

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from growjax import grow
+from growjax import grow, progress
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import mup_sweep as sweep  # noqa: E402  pylint: disable=g-import-not-at-top
@@ -107,6 +107,8 @@ def main():
   result = {"settings": {**s, "dtype": dtype},
             "device": jax.devices()[0].device_kind, "loss": {}, "spike": {}}
 
+  # four programs: the small stage, then each arm after it
+  bar = progress.bar(total=4, desc="mup_growth", unit="stage")
   small = sweep.config(s["small"], "mup", **shape)  # == sp at its base
   opt = sweep.optimizer(small, schedule)
   params, state = sweep.init_runs(small, opt, s["seeds"])
@@ -116,11 +118,13 @@ def main():
   pre = float(before[-s["window"]:].mean())
   result["loss"]["small"] = before.tolist()
   result["pre_growth_loss"] = pre
+  bar.update()
 
   copy = lambda t: jax.tree.map(jnp.copy, t)
   _, _, kept = sweep.train_fn(small, opt)(copy(params), copy(state), rates,
                                           second, None)
   arms = {"continue": np.asarray(kept).mean(1)}
+  bar.update()
   for param in ("sp", "mup"):
     old = sweep.config(s["small"], param, **shape)
     new = sweep.config(s["big"], param, **shape)
@@ -129,6 +133,8 @@ def main():
     run = sweep.train_fn(new, sweep.optimizer(new, schedule), ramp=s["ramp"])
     _, _, after = run(big_params, big_state, rates, second, masks0)
     arms[param] = np.asarray(after).mean(1)
+    bar.update()
+  bar.close()
   for arm, curve in arms.items():
     result["loss"][arm] = curve.tolist()
     result["spike"][arm] = spike(curve, pre, s["window"])

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import pathlib
+import re
 import shutil
 
 from growjax import compare, data, frontier, model, report
@@ -177,8 +178,9 @@ def restore(study: Study, workdir: pathlib.Path, out_dir: pathlib.Path,
     raise FileNotFoundError(f"--resume_from: {path} does not exist (an export "
                             "of this study: --export DIR)")
   exported = json.loads(path.read_text())
-  arm_of = {r.name: r.arm for a in study.arms for lr in a.get("lrs", [None])
-            for r in study.every_run({a["name"]: lr} if lr else {})}
+  # a run's name is ARM_lrRATE_sSEED or ARM_sSEED (spec.Study.runs)
+  arm_of = lambda run: next((a["name"] for a in study.arms if re.match(
+      rf"{re.escape(a['name'])}_(lr|s\d)", run)), None)
   restored = []
   for row in exported["arms"]:
     run_dir = workdir / "runs" / row["name"]
@@ -192,7 +194,7 @@ def restore(study: Study, workdir: pathlib.Path, out_dir: pathlib.Path,
     record = {k: row.get(k) for k in ("name", "kind", "seed", "lr",
                                       "branch", "trunk", "stopped")}
     # the study's arm, as run_one writes it (the export's is rate-suffixed)
-    record["arm"] = arm_of.get(row["name"], row.get("arm"))
+    record["arm"] = arm_of(row["name"]) or row.get("arm")
     (run_dir / "done.json").write_text(json.dumps(
         dict(record, restored_from=str(path)), indent=1) + "\n")
     restored.append(row["name"])
