@@ -288,6 +288,14 @@ def _tokenizer(libs, work, tiny: bool) -> dict:
                           fast.eos_token_id]}
 
 
+def _machine() -> dict:
+  """This host and JAX's first device, as the results record them."""
+  import jax  # pylint: disable=g-import-not-at-top
+  return {"platform": platform.platform(), "cpu": _cpu_name(),
+          "cpu_count": os.cpu_count(), "jax_backend": jax.default_backend(),
+          "devices": [str(d) for d in jax.devices()][:1]}
+
+
 def _cpu_name() -> str:
   """The CPU's model name (Linux), else what platform knows."""
   try:
@@ -362,11 +370,7 @@ def main(argv=None) -> int:
   result = {
       "mode": mode, "sizes": s, "tolerance": args.tolerance,
       "train_steps": TRAIN_STEPS, "ramp_steps": RAMP_STEPS,
-      "machine": {"platform": platform.platform(),
-                  "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
-                  "jax_backend": jax.default_backend(),
-                  "devices": [str(d) for d in jax.devices()][:1],
-                  "torch_device": _device(torch)},
+      "machine": dict(_machine(), torch_device=_device(torch)),
       "versions": {"python": platform.python_version(),
                    "jax": jax.__version__, "flax": flax.__version__,
                    "numpy": np.__version__, "torch": torch.__version__,
@@ -435,9 +439,7 @@ def families(args) -> int:
   # rows of references not rerun here (an earlier call's) are kept
   kept = [r for r in merged.get("families", {}).get("rows", [])
           if f"{r['reference']}-{r['dtype']}" not in chosen]
-  machine = {"platform": platform.platform(), "cpu": _cpu_name(),
-             "cpu_count": os.cpu_count(), "jax_backend": jax.default_backend(),
-             "devices": [str(d) for d in jax.devices()][:1]}
+  machine = _machine()
   rows: list[dict] = []
 
   def write(new=()):  # after every case: a run cut short keeps its rows
