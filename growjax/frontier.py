@@ -18,8 +18,13 @@ own final loss (its schedule decays at its end).
 3. **FLOPs to a level.** The first frontier point at or below the level;
    between it and the frontier point before it, FLOPs are interpolated
    linearly in log-FLOPs against loss (a power law in FLOPs is a straight
-   line there). A first point already below charges its own FLOPs; a level
-   below the whole frontier is not reached, and said so.
+   line there). A first point already below charges its own FLOPs, an upper
+   bound on what the level costs that frontier (nothing is known before its
+   first point), so a speedup that rests on one is a bound, marked `bound`
+   ("at_least" when the arm's side is, "at_most" when the other frontier's
+   is, "unknown" when both are); a level below the whole frontier is not
+   reached, and said so. Points at equal FLOPs (the same branch point of
+   several arms) count once, at the lowest loss.
 4. **Levels.** The scratch frontier's losses at its own points' FLOPs, so
    scratch is charged exactly those FLOPs.
 5. **Speedups.** scratch frontier FLOPs / arm frontier FLOPs at each level;
@@ -61,9 +66,8 @@ def has_branches(runs) -> bool:
 def flops_to_level(flops_P, loss_P, level: float) -> float:
   """FLOPs at which the frontier of points (flops_P, loss_P) reaches `level`
   (definition 3 of the module doc); nan when it never does."""
-  order = np.argsort(flops_P, kind="stable")
   prev = None  # the last frontier point, above the level
-  for f, l in zip(np.asarray(flops_P, float)[order], np.asarray(loss_P, float)[order]):
+  for f, l in _by_flops(flops_P, loss_P):
     if l <= level + 1e-9:
       if prev is None:
         return float(f)
@@ -72,6 +76,19 @@ def flops_to_level(flops_P, loss_P, level: float) -> float:
     if prev is None or l < prev[1]:
       prev = (f, l)
   return math.nan
+
+
+def _by_flops(flops_P, loss_P):
+  """(flops, loss) pairs by FLOPs, the lowest loss first among equal FLOPs."""
+  flops_P, loss_P = np.asarray(flops_P, float), np.asarray(loss_P, float)
+  order = np.lexsort((loss_P, flops_P))
+  return zip(flops_P[order], loss_P[order])
+
+
+def first_below(flops_P, loss_P, level: float) -> bool:
+  """Whether the cheapest point is already below `level`: the FLOPs that
+  `flops_to_level` charges are then its own, an upper bound."""
+  return next(iter(_by_flops(flops_P, loss_P)))[1] < level - 1e-9
 
 
 def best_at(flops_P, loss_P, at: float) -> float:
@@ -84,7 +101,7 @@ def best_at(flops_P, loss_P, at: float) -> float:
 def pareto(flops_P, loss_P) -> list[int]:
   """Indices of the frontier points, by FLOPs."""
   out, best = [], math.inf
-  for i in np.argsort(flops_P, kind="stable"):
+  for i in np.lexsort((np.asarray(loss_P, float), np.asarray(flops_P, float))):
     if loss_P[i] < best:
       out.append(int(i))
       best = loss_P[i]
@@ -131,7 +148,7 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
   kind, its decayed points and which are on its frontier), groups (the
   scratch and small-only frontiers), speedups ([{level, level_flops, arm,
   against, flops_ratio, ci_low, ci_high, reached, reached_fraction,
-  arm_flops, against_flops}]) and deltas ([{arm, against, arm_flops,
+  arm_flops, against_flops, bound}]) and deltas ([{arm, against, arm_flops,
   against_flops, delta, ci_low, ci_high}])."""
   notes: list[str] = []
   arms: dict[str, list] = {}
@@ -197,8 +214,14 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
                             for j in range(levels_xL.shape[1])]
                            for x in range(l.shape[0])])
               for k, (f, l) in frontiers.items()}
+    early = {k: [first_below(f, l[0], levels_xL[0, j])
+                 for j in range(levels_xL.shape[1])]
+             for k, (f, l) in frontiers.items()}
     if len(groups) == 2:
       charge[f"[{BOTH}]"] = np.fmin(charge["[scratch]"], charge["[small_only]"])
+      # either side's charge may be high, so their minimum may be
+      early[f"[{BOTH}]"] = [a or b for a, b in zip(early["[scratch]"],
+                                                   early["[small_only]"])]
     # each arm's final point against each frontier at (about) its FLOPs
     at = {}
     for n in arms:
@@ -210,7 +233,7 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
       if len(groups) == 2:
         at[(n, BOTH)] = np.fmin(at[(n, "scratch")], at[(n, "small_only")])
       at[(n, "final")] = loss[n][:, points[n][0].index("final")]
-    return {"levels": levels_xL, "charge": charge, "at": at}
+    return {"levels": levels_xL, "charge": charge, "at": at, "early": early}
 
   est = read(point)
   boot = None
@@ -240,7 +263,9 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
                      math.isnan(a) or math.isnan(b)) else None),
                  "ci_low": None, "ci_high": None, "reached": not math.isnan(a),
                  "reached_fraction": None, "arm_flops": _none(a),
-                 "against_flops": _none(b)}
+                 "against_flops": _none(b),
+                 "bound": _bound(est["early"][n][j] and not math.isnan(a),
+                                 est["early"][f"[{g}]"][j] and not math.isnan(b))}
         if boot is not None:
           a_x, b_x = boot["charge"][n][:, j], boot["charge"][f"[{g}]"][:, j]
           entry["ci_low"], entry["ci_high"] = compare.interval(
@@ -286,6 +311,13 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
                  for g, ns in groups.items()},
       "speedups": speedups, "deltas": deltas,
   }
+
+
+def _bound(arm_early: bool, against_early: bool) -> str | None:
+  """Which way a speedup is a bound when a side was charged its first
+  point's FLOPs (an overcharge of unknown size)."""
+  return {(True, False): "at_least", (False, True): "at_most",
+          (True, True): "unknown"}.get((arm_early, against_early))
 
 
 def _none(x):

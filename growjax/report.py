@@ -120,8 +120,14 @@ def frontier_lines(f: dict | None) -> list:
     else:
       ci = ("" if s["ci_low"] is None and s["ci_high"] is None else
             f"  [{_num(s['ci_low'], '.2f')}, {_num(s['ci_high'], '.2f')}]")
-      lines.append(f"{head} {s['flops_ratio']:.2f}x{ci}  ({s['arm_flops']:.3e} vs "
-                   f"{s['against_flops']:.3e} FLOPs)")
+      mark = {"at_least": ">=", "at_most": "<="}.get(s.get("bound"), "")
+      why = {"at_least": "  (a bound: the arm's first decayed point is below the level)",
+             "at_most": f"  (a bound: the {s['against']} frontier's first point is "
+                        "below the level)",
+             "unknown": "  (unknown: both frontiers' first points are below the level)",
+             }.get(s.get("bound"), "")
+      lines.append(f"{head} {mark}{s['flops_ratio']:.2f}x{ci}  ({s['arm_flops']:.3e} vs "
+                   f"{s['against_flops']:.3e} FLOPs){why}")
   if f.get("deltas"):
     lines.append("final loss minus each frontier's at the arm's final FLOPs "
                  "(negative: the arm is better):")

@@ -158,3 +158,32 @@ def test_equal_flops_deltas_are_paired_by_seed():
   assert d["ci_high"] == pytest.approx(-0.01, abs=1e-6)
   from growjax import report  # pylint: disable=g-import-not-at-top
   assert any("-0.0100" in line for line in report.frontier_lines(result))
+
+
+def test_points_at_equal_flops_count_once_and_early_levels_are_bounds():
+  # three scratch rates branch at the same FLOPs (as in a study): one level
+  # per FLOPs, the lowest loss; a small-only arm whose first decayed point is
+  # already below scratch's first two levels is charged its own FLOPs there,
+  # which only bounds its speedup from below
+  runs = (arm("scratch_a", "scratch", SCRATCH[1:])
+          + arm("scratch_b", "scratch", SCRATCH[1:], shift=0.8)
+          + arm("small", "small_only", SCRATCH[1:], shift=3.0)
+          + arm("grown", "msg", [f / 2 for f in SCRATCH], shift=2.0))
+  result = frontier.frontier(runs, n_boot=0)
+  assert result["level_flops"] == SCRATCH[1:]
+  assert result["levels"] == pytest.approx(list(law(SCRATCH[1:])))
+  on = [p for p in result["groups"]["scratch"] if p["on_frontier"]]
+  assert len(on) == 3
+  by = {(s["arm"], s["against"], round(s["level_flops"])): s for s in result["speedups"]}
+  first = by[("small", "scratch", 2e15)]
+  assert first["bound"] == "at_least" and first["flops_ratio"] == pytest.approx(1.0)
+  assert by[("small", "scratch", 8e15)]["bound"] is None  # interpolated: exact
+  # the grown arm against the better of both: small-only's charge is a bound
+  grown = by[("grown", "best_of_both", 2e15)]
+  assert grown["bound"] == "at_most"
+  assert by[("grown", "scratch", 2e15)]["bound"] is None
+  from growjax import report  # pylint: disable=g-import-not-at-top
+  lines = report.frontier_lines(result)
+  assert len(lines) == len(set(lines))
+  assert any(">=1.00x" in l and "small" in l and "a bound" in l for l in lines)
+  assert any("<=" in l and "best_of_both" in l for l in lines)
