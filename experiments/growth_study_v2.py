@@ -34,7 +34,7 @@ Regimes (`regime=`):
      and 75%; G_stack x4 as well as x2.
 
 Arms (each grown kind sweeps 2 rates at seed 0, its best then at seed 1;
-scratch sweeps 3 rates, its best at 3 seeds; small-only 2-3 rates, 2 seeds).
+scratch sweeps 3 rates, its best at 3 seeds; small-only 3 rates, 2 seeds).
 Every trunk has its decay branches, a sweep's at every rate: a call can't
 wait for the sweep's best (the trunk's checkpoints die with its machine), and
 each branch is a quarter of a trunk where a trunk trained again is a whole.
@@ -60,28 +60,36 @@ regime 1. Each stage gets the paper's share of the tokens (78.8%, 12.7%,
 8.5%), scaled so the arm spends the budget's FLOPs.
 
 Device plan (one H200 or H100, 10-minute calls that share no disk). Each call
-trains some arms and exports; the next resumes from the export. One call is
-`bash benchmarks/study_call.sh experiments/growth_study_v2.py:regime=1
-growth_study_v2_r1 scratch 330 500` (it installs the carried wheels, resumes,
-sends the study its preemption signal at 500 s so it exports before the
-call's limit, and packs the results into $OUT/growth_study_v2_r1.tgz), which
-runs:
+trains some arms and exports; the next resumes from the export. One call:
+
+    bash benchmarks/study_call.sh experiments/growth_study_v2.py:regime=1 \
+        growth_study_v2_r1 ARMS DEADLINE_S GUARD_S
+
+installs the carried wheels, resumes from benchmarks/results (`--resume_from`
+marks done what the export holds), trains ARMS (comma-separated, whole arms;
+a finished trunk's branches still run, since they need its checkpoints,
+which no export keeps), starts no trunk after DEADLINE_S, sends the study its
+preemption signal at GUARD_S so that it exports before the call's limit, and
+packs the results into $OUT/growth_study_v2_r1.tgz (unpack with `tar xzf` in
+the repository root, commit, then the next call). It runs:
 
     python -m growjax.study --config experiments/growth_study_v2.py:regime=1 \
-        --workdir runs/v2r1 --arms scratch --deadline_s 300 \
+        --workdir /tmp/study_growth_study_v2_r1 --arms ARMS --deadline_s D \
         --resume_from benchmarks/results --export benchmarks/results
 
-`--arms` keeps a call to whole arms, `--deadline_s` starts no trunk after it
-(a finished trunk's branches still run: they need its checkpoints, which no
-export keeps), and `--resume_from` (from the second call on) marks done what
-the export holds. At about 1.1M tokens/s (33.6M parameters alone on an H200),
-a regime-1 trunk trains for about 95 s (108 s measured on an H100 beside
-two other jobs) and its two branches add a quarter of that; with the corpus
-prepared in each call (about a minute) and a compile per run, a call fits 2-3
-trunks with their branches. Regime 1 has 24 trunks (scratch 3 rates then 2
-more seeds, its cosine, small-only 2 rates then a seed, each of 5 grown kinds
-2 rates then a seed): about 9-10 calls, 80-90 device minutes. Regime 2 has
-28 shorter trunks (a third of the FLOPs per token, at a lower MFU).
+Measured on one H100 (2026-12-06, four calls, 7 trunks): a scratch trunk
+trains 1539 steps in 114 s (0.93M tokens/s) and its two branches add 30 s;
+a small-only trunk, 8208 steps at 3.2M tokens/s, 186 s; a stack trunk about
+as long as scratch's; each run compiles and loads for 10-20 s more, and a
+cold machine prepares the corpus in about a minute. A cold call did 2
+trunks in 409 s (beside mup_growth and hf_interop), warm calls 2 trunks in
+427 and 434 s and 1 in 188 s. Keep the machine warm: a call made within the
+tool's 30-second idle window finds the last call's workdir in /tmp (the
+corpus, the runs, the checkpoints), so it restores nothing and prepares
+nothing. Regime 1 has 25 trunks (scratch 3 rates then 2 more seeds, its
+cosine, small-only 3 rates then a seed, each of 5 grown kinds 2 rates then
+a seed): about 80-90 device minutes in all, 7 done. Regime 2 has 28
+shorter trunks (a third of the FLOPs per token, at a lower MFU).
 """
 
 import ml_collections
@@ -154,7 +162,9 @@ def get_config(arg=None):
   if a["runlocal"]:
     lrs_scratch, lrs_small, lrs_grown, at = [3e-3, 1e-2], [1e-2], [1e-2], [0.5]
   elif a["regime"] == 1:
-    lrs_scratch, lrs_small, lrs_grown = [1e-3, 2e-3, 4e-3], [2e-3, 4e-3], [2e-3, 4e-3]
+    # small-only at 8e-3 too: its best of 2e-3 and 4e-3 was the grid's edge,
+    # and an untuned control would flatter every grown arm
+    lrs_scratch, lrs_small, lrs_grown = [1e-3, 2e-3, 4e-3], [2e-3, 4e-3, 8e-3], [2e-3, 4e-3]
     at = [0.5, 0.75]
   else:
     lrs_scratch = lrs_small = [4e-3, 8e-3, 1.6e-2]
