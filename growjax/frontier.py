@@ -43,6 +43,16 @@ own final loss (its schedule decays at its end).
    seed); the levels are recomputed in each sample (the scratch frontier's
    loss at the same FLOPs).
 
+8. **Verdict** (`verdict`), the growth study's rule, on the reading above.
+   Win: a grown arm reaches the scratch frontier's final level at least
+   `win` (1.3) times sooner than the better of both frontiers, the
+   interval's low end above 1, at 2 seeds or more. Conclusive no: every
+   grown arm's interval on its final loss minus the better frontier's at
+   equal FLOPs excludes a gain larger than `margin` (0.005 nats). Gain: the
+   best grown arm is better at 2+ seeds, beyond `margin` at equal FLOPs and
+   in FLOPs (interval above 1), but below `win`. Anything else is unclear,
+   with the reasons (one seed, an interval that straddles, a bound).
+
 Pure numpy, above `growjax.compare` (its runs, curves and intervals); the
 study and `growjax.report` add `frontier(...)` to their results when any run
 is a decay branch (`has_branches`).
@@ -148,8 +158,8 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
   kind, its decayed points and which are on its frontier), groups (the
   scratch and small-only frontiers), speedups ([{level, level_flops, arm,
   against, flops_ratio, ci_low, ci_high, reached, reached_fraction,
-  arm_flops, against_flops, bound}]) and deltas ([{arm, against, arm_flops,
-  against_flops, delta, ci_low, ci_high}])."""
+  arm_flops, against_flops, bound}]), deltas ([{arm, against, arm_flops,
+  against_flops, delta, ci_low, ci_high}]) and verdict (`verdict`)."""
   notes: list[str] = []
   arms: dict[str, list] = {}
   for r in runs:
@@ -296,7 +306,7 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
              **({"point": labels[i]} if labels else {})}
             for i, (f, l) in enumerate(zip(flops_P, loss_P))]
 
-  return {
+  result = {
       "reading": "compute frontier: lowest decayed loss (branch and run "
                  "finals) at each FLOP count; FLOPs to a level interpolated "
                  "linearly in log-FLOPs between frontier points",
@@ -311,6 +321,89 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
                  for g, ns in groups.items()},
       "speedups": speedups, "deltas": deltas,
   }
+  result["verdict"] = verdict(result)
+  return result
+
+
+def verdict(f: dict, *, win: float = 1.3, margin: float = 0.005,
+            min_seeds: int = 2) -> dict:
+  """The growth study's answer from a `frontier` result (definition 8):
+  {answer: "win" | "gain" | "no" | "unclear", rule, arm, speedup, delta,
+  reasons}; "gain": the best grown arm is better, at 2+ seeds, both at equal
+  FLOPs (beyond `margin`) and in FLOPs (interval above 1), below `win`.
+  `arm`, `speedup` and `delta` are the best grown arm's (by FLOPs ratio
+  against the better of both at the final level) and its two readings."""
+  rule = (f"win: a grown arm reaches the scratch frontier's final level >= "
+          f"{win:g}x sooner than the better of the scratch and small-only "
+          f"frontiers, interval low end > 1, >= {min_seeds} seeds; no: every "
+          f"grown arm's final loss minus the better frontier's at equal FLOPs "
+          f"has its interval's low end >= -{margin:g} nats")
+  seeds = {a["arm"]: len(a["seeds"]) for a in f["arms"]}
+  grown = [a["arm"] for a in f["arms"] if a["kind"] not in GROUPS + ("scratch",)]
+  out = {"answer": "unclear", "rule": rule, "arm": None, "speedup": None,
+         "delta": None, "reasons": []}
+  if not grown or not f["levels"]:
+    out["reasons"].append("no grown arm, or no scratch frontier")
+    return out
+  final = len(f["levels"]) - 1
+  against = BOTH if any(s["against"] == BOTH for s in f["speedups"]) else "scratch"
+  if against == "scratch":
+    out["reasons"].append("no small-only arm: read against scratch alone")
+  at_final = {s["arm"]: s for s in f["speedups"] if s["against"] == against
+              and s["level_flops"] == f["level_flops"][final]}
+  deltas = {d["arm"]: d for d in f["deltas"] if d["against"] == against}
+  ranked = sorted(grown, key=lambda n: -(at_final[n]["flops_ratio"] or 0.0)
+                  if n in at_final else 0.0)
+  best = ranked[0]
+  out.update(arm=best, speedup=at_final.get(best), delta=deltas.get(best))
+  s = at_final.get(best)
+  if (s and s["flops_ratio"] and s["flops_ratio"] >= win and s["ci_low"] is not None
+      and s["ci_low"] > 1.0 and s["bound"] in (None, "at_least")
+      and seeds[best] >= min_seeds):
+    out["answer"] = "win"
+    return out
+  if s and s["flops_ratio"] and s["flops_ratio"] >= win:
+    if seeds[best] < min_seeds:
+      out["reasons"].append(f"{best}: {s['flops_ratio']:.2f}x at {seeds[best]} "
+                            f"seed(s); a win needs {min_seeds}")
+    if s["ci_low"] is None or s["ci_low"] <= 1.0:
+      out["reasons"].append(f"{best}: the interval's low end is not above 1")
+    if s["bound"] in ("at_most", "unknown"):
+      out["reasons"].append(f"{best}: the speedup is {s['bound']} a bound")
+  d = deltas.get(best)
+  if (seeds[best] >= min_seeds and d and d["ci_high"] is not None
+      and d["ci_high"] < -margin and s and s["ci_low"] is not None
+      and s["ci_low"] > 1.0):
+    out["answer"] = "gain"  # real, at equal FLOPs and in FLOPs, below the bar
+    out["reasons"].append(f"{best}: a gain at equal FLOPs and a speedup whose "
+                          f"interval is above 1, below the {win:g}x bar")
+    return out
+  open_ = [n for n in grown if deltas.get(n) is None or deltas[n]["ci_low"] is None
+           or deltas[n]["ci_low"] < -margin]
+  closest = min((n for n in grown if deltas.get(n) and deltas[n]["delta"] is not None),
+                key=lambda n: deltas[n]["delta"], default=None)
+  if not open_ and closest is not None and seeds[closest] >= min_seeds:
+    out["answer"] = "no"
+    return out
+  if not open_ and closest is not None:
+    out["reasons"].append(f"{closest}, the closest to a gain, has "
+                          f"{seeds[closest]} seed(s); a no needs {min_seeds}")
+  for n in open_:
+    d = deltas.get(n)
+    if d is None or d["delta"] is None:
+      out["reasons"].append(f"{n}: no equal-FLOPs reading")
+    else:
+      out["reasons"].append(
+          f"{n}: {d['delta']:+.4f} [{_fmt(d['ci_low'])}, {_fmt(d['ci_high'])}] "
+          f"nats against {against}: a gain above {margin:g} is not excluded")
+  if open_ and not any(seeds[n] >= min_seeds for n in grown):
+    out["reasons"].append("every grown arm has one seed: its intervals cover "
+                          "validation chunks, not seeds")
+  return out
+
+
+def _fmt(x):
+  return "-" if x is None else f"{x:+.4f}"
 
 
 def _bound(arm_early: bool, against_early: bool) -> str | None:

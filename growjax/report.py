@@ -139,6 +139,11 @@ def frontier_lines(f: dict | None) -> list:
     ci = ("" if d["ci_low"] is None and d["ci_high"] is None else
           f"  [{_num(d['ci_low'], '+.4f')}, {_num(d['ci_high'], '+.4f')}]")
     lines.append(f"{head} {d['delta']:+.4f}{ci}  at {d['arm_flops']:.3e} FLOPs")
+  v = f.get("verdict")
+  if v:
+    lines.append(f"verdict: {v['answer']}" + (f" (best grown arm: {v['arm']})"
+                                             if v["arm"] else ""))
+    lines += [f"  {r}" for r in v["reasons"]] + [f"  rule: {v['rule']}"]
   return lines + [f"note: {n}" for n in f["notes"]]
 
 

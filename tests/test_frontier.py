@@ -187,3 +187,26 @@ def test_points_at_equal_flops_count_once_and_early_levels_are_bounds():
   assert len(lines) == len(set(lines))
   assert any(">=1.00x" in l and "small" in l and "a bound" in l for l in lines)
   assert any("<=" in l and "best_of_both" in l for l in lines)
+
+
+@pytest.mark.parametrize("shift, seeds, answer", [
+    (4.5, (0, 1), "win"),       # 3x sooner than small-only (itself 1.5x)
+    (1.5 * 1.15, (0, 1), "gain"),  # 1.15x: real, below the 1.3x bar
+    (1.5, (0, 1), "no"),        # the small model's curve, grown or not
+    (4.5, (0,), "unclear"),     # one seed: no answer yet
+])
+def test_the_verdict_follows_the_studys_rule(shift, seeds, answer):
+  rng = np.random.default_rng(0)
+  runs = (arm("scratch", "scratch", SCRATCH, seeds=(0, 1), noise=0.001, rng=rng)
+          + arm("small", "small_only", SCRATCH, shift=1.5, seeds=(0, 1),
+                noise=0.001, rng=rng)
+          + arm("grown", "msg", SCRATCH, shift=shift, seeds=seeds, noise=0.001,
+                rng=rng))
+  result = frontier.frontier(runs, n_boot=200)
+  v = result["verdict"]
+  assert v["answer"] == answer, v
+  assert v["arm"] == "grown"
+  if answer == "unclear":
+    assert any("seed" in r for r in v["reasons"])
+  from growjax import report  # pylint: disable=g-import-not-at-top
+  assert f"verdict: {answer} (best grown arm: grown)" in report.frontier_lines(result)
