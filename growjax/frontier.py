@@ -155,7 +155,8 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
   """The frontier reading of `runs` (`compare.Run`s; a decay branch has
   `branch` set and its trunk's arm name and seed). Returns a JSON-ready dict:
   reading, levels, level_flops, ci, ci_over, n_boot, notes, arms (per arm:
-  kind, its decayed points and which are on its frontier), groups (the
+  kind, its decayed points with their loss's s.e. over validation chunks,
+  and which are on its frontier), groups (the
   scratch and small-only frontiers), speedups ([{level, level_flops, arm,
   against, flops_ratio, ci_low, ci_high, reached, reached_fraction,
   arm_flops, against_flops, bound}]), deltas ([{arm, against, arm_flops,
@@ -300,9 +301,19 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
         entry["ci_low"], entry["ci_high"] = compare.interval(d_x, ci)
       deltas.append(entry)
 
-  def describe(flops_P, loss_P, labels=None):
+  def se(names):
+    """Each point's standard error over validation chunks (of the mean over
+    seeds), None without chunks: chunks are contiguous, so this is wider
+    than a run's val_loss_se over windows, which treats them as independent."""
+    if not all(points[n][3] is not None for n in names):
+      return None
+    c_PK = np.concatenate([points[n][3].mean(0) for n in names])
+    return c_PK.std(-1, ddof=1) / math.sqrt(c_PK.shape[-1]) if c_PK.shape[-1] > 1 else None
+
+  def describe(flops_P, loss_P, labels=None, se_P=None):
     on = set(pareto(flops_P, loss_P))
-    return [{"flops": float(f), "loss": float(l), "on_frontier": i in on,
+    return [{"flops": float(f), "loss": float(l),
+             "se": None if se_P is None else float(se_P[i]), "on_frontier": i in on,
              **({"point": labels[i]} if labels else {})}
             for i, (f, l) in enumerate(zip(flops_P, loss_P))]
 
@@ -315,9 +326,10 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
       "notes": notes,
       "arms": [{"arm": n, "kind": kinds[n], "seeds": sorted(
                     {r.seed for r in arms[n]}, key=lambda s: (s is None, s)),
-                "points": describe(points[n][1], point[n][0], points[n][0])}
+                "points": describe(points[n][1], point[n][0], points[n][0], se([n]))}
                for n in arms],
-      "groups": {g: describe(*(lambda f, l: (f, l[0]))(*union(ns, point)))
+      "groups": {g: describe(*(lambda f, l: (f, l[0]))(*union(ns, point)),
+                             se_P=se(ns))
                  for g, ns in groups.items()},
       "speedups": speedups, "deltas": deltas,
   }

@@ -171,7 +171,12 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   branches = {a["name"]: a["trunk"] for a in result["arms"] if a["branch"]}
   assert branches == {"scratch_wsd_lr0.01_s0_decay0.5": "scratch_wsd_lr0.01_s0",
                       "msg_wsd_s0_decay0.75": "msg_wsd_s0"}
+  assert {a["name"]: a["decay_at"] for a in result["arms"] if a["branch"]} == {
+      "scratch_wsd_lr0.01_s0_decay0.5": 0.5, "msg_wsd_s0_decay0.75": 0.75}
+  assert {a["param"] for a in result["arms"]} == {"sp"}
   frontier = result["frontier"]
+  assert all(p["se"] > 0 for a in frontier["arms"] for p in a["points"])
+  assert frontier["verdict"]["answer"] in ("win", "gain", "no", "unclear")
   assert frontier["reading"].startswith("compute frontier")
   assert {(s["arm"], s["against"]) for s in frontier["speedups"]} >= {
       ("msg_wsd", "scratch"), ("msg_wsd", "small_only")}

@@ -73,7 +73,7 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
                             branch=label))
     rows_out.append({
         "name": run.name, "arm": _arm_name(run, study), "kind": run.kind,
-        "seed": run.seed, "lr": run.lr, "final_params": params,
+        "seed": run.seed, "lr": run.lr, "param": final.param, "final_params": params,
         "stages": [{k: getattr(s.model, k) for k in ("d_model", "n_layers", "n_heads", "d_ff")}
                    | {"tokens": s.steps(exp.seq_len) * s.batch_size * exp.seq_len,
                       "method": s.grow.method if s.grow else None} for s in exp.stages],
@@ -86,7 +86,8 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
         "train_flops": float(curve.flops_E[-1]),
         "budget_flops": study.budget_flops(),
         "stopped": done.get("stopped"),
-        "branch": label, "trunk": run.branch["trunk"] if run.branch else None})
+        "branch": label, "trunk": run.branch["trunk"] if run.branch else None,
+        "decay_at": run.branch["at"] if run.branch else None})
   trunks = [r for r in runs if r.branch is None]
   summary = compare.summarize(_common_prefix(trunks), n_boot=n_boot)
   shared = sorted(r["name"] for r in rows_out
