@@ -434,8 +434,8 @@ def families(args) -> int:
   out = args.out or RESULTS / ("hf_interop.json" if jax.default_backend()
                                == "gpu" else "hf_interop_cpu.json")
   merged = json.loads(out.read_text()) if out.exists() else {}
-  chosen = [r for r in args.references.split(",") if r
-            if libs is not None or not r.startswith("transformers")]
+  chosen = [r for r in args.references.split(",")
+            if r and (libs is not None or not r.startswith("transformers"))]
   # rows of references not rerun here (an earlier call's) are kept
   kept = [r for r in merged.get("families", {}).get("rows", [])
           if f"{r['reference']}-{r['dtype']}" not in chosen]

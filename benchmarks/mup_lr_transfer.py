@@ -130,7 +130,8 @@ def main():
   result["data_seconds"] = round(data_s, 1)
   result["command"] = "python benchmarks/mup_lr_transfer.py" + (
       " --tiny" if args.tiny else "") + (
-          f" --steps {args.steps}" if args.steps else "") + (f" --resume {args.resume}" if args.resume else "")
+          f" --steps {args.steps}" if args.steps else "") + (
+              f" --resume {args.resume}" if args.resume else "")
   for param in ("sp", "mup"):
     print(f"{param}: the best rate moves {result['moves'][param]:.3g}x "
           f"across widths {s['widths']}")

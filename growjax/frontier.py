@@ -76,8 +76,9 @@ def has_branches(runs) -> bool:
 def flops_to_level(flops_P, loss_P, level: float) -> float:
   """FLOPs at which the frontier of points (flops_P, loss_P) reaches `level`
   (definition 3 of the module doc); nan when it never does."""
+  order = _order(flops_P, loss_P)
   prev = None  # the last frontier point, above the level
-  for f, l in _by_flops(flops_P, loss_P):
+  for f, l in zip(np.asarray(flops_P, float)[order], np.asarray(loss_P, float)[order]):
     if l <= level + 1e-9:
       if prev is None:
         return float(f)
@@ -88,17 +89,15 @@ def flops_to_level(flops_P, loss_P, level: float) -> float:
   return math.nan
 
 
-def _by_flops(flops_P, loss_P):
-  """(flops, loss) pairs by FLOPs, the lowest loss first among equal FLOPs."""
-  flops_P, loss_P = np.asarray(flops_P, float), np.asarray(loss_P, float)
-  order = np.lexsort((loss_P, flops_P))
-  return zip(flops_P[order], loss_P[order])
+def _order(flops_P, loss_P):
+  """Indices by FLOPs, the lowest loss first among equal FLOPs."""
+  return np.lexsort((np.asarray(loss_P, float), np.asarray(flops_P, float)))
 
 
 def first_below(flops_P, loss_P, level: float) -> bool:
   """Whether the cheapest point is already below `level`: the FLOPs that
   `flops_to_level` charges are then its own, an upper bound."""
-  return next(iter(_by_flops(flops_P, loss_P)))[1] < level - 1e-9
+  return float(np.asarray(loss_P, float)[_order(flops_P, loss_P)[0]]) < level - 1e-9
 
 
 def best_at(flops_P, loss_P, at: float) -> float:
@@ -111,7 +110,7 @@ def best_at(flops_P, loss_P, at: float) -> float:
 def pareto(flops_P, loss_P) -> list[int]:
   """Indices of the frontier points, by FLOPs."""
   out, best = [], math.inf
-  for i in np.lexsort((np.asarray(loss_P, float), np.asarray(flops_P, float))):
+  for i in _order(flops_P, loss_P):
     if loss_P[i] < best:
       out.append(int(i))
       best = loss_P[i]
@@ -214,25 +213,24 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
   s_flops, s_loss = union(groups["scratch"], point)
   level_flops = [float(s_flops[i]) for i in pareto(s_flops, s_loss[0])]
 
+  def fronts(loss) -> dict:
+    """(flops_P, loss_xP) of every arm, and of every group as "[group]"."""
+    out = {n: (points[n][1], loss[n]) for n in arms}
+    out.update({f"[{g}]": union(ns, loss) for g, ns in groups.items()})
+    return out
+
   def read(loss) -> dict:
     """levels [x, L] and FLOPs to each level [x, L] of every arm and group."""
     fl, ls = union(groups["scratch"], loss)
     levels_xL = np.array([[best_at(fl, ls[x], f) for f in level_flops]
                           for x in range(ls.shape[0])])
-    frontiers = {n: (points[n][1], loss[n]) for n in arms}
-    frontiers.update({f"[{g}]": union(ns, loss) for g, ns in groups.items()})
+    frontiers = fronts(loss)
     charge = {k: np.array([[flops_to_level(f, l[x], levels_xL[x, j])
                             for j in range(levels_xL.shape[1])]
                            for x in range(l.shape[0])])
               for k, (f, l) in frontiers.items()}
-    early = {k: [first_below(f, l[0], levels_xL[0, j])
-                 for j in range(levels_xL.shape[1])]
-             for k, (f, l) in frontiers.items()}
     if len(groups) == 2:
       charge[f"[{BOTH}]"] = np.fmin(charge["[scratch]"], charge["[small_only]"])
-      # either side's charge may be high, so their minimum may be
-      early[f"[{BOTH}]"] = [a or b for a, b in zip(early["[scratch]"],
-                                                   early["[small_only]"])]
     # each arm's final point against each frontier at (about) its FLOPs
     at = {}
     for n in arms:
@@ -244,9 +242,15 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
       if len(groups) == 2:
         at[(n, BOTH)] = np.fmin(at[(n, "scratch")], at[(n, "small_only")])
       at[(n, "final")] = loss[n][:, points[n][0].index("final")]
-    return {"levels": levels_xL, "charge": charge, "at": at, "early": early}
+    return {"levels": levels_xL, "charge": charge, "at": at}
 
   est = read(point)
+  # where a frontier is charged its first point's FLOPs (definition 3)
+  early = {k: [first_below(f, l[0], level) for level in est["levels"][0]]
+           for k, (f, l) in fronts(point).items()}
+  if len(groups) == 2:  # either side's charge may be high, so their minimum may be
+    early[f"[{BOTH}]"] = [a or b for a, b in zip(early["[scratch]"],
+                                                 early["[small_only]"])]
   boot = None
   if ci_over:
     k = next(iter(points.values()))[3].shape[-1] if have_chunks else None
@@ -275,8 +279,8 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
                  "ci_low": None, "ci_high": None, "reached": not math.isnan(a),
                  "reached_fraction": None, "arm_flops": _none(a),
                  "against_flops": _none(b),
-                 "bound": _bound(est["early"][n][j] and not math.isnan(a),
-                                 est["early"][f"[{g}]"][j] and not math.isnan(b))}
+                 "bound": _bound(early[n][j] and not math.isnan(a),
+                                 early[f"[{g}]"][j] and not math.isnan(b))}
         if boot is not None:
           a_x, b_x = boot["charge"][n][:, j], boot["charge"][f"[{g}]"][:, j]
           entry["ci_low"], entry["ci_high"] = compare.interval(
@@ -364,9 +368,7 @@ def verdict(f: dict, *, win: float = 1.3, margin: float = 0.005,
   at_final = {s["arm"]: s for s in f["speedups"] if s["against"] == against
               and s["level_flops"] == f["level_flops"][final]}
   deltas = {d["arm"]: d for d in f["deltas"] if d["against"] == against}
-  ranked = sorted(grown, key=lambda n: -(at_final[n]["flops_ratio"] or 0.0)
-                  if n in at_final else 0.0)
-  best = ranked[0]
+  best = max(grown, key=lambda n: (at_final.get(n) or {}).get("flops_ratio") or 0.0)
   out.update(arm=best, speedup=at_final.get(best), delta=deltas.get(best))
   s = at_final.get(best)
   if (s and s["flops_ratio"] and s["flops_ratio"] >= win and s["ci_low"] is not None
