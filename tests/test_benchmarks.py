@@ -72,3 +72,28 @@ def test_hf_families_case_rows_against_the_numpy_reference(tmp_path):
       ("import", "none"), ("grow", "msg"), ("export", "msg"),
       ("grow", "hyperclone"), ("export", "hyperclone")]
   assert all(r["ok"] for r in rows), rows
+
+
+def test_reread_frontier_reads_a_committed_export_again(tmp_path):
+  # the committed regime-1 export, copied: its frontier read again from its
+  # metrics alone gives one level per scratch FLOPs and keeps every run row
+  import shutil  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, str(REPO / "benchmarks"))
+  try:
+    import reread_frontier  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.remove(str(REPO / "benchmarks"))
+  stem = "growth_study_v2_r1"
+  results = REPO / "benchmarks" / "results"
+  shutil.copy(results / f"{stem}.json", tmp_path)
+  shutil.copytree(results / "metrics" / stem, tmp_path / "metrics" / stem)
+  before = json.loads((tmp_path / f"{stem}.json").read_text())
+  after = reread_frontier.reread(tmp_path / f"{stem}.json", n_boot=20)
+  f = after["frontier"]
+  assert len(f["level_flops"]) == len(set(f["level_flops"])) == 3
+  assert after["arms"] == before["arms"]
+  assert f["notes"][-1] == reread_frontier.NOTE
+  # branches at 50% and 75% and the finals: three scratch FLOPs, each once
+  assert f["level_flops"] == sorted(f["level_flops"])
+  assert f["verdict"]["answer"] in ("win", "gain", "no", "unclear")
+  assert (tmp_path / f"{stem}.png").stat().st_size > 0
