@@ -91,7 +91,7 @@ nothing. Regime 1 has 25 trunks (scratch 3 rates then 2 more seeds, its
 cosine, small-only 3 rates then a seed, each of 5 grown kinds 2 rates then
 a seed): about 80-90 device minutes in all, 9 done. Regime 2 has 28
 shorter trunks (a third of the FLOPs per token, at a lower MFU). A start
-that fails costs 1.5-3 minutes of the allowance (once, eight of them took
+that fails costs 1.5-3 minutes of the allowance (once, ten of them took
 20 minutes of a 30-minute allowance): ask for one kind at a time.
 """
 
