@@ -6,7 +6,8 @@ results in benchmarks/results say what the fixed reading says.
 
 Rewrites the JSON's "frontier" (with a note that it was re-read) and its
 .png, and prints the frontier table. The single-curve reading and every run
-row stay as the study wrote them.
+row stay as the study wrote them. `--plot_only` redraws the .png from the
+JSON's own frontier and leaves the JSON as it is (after a change to the plot).
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ NOTE = ("frontier re-read from the exported metrics by "
         "wrote it")
 
 
-def reread(path: pathlib.Path, n_boot: int = 1000) -> dict:
+def reread(path: pathlib.Path, n_boot: int = 1000, plot_only: bool = False) -> dict:
   result = json.loads(path.read_text())
   metrics = path.parent / "metrics" / path.stem  # as results.export lays it out
   runs = [compare.Run(a["arm"], a["kind"], a["seed"], a["lr"], [
       json.loads(l) for l in (metrics / f"{a['name']}.jsonl").read_text().splitlines()
       if l], branch=a["branch"]) for a in result["arms"]]
-  result["frontier"] = frontier.frontier(runs, n_boot=n_boot)
-  result["frontier"]["notes"].append(NOTE)
-  path.write_text(json.dumps(result, indent=1) + "\n")
+  if not plot_only:
+    result["frontier"] = frontier.frontier(runs, n_boot=n_boot)
+    result["frontier"]["notes"].append(NOTE)
+    path.write_text(json.dumps(result, indent=1) + "\n")
   report.plot_study(runs, path.with_suffix(".png"), levels=result["levels"],
                     frontier=result["frontier"])
   return result
@@ -40,8 +42,10 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("json", type=pathlib.Path)
   parser.add_argument("--n_boot", type=int, default=1000)
+  parser.add_argument("--plot_only", action="store_true",
+                      help="redraw the .png only; the JSON stays as it is")
   args = parser.parse_args()
-  result = reread(args.json, args.n_boot)
+  result = reread(args.json, args.n_boot, args.plot_only)
   print("\n".join(report.frontier_lines(result["frontier"])))
 
 

@@ -272,10 +272,16 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
   as stars; the scratch envelope dashed black; `levels` as dotted lines.
   With `frontier` (growjax.frontier's reading) the trunks are faint and each
   arm's compute frontier is bold, the pooled scratch and small-only
-  frontiers in black and grey.
+  frontiers in black and grey, and a middle panel zooms in on the decayed
+  points, where the frontiers are read (on the full axes they crowd into
+  the last few pixels).
   """
   plt = _pyplot()
-  fig, (ax_f, ax_t) = plt.subplots(1, 2, figsize=(13, 4.8))
+  if frontier and frontier.get("arms"):
+    fig, (ax_f, ax_z, ax_t) = plt.subplots(1, 3, figsize=(19, 4.8))
+  else:
+    fig, (ax_f, ax_t) = plt.subplots(1, 2, figsize=(13, 4.8))
+    ax_z = None
   colours, labelled = {}, set()
   names = list(dict.fromkeys(r.name for r in runs))
   palette = (["C%d" % i for i in range(10)] if len(names) <= 10 else
@@ -321,6 +327,8 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
     if on:
       ax_f.plot(*zip(*on), "-", color=colour, lw=3.2, alpha=0.8,
                 label=f"{group} frontier")
+  if ax_z is not None:
+    _frontier_zoom(ax_z, frontier, colours, levels)
   for level in levels:
     for ax in (ax_f, ax_t):
       ax.axhline(level, color="grey", ls=":", lw=0.8)
@@ -338,6 +346,43 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
                  + ("; dotted: levels)" if len(levels) else ")"), fontsize=8)
   ax_t.set_title("loss vs. time", fontsize=10)
   return _save(fig, out)
+
+
+def _frontier_zoom(ax, frontier: dict, colours: dict, levels) -> None:
+  """Every arm's decayed points (its seeds' mean at each; those on its
+  frontier joined in bold), the pooled scratch and small-only frontiers and
+  the levels, on axes fitted to the decayed points."""
+  flops, losses = [], []
+  for arm in frontier["arms"]:
+    colour = colours.get(arm["arm"], "C7")
+    pts = sorted((p["flops"], p["loss"], p["on_frontier"]) for p in arm["points"])
+    ax.plot([f for f, _, _ in pts], [l for _, l, _ in pts], "o", color=colour,
+            ms=3, alpha=0.5)
+    on = [(f, l) for f, l, o in pts if o]
+    if on:
+      ax.plot(*zip(*on), "-s", color=colour, lw=2.0, ms=5, label=arm["arm"])
+    flops += [f for f, _, _ in pts]
+    losses += [l for _, l, _ in pts]
+  for group, colour in (("scratch", "black"), ("small_only", "grey")):
+    on = sorted((p["flops"], p["loss"]) for p in frontier.get("groups", {}).get(group, [])
+                if p["on_frontier"])
+    if on:
+      ax.plot(*zip(*on), "-", color=colour, lw=4, alpha=0.35,
+              label=f"{group} frontier")
+  for level in levels:
+    ax.axhline(level, color="grey", ls=":", lw=0.8)
+  if flops:
+    span = max(losses) - min(losses)
+    ax.set_xlim(min(flops) / 1.08, max(flops) * 1.08)
+    ax.set_ylim(min(losses) - 0.05 * span, max(losses) + 0.05 * span)
+  ax.set_xscale("log")
+  _flops_ticks(ax)
+  ax.set_xlabel("training FLOPs")
+  ax.set_ylabel("decayed validation loss (nats/token)")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  ax.set_title("the frontiers: decayed points only (o: an arm's point, "
+               "its seeds' mean; bold: its frontier)", fontsize=8)
 
 
 def _flops_ticks(ax) -> None:

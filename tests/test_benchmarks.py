@@ -97,3 +97,12 @@ def test_reread_frontier_reads_a_committed_export_again(tmp_path):
   assert f["level_flops"] == sorted(f["level_flops"])
   assert f["verdict"]["answer"] in ("win", "gain", "no", "unclear")
   assert (tmp_path / f"{stem}.png").stat().st_size > 0
+  # --plot_only redraws the png (three panels: the frontiers zoomed in the
+  # middle) and leaves the JSON byte for byte
+  text = (tmp_path / f"{stem}.json").read_text()
+  (tmp_path / f"{stem}.png").unlink()
+  reread_frontier.reread(tmp_path / f"{stem}.json", plot_only=True)
+  assert (tmp_path / f"{stem}.json").read_text() == text
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with Image.open(tmp_path / f"{stem}.png") as png:
+    assert png.size[0] > 2.5 * png.size[1]  # the third panel is there
