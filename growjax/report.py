@@ -372,7 +372,7 @@ def _frontier_zoom(ax, frontier: dict, colours: dict, levels) -> None:
   for level in levels:
     ax.axhline(level, color="grey", ls=":", lw=0.8)
   if flops:
-    span = max(losses) - min(losses)
+    span = max(max(losses) - min(losses), 0.01)  # one point: still a range
     ax.set_xlim(min(flops) / 1.08, max(flops) * 1.08)
     ax.set_ylim(min(losses) - 0.05 * span, max(losses) + 0.05 * span)
   ax.set_xscale("log")
