@@ -84,10 +84,10 @@ as long as scratch's; each run compiles and loads for 10-20 s more, and a
 cold machine prepares the corpus in about a minute. A cold call did 2
 trunks in 409 s (beside mup_growth and hf_interop), warm calls 2 trunks in
 427 and 434 s and 1 in 188 s; on 2026-12-07 a cold call did 2 scratch
-trunks and their branches in 377 s (the corpus in 25 s). Keep the machine warm: a call made within the
-tool's 30-second idle window finds the last call's workdir in /tmp (the
-corpus, the runs, the checkpoints), so it restores nothing and prepares
-nothing. Regime 1 has 25 trunks (scratch 3 rates then 2 more seeds, its
+trunks and their branches in 377 s (the corpus in 25 s). Keep the machine
+warm: a call made within the tool's 30-second idle window finds the last
+call's workdir in /tmp (the corpus, the runs, the checkpoints), so it
+restores nothing and prepares nothing. Regime 1 has 25 trunks (scratch 3 rates then 2 more seeds, its
 cosine, small-only 3 rates then a seed, each of 5 grown kinds 2 rates then
 a seed): about 80-90 device minutes in all, 9 done. Regime 2 has 28
 shorter trunks (a third of the FLOPs per token, at a lower MFU). A start

@@ -317,16 +317,8 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
   grid, envelope = scratch_envelope(runs, half_life)
   if len(grid) and not frontier:
     ax_f.plot(grid, envelope, "--", color="black", lw=1.2, label="scratch envelope")
-  for arm in (frontier or {}).get("arms", []):
-    on = sorted((p["flops"], p["loss"]) for p in arm["points"] if p["on_frontier"])
-    if arm["arm"] in colours and on:
-      ax_f.plot(*zip(*on), "-s", color=colours[arm["arm"]], lw=2.4, ms=4)
-  for group, colour in (("scratch", "black"), ("small_only", "grey")):
-    points = (frontier or {}).get("groups", {}).get(group, [])
-    on = sorted((p["flops"], p["loss"]) for p in points if p["on_frontier"])
-    if on:
-      ax_f.plot(*zip(*on), "-", color=colour, lw=3.2, alpha=0.8,
-                label=f"{group} frontier")
+  if frontier:
+    _frontier_lines(ax_f, frontier, colours, arm_labels=False, group_alpha=0.8)
   if ax_z is not None:
     _frontier_zoom(ax_z, frontier, colours, levels)
   for level in levels:
@@ -348,27 +340,34 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
   return _save(fig, out)
 
 
-def _frontier_zoom(ax, frontier: dict, colours: dict, levels) -> None:
-  """Every arm's decayed points (its seeds' mean at each; those on its
-  frontier joined in bold), the pooled scratch and small-only frontiers and
-  the levels, on axes fitted to the decayed points."""
-  flops, losses = [], []
-  for arm in frontier["arms"]:
-    colour = colours.get(arm["arm"], "C7")
-    pts = sorted((p["flops"], p["loss"], p["on_frontier"]) for p in arm["points"])
-    ax.plot([f for f, _, _ in pts], [l for _, l, _ in pts], "o", color=colour,
-            ms=3, alpha=0.5)
-    on = [(f, l) for f, l, o in pts if o]
-    if on:
-      ax.plot(*zip(*on), "-s", color=colour, lw=2.0, ms=5, label=arm["arm"])
-    flops += [f for f, _, _ in pts]
-    losses += [l for _, l, _ in pts]
+def _frontier_lines(ax, frontier: dict, colours: dict, *, arm_labels: bool,
+                    group_alpha: float) -> None:
+  """Each arm's compute frontier bold in its colour, the pooled scratch and
+  small-only frontiers in black and grey."""
+  for arm in frontier.get("arms", []):
+    on = sorted((p["flops"], p["loss"]) for p in arm["points"] if p["on_frontier"])
+    if arm["arm"] in colours and on:
+      ax.plot(*zip(*on), "-s", color=colours[arm["arm"]], lw=2.4, ms=4,
+              label=arm["arm"] if arm_labels else None)
   for group, colour in (("scratch", "black"), ("small_only", "grey")):
     on = sorted((p["flops"], p["loss"]) for p in frontier.get("groups", {}).get(group, [])
                 if p["on_frontier"])
     if on:
-      ax.plot(*zip(*on), "-", color=colour, lw=4, alpha=0.35,
+      ax.plot(*zip(*on), "-", color=colour, lw=3.2, alpha=group_alpha,
               label=f"{group} frontier")
+
+
+def _frontier_zoom(ax, frontier: dict, colours: dict, levels) -> None:
+  """Every arm's decayed points (its seeds' mean at each) and the frontiers
+  (`_frontier_lines`), with the levels, on axes fitted to the decayed
+  points."""
+  flops, losses = [], []
+  for arm in frontier["arms"]:
+    pts = [(p["flops"], p["loss"]) for p in arm["points"]]
+    ax.plot(*zip(*pts), "o", color=colours.get(arm["arm"], "C7"), ms=3, alpha=0.5)
+    flops += [f for f, _ in pts]
+    losses += [l for _, l in pts]
+  _frontier_lines(ax, frontier, colours, arm_labels=True, group_alpha=0.35)
   for level in levels:
     ax.axhline(level, color="grey", ls=":", lw=0.8)
   if flops:
