@@ -84,15 +84,20 @@ as long as scratch's; each run compiles and loads for 10-20 s more, and a
 cold machine prepares the corpus in about a minute. A cold call did 2
 trunks in 409 s (beside mup_growth and hf_interop), warm calls 2 trunks in
 427 and 434 s and 1 in 188 s; on 2026-12-07 a cold call did 2 scratch
-trunks and their branches in 377 s (the corpus in 25 s). Keep the machine
-warm: a call made within the tool's 30-second idle window finds the last
-call's workdir in /tmp (the corpus, the runs, the checkpoints), so it
-restores nothing and prepares nothing. Regime 1 has 25 trunks (scratch 3 rates then 2 more seeds, its
-cosine, small-only 3 rates then a seed, each of 5 grown kinds 2 rates then
-a seed): about 80-90 device minutes in all, 9 done. Regime 2 has 28
-shorter trunks (a third of the FLOPs per token, at a lower MFU). A start
-that fails costs 1.5-3 minutes of the allowance (once, ten of them took
-20 minutes of a 30-minute allowance): ask for one kind at a time.
+trunks and their branches in 377 s (the corpus in 25 s), and a later cold
+one 2 small-only trunks in 515 s, then warm calls 2 msg trunks in 402 s, 2
+flm trunks in 414 s, one stack trunk in 184 s and one msg trunk in 196 s.
+Keep the machine warm: a call made within the tool's 30-second idle window
+finds the last call's workdir in /tmp (the corpus, the runs, the
+checkpoints), so it restores nothing and prepares nothing. Within a call,
+every arm's rate sweep runs before any arm's extra seeds (`--arms stack,msg`
+with stack's sweep done trains msg's two rates, not stack's second seed).
+Regime 1 has 25 trunks (scratch 3 rates then 2 more seeds, its cosine,
+small-only 3 rates then a seed, each of 5 grown kinds 2 rates then a seed):
+about 80-90 device minutes in all, 17 done. Regime 2 has 28 shorter trunks
+(a third of the FLOPs per token, at a lower MFU). A start that fails costs
+1.5-3 minutes of the allowance (once, ten of them took 20 minutes of a
+30-minute allowance): ask for one kind at a time.
 """
 
 import ml_collections

@@ -50,8 +50,13 @@ own final loss (its schedule decays at its end).
    grown arm's interval on its final loss minus the better frontier's at
    equal FLOPs excludes a gain larger than `margin` (0.005 nats). Gain: the
    best grown arm is better at 2+ seeds, beyond `margin` at equal FLOPs and
-   in FLOPs (interval above 1), but below `win`. Anything else is unclear,
-   with the reasons (one seed, an interval that straddles, a bound).
+   in FLOPs (interval above 1), but below `win`. Split: a grown arm is
+   better at equal FLOPs at 2+ seeds beyond `margin`, yet reaches scratch's
+   final level no sooner than the better frontier (interval not above 1),
+   and no grown arm's interval there reaches `win`: its frontier crosses the
+   better one's near that level (steeper), so it ends lower at the budget
+   without saving FLOPs to scratch's loss. Anything else is unclear, with
+   the reasons (one seed, an interval that straddles, a bound).
 
 Pure numpy, above `growjax.compare` (its runs, curves and intervals); the
 study and `growjax.report` add `frontier(...)` to their results when any run
@@ -67,6 +72,7 @@ import numpy as np
 from growjax import compare
 
 GROUPS = ("scratch", "small_only")  # the kinds read as one frontier each
+ANSWERS = ("win", "gain", "split", "no", "unclear")  # `verdict`'s, in the order it tries them
 
 
 def has_branches(runs) -> bool:
@@ -344,11 +350,10 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
 def verdict(f: dict, *, win: float = 1.3, margin: float = 0.005,
             min_seeds: int = 2) -> dict:
   """The growth study's answer from a `frontier` result (definition 8):
-  {answer: "win" | "gain" | "no" | "unclear", rule, arm, speedup, delta,
-  reasons}; "gain": the best grown arm is better, at 2+ seeds, both at equal
-  FLOPs (beyond `margin`) and in FLOPs (interval above 1), below `win`.
-  `arm`, `speedup` and `delta` are the best grown arm's (by FLOPs ratio
-  against the better of both at the final level) and its two readings."""
+  {answer: "win" | "gain" | "split" | "no" | "unclear", rule, arm, speedup,
+  delta, reasons}. `arm`, `speedup` and `delta`: the arm the answer rests on
+  (for win and unclear, the best grown arm by FLOPs ratio against the better
+  of both at the final level) and its two readings."""
   rule = (f"win: a grown arm reaches the scratch frontier's final level >= "
           f"{win:g}x sooner than the better of the scratch and small-only "
           f"frontiers, interval low end > 1, >= {min_seeds} seeds; no: every "
@@ -368,15 +373,40 @@ def verdict(f: dict, *, win: float = 1.3, margin: float = 0.005,
   at_final = {s["arm"]: s for s in f["speedups"] if s["against"] == against
               and s["level_flops"] == f["level_flops"][final]}
   deltas = {d["arm"]: d for d in f["deltas"] if d["against"] == against}
-  best = max(grown, key=lambda n: (at_final.get(n) or {}).get("flops_ratio") or 0.0)
-  out.update(arm=best, speedup=at_final.get(best), delta=deltas.get(best))
-  s = at_final.get(best)
-  if (s and s["flops_ratio"] and s["flops_ratio"] >= win and s["ci_low"] is not None
-      and s["ci_low"] > 1.0 and s["bound"] in (None, "at_least")
-      and seeds[best] >= min_seeds):
-    out["answer"] = "win"
+
+  def ratio(n):
+    return (at_final.get(n) or {}).get("flops_ratio") or 0.0
+
+  def rest_on(n, answer=None):
+    out.update(arm=n, speedup=at_final.get(n), delta=deltas.get(n))
+    if answer:
+      out["answer"] = answer
     return out
-  if s and s["flops_ratio"] and s["flops_ratio"] >= win:
+
+  def faster(n):  # the speedup's interval is above 1 (not a bound from above)
+    s = at_final.get(n)
+    return bool(s and s["ci_low"] is not None and s["ci_low"] > 1.0
+                and s["bound"] in (None, "at_least"))
+
+  def better(n):  # at 2+ seeds, a gain beyond the margin at equal FLOPs
+    d = deltas.get(n)
+    return (seeds[n] >= min_seeds and d is not None
+            and d["ci_high"] is not None and d["ci_high"] < -margin)
+
+  def could_win(n):  # the speedup's interval (or a bound from below) reaches win
+    s = at_final.get(n)
+    if not s or not s["flops_ratio"]:
+      return False  # not reached
+    if s["bound"] in ("at_least", "unknown"):
+      return True
+    return (s["ci_high"] if s["ci_high"] is not None else s["flops_ratio"]) >= win
+
+  best = max(grown, key=ratio)
+  rest_on(best)
+  s = at_final.get(best)
+  if ratio(best) >= win and faster(best) and seeds[best] >= min_seeds:
+    return rest_on(best, "win")
+  if ratio(best) >= win:
     if seeds[best] < min_seeds:
       out["reasons"].append(f"{best}: {s['flops_ratio']:.2f}x at {seeds[best]} "
                             f"seed(s); a win needs {min_seeds}")
@@ -384,14 +414,30 @@ def verdict(f: dict, *, win: float = 1.3, margin: float = 0.005,
       out["reasons"].append(f"{best}: the interval's low end is not above 1")
     if s["bound"] in ("at_most", "unknown"):
       out["reasons"].append(f"{best}: the speedup is {s['bound']} a bound")
-  d = deltas.get(best)
-  if (seeds[best] >= min_seeds and d and d["ci_high"] is not None
-      and d["ci_high"] < -margin and s and s["ci_low"] is not None
-      and s["ci_low"] > 1.0):
-    out["answer"] = "gain"  # real, at equal FLOPs and in FLOPs, below the bar
-    out["reasons"].append(f"{best}: a gain at equal FLOPs and a speedup whose "
+  gains = [n for n in grown if better(n) and faster(n)]
+  if gains:
+    n = max(gains, key=ratio)
+    out["reasons"].append(f"{n}: a gain at equal FLOPs and a speedup whose "
                           f"interval is above 1, below the {win:g}x bar")
-    return out
+    return rest_on(n, "gain")
+  splits = [n for n in grown if better(n)]
+  if splits and not any(could_win(n) for n in grown):
+    n = min(splits, key=lambda n: deltas[n]["delta"])
+    d, s = deltas[n], at_final.get(n)
+    reach = ("does not reach scratch's final level" if not s or not s["flops_ratio"]
+             else f"reaches scratch's final level {s['flops_ratio']:.2f}x "
+             f"[{_fmt_x(s['ci_low'])}, {_fmt_x(s['ci_high'])}] as soon")
+    out["reasons"].append(
+        f"{n}: {d['delta']:+.4f} [{_fmt(d['ci_low'])}, {_fmt(d['ci_high'])}] "
+        f"nats against {against} at equal FLOPs ({seeds[n]} seeds), yet {reach}: "
+        f"its frontier crosses the better one's near that level")
+    out["reasons"].append(f"no grown arm's interval at scratch's final level "
+                          f"reaches {win:g}x")
+    thin = [m for m in grown if seeds[m] < min_seeds]
+    if thin:
+      out["reasons"].append(f"at one seed (intervals over validation chunks "
+                            f"only): {', '.join(thin)}")
+    return rest_on(n, "split")
   open_ = [n for n in grown if deltas.get(n) is None or deltas[n]["ci_low"] is None
            or deltas[n]["ci_low"] < -margin]
   closest = min((n for n in grown if deltas.get(n) and deltas[n]["delta"] is not None),
@@ -418,6 +464,10 @@ def verdict(f: dict, *, win: float = 1.3, margin: float = 0.005,
 
 def _fmt(x):
   return "-" if x is None else f"{x:+.4f}"
+
+
+def _fmt_x(x):
+  return "-" if x is None else f"{x:.2f}"
 
 
 def _bound(arm_early: bool, against_early: bool) -> str | None:

@@ -20,11 +20,13 @@ def law(flops, shift=1.0):
 
 def arm(name, kind, flops, shift=1.0, seeds=(0,), noise=0.0, rng=None):
   """An arm's runs: its trunk's final at the last FLOPs, and a decay branch
-  at each of the others, each with K validation chunks around the law."""
+  at each of the others, each with K validation chunks around the law;
+  `shift` a list: one per point (a curve steeper or flatter than the law)."""
   out = []
+  shifts = shift if isinstance(shift, (list, tuple)) else [shift] * len(flops)
   for seed in seeds:
     for i, f in enumerate(flops):
-      loss = float(law(f, shift))
+      loss = float(law(f, shifts[i]))
       chunks = loss + (rng.normal(0, noise, K) if noise else np.zeros(K))
       row = {"step": i + 1, "stage": 0, "loss": loss, "train_flops": float(f),
              "time": 1.0 + i,
@@ -194,6 +196,9 @@ def test_points_at_equal_flops_count_once_and_early_levels_are_bounds():
     (1.5 * 1.15, (0, 1), "gain"),  # 1.15x: real, below the 1.3x bar
     (1.5, (0, 1), "no"),        # the small model's curve, grown or not
     (4.5, (0,), "unclear"),     # one seed: no answer yet
+    # steeper than the small model's curve: level with it near scratch's
+    # final loss (0.96x), 0.025 nats below it at the budget's end
+    ([1.0, 1.0, 1.2, 1.8], (0, 1), "split"),
 ])
 def test_the_verdict_follows_the_studys_rule(shift, seeds, answer):
   rng = np.random.default_rng(0)
@@ -208,5 +213,8 @@ def test_the_verdict_follows_the_studys_rule(shift, seeds, answer):
   assert v["arm"] == "grown"
   if answer == "unclear":
     assert any("seed" in r for r in v["reasons"])
+  if answer == "split":
+    assert v["delta"]["ci_high"] < -0.02 and v["speedup"]["ci_high"] < 1.0
+    assert any("crosses" in r for r in v["reasons"])
   from growjax import report  # pylint: disable=g-import-not-at-top
   assert f"verdict: {answer} (best grown arm: grown)" in report.frontier_lines(result)

@@ -115,8 +115,9 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
   device `devices[i % len(devices)]` via CUDA_VISIBLE_DEVICES), or in this
   process when parallel == 1; a worker runs `python -m growjax.study
   WORKER_ARGS --only NAME` (the study's own flags, so overrides carry over).
-  The scratch sweep goes first; the other seeds of
-  its best rate are queued once it is done. A finished trunk's decay
+  Every arm's rate sweep goes before any arm's other seeds
+  (scratch's first, in each); an arm's other seeds at its best rate are
+  queued once its sweep is done. A finished trunk's decay
   branches go before any new trunk, since they start from its checkpoints
   (which a study split over machines does not carry). Several schedulers
   may share one workdir (runs are claimed). Starts no trunk after `deadline`
