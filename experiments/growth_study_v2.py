@@ -33,8 +33,9 @@ Regimes (`regime=`):
      and the scratch sweep says how far it transferred. Branches at 25%, 50%
      and 75%; G_stack x4 as well as x2.
 
-Arms (each grown kind sweeps 2 rates at seed 0, its best then at seed 1;
-scratch sweeps 3 rates, its best at 3 seeds; small-only 3 rates, 2 seeds).
+Arms (each grown kind sweeps 2 rates at seed 0, its best then at seed 1,
+stack and msg 3 rates in regime 1; scratch sweeps 3 rates, its best at 3
+seeds; small-only 3 rates, 2 seeds).
 Every trunk has its decay branches, a sweep's at every rate: a call can't
 wait for the sweep's best (the trunk's checkpoints die with its machine), and
 each branch is a quarter of a trunk where a trunk trained again is a whole.
@@ -92,9 +93,9 @@ finds the last call's workdir in /tmp (the corpus, the runs, the
 checkpoints), so it restores nothing and prepares nothing. Within a call,
 every arm's rate sweep runs before any arm's extra seeds (`--arms stack,msg`
 with stack's sweep done trains msg's two rates, not stack's second seed).
-Regime 1 has 25 trunks (scratch 3 rates then 2 more seeds, its cosine,
-small-only 3 rates then a seed, each of 5 grown kinds 2 rates then a seed):
-about 80-90 device minutes in all, 17 done. Regime 2 has 28 shorter trunks
+Regime 1 has 27 trunks (scratch 3 rates then 2 more seeds, its cosine,
+small-only 3 rates then a seed, each of 5 grown kinds 2 rates (stack and
+msg 3) then a seed): about 85-95 device minutes in all, 17 done. Regime 2 has 28 shorter trunks
 (a third of the FLOPs per token, at a lower MFU). A start that fails costs
 1.5-3 minutes of the allowance (once, ten of them took 20 minutes of a
 30-minute allowance): ask for one kind at a time.
@@ -183,16 +184,20 @@ def get_config(arg=None):
   branches = dict(decay_at=at, decay_fraction=0.2)
   seeds = [0] if a["runlocal"] else [0, 1]
 
-  def grown(name, kind, model, stages):
+  def grown(name, kind, model, stages, lrs=None):
     """A grown arm: stage 0 is `model`; `stages` are (FLOPs share, shape
     overrides, grow) of each later stage, stage 0 taking the rest."""
     first = 1.0 - sum(f for f, _, _ in stages)
-    return dict(name=name, kind=kind, seeds=list(seeds), lrs=list(lrs_grown),
+    return dict(name=name, kind=kind, seeds=list(seeds), lrs=list(lrs or lrs_grown),
                 final_lr_frac=0.1, model=model, schedule=dict(wsd),
                 branches=dict(branches),
                 stages=[dict(flops=first)] + [
                     dict(flops=f, model=m, grow=g) for f, m, g in stages])
 
+  # Regime 1: stack's and msg's best, 2e-3, was their grid's lower edge, and
+  # stack is the arm the answer rests on (better at equal FLOPs, no sooner to
+  # scratch's final loss): 1e-3 too, so the "no sooner" is not an untuned rate.
+  edge = [1e-3] + lrs_grown if a["regime"] == 1 and not a["runlocal"] else None
   msg = dict(method="msg", ramp_steps=ramp)
   full = dict(d_model=d, n_heads=heads, d_ff=4 * d, n_layers=L)
   flm_shapes = [dict(d_model=5 * d // 8, n_heads=5 * heads // 8, d_ff=4 * (5 * d // 8),
@@ -210,8 +215,8 @@ def get_config(arg=None):
            seeds=list(seeds), warmup_steps=warmup, final_lr_frac=0.1,
            schedule=dict(wsd), branches=dict(branches)),
       grown("stack", "stack", dict(n_layers=L // 2),
-            [(0.8, full, dict(method="stack"))]),
-      grown("msg", "msg", small, [(0.8, full, msg)]),
+            [(0.8, full, dict(method="stack"))], lrs=edge),
+      grown("msg", "msg", small, [(0.8, full, msg)], lrs=edge),
       grown("msg_late_depth", "msg", dict(n_layers=L // 2), [(0.3, full, msg)]),
       grown("hyperclone", "hyperclone", dict(d_model=d // 2, n_heads=heads // 2,
                                              d_ff=2 * d),

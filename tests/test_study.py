@@ -132,6 +132,10 @@ def test_study_v2_declares_every_arm_within_the_budget_under_one_schedule(arg):
   # best rate: the trunk's checkpoints die with its machine)
   trunks = {r.branch["trunk"] for r in runs if r.branch and r.arm == "msg"}
   assert trunks == {r.name for r in msg}
+  if arg == "regime=1":  # stack's and msg's best sat at their grid's edge
+    assert {a["name"]: a["lrs"][0] for a in study.arms
+            if a["name"] in ("stack", "msg", "flm")} == {
+                "stack": 1e-3, "msg": 1e-3, "flm": 2e-3}
   if arg == "regime=2":  # muP relative to the small width
     assert all(Experiment.from_config(r.config).stages[-1].model.param == "mup"
                for r in runs)
