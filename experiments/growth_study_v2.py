@@ -60,6 +60,11 @@ with the embeddings, whose share is large at this scale, 30 : 62.5 : 100 in
 regime 1. Each stage gets the paper's share of the tokens (78.8%, 12.7%,
 8.5%), scaled so the arm spends the budget's FLOPs.
 
+Each regime exports under its own name (`growth_study_v2_r1`, `_r2`:
+benchmarks/results/NAME.json and .png, metrics/NAME/), not one
+growth_study_v2.json: the two are separate frontiers, never read against
+each other, and a call resumes one regime from its own export.
+
 Device plan (one H200 or H100, 10-minute calls that share no disk). Each call
 trains some arms and exports; the next resumes from the export. One call:
 
