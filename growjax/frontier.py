@@ -72,7 +72,7 @@ import numpy as np
 from growjax import compare
 
 GROUPS = ("scratch", "small_only")  # the kinds read as one frontier each
-ANSWERS = ("win", "gain", "split", "no", "unclear")  # `verdict`'s, in the order it tries them
+ANSWERS = ("win", "gain", "split", "no", "unclear")  # `verdict`'s, in the order tried
 
 
 def has_branches(runs) -> bool:
