@@ -8,29 +8,51 @@ Rewrites the JSON's "frontier" (with a note that it was re-read) and its
 .png, and prints the frontier table. The single-curve reading and every run
 row stay as the study wrote them. `--plot_only` redraws the .png from the
 JSON's own frontier and leaves the JSON as it is (after a change to the plot).
+`--config experiments/growth_study_v2.py:regime=1` lists the runs the study
+plans that the export lacks: the verdict is then marked provisional.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import pathlib
+import tempfile
 
 from growjax import compare, frontier, report
+from growjax.study.results import pending_runs, restore
+from growjax.study.spec import Study
 
 NOTE = ("frontier re-read from the exported metrics by "
         "benchmarks/reread_frontier.py; the rest of this file is as the study "
         "wrote it")
 
 
-def reread(path: pathlib.Path, n_boot: int = 1000, plot_only: bool = False) -> dict:
+def planned(config: str, path: pathlib.Path) -> tuple[str, ...]:
+  """The runs that the study file CONFIG (PATH[:ARG]) plans and the export at
+  `path` does not hold, as the study itself would list them."""
+  file, _, arg = config.partition(":")
+  spec = importlib.util.spec_from_file_location("study_config", file)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  study = Study.from_config(module.get_config(arg or None))
+  with tempfile.TemporaryDirectory() as workdir:
+    restore(study, pathlib.Path(workdir), path.parent, stem=path.stem)
+    return pending_runs(study, pathlib.Path(workdir))
+
+
+def reread(path: pathlib.Path, n_boot: int = 1000, plot_only: bool = False,
+           config: str | None = None) -> dict:
   result = json.loads(path.read_text())
   metrics = path.parent / "metrics" / path.stem  # as results.export lays it out
   runs = [compare.Run(a["arm"], a["kind"], a["seed"], a["lr"], [
       json.loads(l) for l in (metrics / f"{a['name']}.jsonl").read_text().splitlines()
       if l], branch=a["branch"]) for a in result["arms"]]
-  if not plot_only:
-    result["frontier"] = frontier.frontier(runs, n_boot=n_boot)
+  if not plot_only:  # without a config, the runs pending when it was written
+    pending = (planned(config, path) if config else
+               tuple(result.get("frontier", {}).get("verdict", {}).get("pending", ())))
+    result["frontier"] = frontier.frontier(runs, n_boot=n_boot, pending=pending)
     result["frontier"]["notes"].append(NOTE)
     path.write_text(json.dumps(result, indent=1) + "\n")
   report.plot_study(runs, path.with_suffix(".png"), levels=result["levels"],
@@ -44,8 +66,11 @@ def main() -> None:
   parser.add_argument("--n_boot", type=int, default=1000)
   parser.add_argument("--plot_only", action="store_true",
                       help="redraw the .png only; the JSON stays as it is")
+  parser.add_argument("--config", help="the study file (PATH[:ARG]): the runs "
+                      "it plans that the export lacks make the verdict "
+                      "provisional")
   args = parser.parse_args()
-  result = reread(args.json, args.n_boot, args.plot_only)
+  result = reread(args.json, args.n_boot, args.plot_only, args.config)
   print("\n".join(report.frontier_lines(result["frontier"])))
 
 

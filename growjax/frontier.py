@@ -56,7 +56,8 @@ own final loss (its schedule decays at its end).
    and no grown arm's interval there reaches `win`: its frontier crosses the
    better one's near that level (steeper), so it ends lower at the budget
    without saving FLOPs to scratch's loss. Anything else is unclear, with
-   the reasons (one seed, an interval that straddles, a bound).
+   the reasons (one seed, an interval that straddles, a bound). Runs the
+   study still plans (`pending`) make any answer provisional.
 
 Pure numpy, above `growjax.compare` (its runs, curves and intervals); the
 study and `growjax.report` add `frontier(...)` to their results when any run
@@ -156,7 +157,8 @@ BOTH = "best_of_both"  # the better of the scratch and small-only frontiers
 
 
 def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
-             rng_seed: int = 0, equal_rtol: float = 0.01) -> dict:
+             rng_seed: int = 0, equal_rtol: float = 0.01,
+             pending: tuple[str, ...] = ()) -> dict:
   """The frontier reading of `runs` (`compare.Run`s; a decay branch has
   `branch` set and its trunk's arm name and seed). Returns a JSON-ready dict:
   reading, levels, level_flops, ci, ci_over, n_boot, notes, arms (per arm:
@@ -165,7 +167,8 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
   scratch and small-only frontiers), speedups ([{level, level_flops, arm,
   against, flops_ratio, ci_low, ci_high, reached, reached_fraction,
   arm_flops, against_flops, bound}]), deltas ([{arm, against, arm_flops,
-  against_flops, delta, ci_low, ci_high}]) and verdict (`verdict`)."""
+  against_flops, delta, ci_low, ci_high}]) and verdict (`verdict`;
+  `pending`: the planned runs not finished, which make it provisional)."""
   notes: list[str] = []
   arms: dict[str, list] = {}
   for r in runs:
@@ -343,17 +346,19 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
                  for g, ns in groups.items()},
       "speedups": speedups, "deltas": deltas,
   }
-  result["verdict"] = verdict(result)
+  result["verdict"] = verdict(result, pending=pending)
   return result
 
 
 def verdict(f: dict, *, win: float = 1.3, margin: float = 0.005,
-            min_seeds: int = 2) -> dict:
+            min_seeds: int = 2, pending: tuple[str, ...] = ()) -> dict:
   """The growth study's answer from a `frontier` result (definition 8):
   {answer: "win" | "gain" | "split" | "no" | "unclear", rule, arm, speedup,
-  delta, reasons}. `arm`, `speedup` and `delta`: the arm the answer rests on
-  (for win and unclear, the best grown arm by FLOPs ratio against the better
-  of both at the final level) and its two readings."""
+  delta, reasons, pending}. `arm`, `speedup` and `delta`: the arm the answer
+  rests on (for win and unclear, the best grown arm by FLOPs ratio against
+  the better of both at the final level) and its two readings. `pending`
+  (the planned runs not yet finished) makes any answer provisional: the
+  first reason says so."""
   rule = (f"win: a grown arm reaches the scratch frontier's final level >= "
           f"{win:g}x sooner than the better of the scratch and small-only "
           f"frontiers, interval low end > 1, >= {min_seeds} seeds; no: every "
@@ -362,7 +367,14 @@ def verdict(f: dict, *, win: float = 1.3, margin: float = 0.005,
   seeds = {a["arm"]: len(a["seeds"]) for a in f["arms"]}
   grown = [a["arm"] for a in f["arms"] if a["kind"] not in GROUPS + ("scratch",)]
   out = {"answer": "unclear", "rule": rule, "arm": None, "speedup": None,
-         "delta": None, "reasons": []}
+         "delta": None, "reasons": [], "pending": sorted(pending)}
+  if pending:  # a branch's name extends its trunk's: name the trunks
+    roots = [n for n in sorted(pending)
+             if not any(n != m and n.startswith(m) for m in pending)]
+    more = len(pending) - len(roots)
+    out["reasons"].append(
+        f"provisional: {len(pending)} planned run(s) not finished: "
+        f"{', '.join(roots)}" + (f", and {more} of their branches" if more else ""))
   if not grown or not f["levels"]:
     out["reasons"].append("no grown arm, or no scratch frontier")
     return out

@@ -141,8 +141,9 @@ def frontier_lines(f: dict | None) -> list:
     lines.append(f"{head} {d['delta']:+.4f}{ci}  at {d['arm_flops']:.3e} FLOPs")
   v = f.get("verdict")
   if v:
-    lines.append(f"verdict: {v['answer']}" + (f" (best grown arm: {v['arm']})"
-                                             if v["arm"] else ""))
+    lines.append(f"verdict: {v['answer']}"
+                 + (", provisional" if v.get("pending") else "")
+                 + (f" (best grown arm: {v['arm']})" if v["arm"] else ""))
     lines += [f"  {r}" for r in v["reasons"]] + [f"  rule: {v['rule']}"]
   return lines + [f"note: {n}" for n in f["notes"]]
 

@@ -108,3 +108,19 @@ def test_reread_frontier_reads_a_committed_export_again(tmp_path):
   with Image.open(tmp_path / f"{stem}.png") as png:
     # 19 x 4.8 inches with the zoom's panel, 13 x 4.8 (2.7:1) without it
     assert png.size[0] > 3.3 * png.size[1]
+  # --config: the runs the study file plans and the export lacks (here
+  # scratch's third seed, taken out of the copy) make the verdict provisional
+  path = tmp_path / f"{stem}.json"
+  gone = [a for a in before["arms"] if a["name"].startswith("scratch_lr0.002_s2")]
+  assert len(gone) == 3  # the trunk and its two branches
+  path.write_text(json.dumps(dict(before, arms=[a for a in before["arms"]
+                                                if a not in gone])))
+  v = reread_frontier.reread(path, n_boot=20, config=(
+      f"{REPO / 'experiments' / 'growth_study_v2.py'}:regime=1"))["frontier"]["verdict"]
+  assert set(v["pending"]) >= {a["name"] for a in gone}
+  assert v["reasons"][0].startswith(f"provisional: {len(v['pending'])} planned")
+  assert "scratch_lr0.002_s2," in v["reasons"][0]
+  assert "scratch_lr0.002_s2_decay" not in v["reasons"][0]  # named by its trunk
+  from growjax import report  # pylint: disable=g-import-not-at-top
+  assert any(l.startswith(f"verdict: {v['answer']}, provisional") for l in
+             report.frontier_lines(json.loads(path.read_text())["frontier"]))

@@ -218,3 +218,20 @@ def test_the_verdict_follows_the_studys_rule(shift, seeds, answer):
     assert any("crosses" in r for r in v["reasons"])
   from growjax import report  # pylint: disable=g-import-not-at-top
   assert f"verdict: {answer} (best grown arm: grown)" in report.frontier_lines(result)
+
+
+def test_runs_still_planned_make_the_verdict_provisional_not_different():
+  rng = np.random.default_rng(0)
+  runs = (arm("scratch", "scratch", SCRATCH, seeds=(0, 1), noise=0.001, rng=rng)
+          + arm("small", "small_only", SCRATCH, shift=1.5, seeds=(0, 1),
+                noise=0.001, rng=rng)
+          + arm("grown", "msg", SCRATCH, shift=4.5, seeds=(0, 1), noise=0.001,
+                rng=rng))
+  done = frontier.frontier(runs, n_boot=50)["verdict"]
+  v = frontier.frontier(runs, n_boot=50, pending=(
+      "other_s0_decay0.5", "other_s0", "grown_s2"))["verdict"]
+  assert v["answer"] == done["answer"] == "win"
+  assert v["pending"] == ["grown_s2", "other_s0", "other_s0_decay0.5"]
+  assert v["reasons"][0] == ("provisional: 3 planned run(s) not finished: "
+                             "grown_s2, other_s0, and 1 of their branches")
+  assert v["reasons"][1:] == done["reasons"] and done["pending"] == []

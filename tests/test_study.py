@@ -182,6 +182,7 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   frontier = result["frontier"]
   assert all(p["se"] > 0 for a in frontier["arms"] for p in a["points"])
   assert frontier["verdict"]["answer"] in frontier_lib.ANSWERS
+  assert frontier["verdict"]["pending"] == []  # every planned run finished
   assert frontier["reading"].startswith("compute frontier")
   assert {(s["arm"], s["against"]) for s in frontier["speedups"]} >= {
       ("msg_wsd", "scratch"), ("msg_wsd", "small_only")}
