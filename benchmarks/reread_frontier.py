@@ -15,12 +15,11 @@ plans that the export lacks: the verdict is then marked provisional.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import pathlib
 import tempfile
 
-from growjax import compare, frontier, report
+from growjax import command, compare, frontier, report
 from growjax.study.results import pending_runs, restore
 from growjax.study.spec import Study
 
@@ -32,11 +31,7 @@ NOTE = ("frontier re-read from the exported metrics by "
 def planned(config: str, path: pathlib.Path) -> tuple[str, ...]:
   """The runs that the study file CONFIG (PATH[:ARG]) plans and the export at
   `path` does not hold, as the study itself would list them."""
-  file, _, arg = config.partition(":")
-  spec = importlib.util.spec_from_file_location("study_config", file)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  study = Study.from_config(module.get_config(arg or None))
+  study = Study.from_config(command.load_experiment(config))
   with tempfile.TemporaryDirectory() as workdir:
     restore(study, pathlib.Path(workdir), path.parent, stem=path.stem)
     return pending_runs(study, pathlib.Path(workdir))

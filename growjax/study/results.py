@@ -48,10 +48,13 @@ def _schedule(run_dir: pathlib.Path) -> dict:
   return json.loads(path.read_text()) if path.exists() else {}
 
 
-def pending_runs(study: Study, workdir: pathlib.Path) -> tuple[str, ...]:
+def pending_runs(study: Study, workdir: pathlib.Path,
+                 best: dict | None = None) -> tuple[str, ...]:
   """The runs the study plans now (its sweeps, the other seeds of each best
-  rate found so far, their branches) that WORKDIR has not finished."""
-  return tuple(r.name for r in study.runs(best_lrs(study, workdir))
+  rate found so far, their branches) that WORKDIR has not finished; `best`:
+  `best_lrs(study, workdir)` when the caller has it."""
+  best = best_lrs(study, workdir) if best is None else best
+  return tuple(r.name for r in study.runs(best)
                if not is_done(workdir / "runs" / r.name))
 
 
@@ -118,7 +121,7 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   }
   if frontier.has_branches(runs):  # decayed points only: the speedups to read
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot,
-                                           pending=pending_runs(study, workdir))
+                                           pending=pending_runs(study, workdir, best))
     early = sorted(r["name"] for r in rows_out if r["stopped"])
     if early:  # a cosine run stopped at its target has not decayed there
       result["frontier"]["notes"].append(
