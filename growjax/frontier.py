@@ -425,7 +425,9 @@ def verdict(f: dict, *, win: float = 1.3, margin: float = 0.005,
     if s["ci_low"] is None or s["ci_low"] <= 1.0:
       out["reasons"].append(f"{best}: the interval's low end is not above 1")
     if s["bound"] in ("at_most", "unknown"):
-      out["reasons"].append(f"{best}: the speedup is {s['bound']} a bound")
+      out["reasons"].append(f"{best}: the speedup is " + (
+          "only an upper bound" if s["bound"] == "at_most" else
+          "unknown (both frontiers' first points are below the level)"))
   gains = [n for n in grown if better(n) and faster(n)]
   if gains:
     n = max(gains, key=ratio)

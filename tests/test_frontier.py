@@ -235,3 +235,14 @@ def test_runs_still_planned_make_the_verdict_provisional_not_different():
   assert v["reasons"][0] == ("provisional: 3 planned run(s) not finished: "
                              "grown_s2, other_s0, and 1 of their branches")
   assert v["reasons"][1:] == done["reasons"] and done["pending"] == []
+
+
+def test_a_speedup_the_frontiers_cannot_pin_down_is_named_so_in_the_verdict():
+  # the small model alone and the grown arm both start below scratch's final
+  # loss: neither's FLOPs to it are measured, so the ratio is no speedup
+  runs = (arm("scratch", "scratch", SCRATCH) + arm("small", "small_only", SCRATCH, shift=12)
+          + arm("grown", "msg", [f / 3 for f in SCRATCH], shift=40))
+  v = frontier.frontier(runs, n_boot=0)["verdict"]
+  assert v["answer"] == "unclear"
+  assert ("grown: the speedup is unknown (both frontiers' first points are below "
+          "the level)") in v["reasons"]
