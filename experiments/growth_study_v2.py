@@ -93,6 +93,9 @@ trunks in 409 s (beside mup_growth and hf_interop), warm calls 2 trunks in
 trunks and their branches in 377 s (the corpus in 25 s), and a later cold
 one 2 small-only trunks in 515 s, then warm calls 2 msg trunks in 402 s, 2
 flm trunks in 414 s, one stack trunk in 184 s and one msg trunk in 196 s.
+On 2026-12-07 again, six failed starts (both kinds, 90-450 s each) took
+1081 s of the allowance, and the one cold call that came did 2 trunks in
+434 s.
 Keep the machine warm: a call made within the tool's 30-second idle window
 finds the last call's workdir in /tmp (the corpus, the runs, the
 checkpoints), so it restores nothing and prepares nothing. Within a call,
@@ -100,10 +103,12 @@ every arm's rate sweep runs before any arm's extra seeds (`--arms stack,msg`
 with stack's sweep done trains msg's two rates, not stack's second seed).
 Regime 1 has 27 trunks (scratch 3 rates then 2 more seeds, its cosine,
 small-only 3 rates then a seed, each of 5 grown kinds 2 rates (stack and
-msg 3) then a seed): about 85-95 device minutes in all, 17 done. Regime 2 has 28 shorter trunks
-(a third of the FLOPs per token, at a lower MFU). A start that fails costs
-1.5-3 minutes of the allowance (once, ten of them took 20 minutes of a
-30-minute allowance): ask for one kind at a time.
+msg 3) then a seed): about 85-95 device minutes in all, 19 done. Regime 2
+has 28 shorter trunks (a third of the FLOPs per token, at a lower MFU). A
+start that fails costs 1.5-7 minutes of the allowance (once, ten of them
+took 20 minutes of a 30-minute allowance): ask for one kind at a time, and
+space the tries (the tool refuses a kind for about ten minutes after one
+fails, and a try within that window still costs).
 """
 
 import ml_collections
