@@ -108,7 +108,10 @@ has 28 shorter trunks (a third of the FLOPs per token, at a lower MFU). A
 start that fails costs 1.5-7 minutes of the allowance (once, ten of them
 took 20 minutes of a 30-minute allowance): ask for one kind at a time, and
 space the tries (the tool refuses a kind for about ten minutes after one
-fails, and a try within that window still costs).
+fails, and a try within that window still costs). Regime 2's runs are small
+(10.5M parameters and less): its first call may try two at once
+(`STUDY_PARALLEL=2 bash benchmarks/study_call.sh ...`) and compare the
+tokens/s of each run's log with a lone run's; at 33.6M sharing did not pay.
 """
 
 import ml_collections

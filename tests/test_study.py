@@ -242,6 +242,49 @@ def test_a_run_is_claimed_once_and_a_dead_owners_claim_is_taken_over(tmp_path):
   assert not (run_dir / "claim").exists()
 
 
+# Stand-in workers: each says it is up, notes every SIGTERM, and exits 0
+# (as a preempted run does, having saved) half a second after the first.
+_WORKER = """import pathlib, signal, sys, time
+up, saved = map(pathlib.Path, sys.argv[1:])
+signal.signal(signal.SIGTERM, lambda *a: saved.open("a").write("SIGTERM\\n"))
+up.write_text("up")
+while not saved.exists():
+  time.sleep(0.01)
+time.sleep(0.5)
+"""
+
+
+def test_a_signal_to_the_scheduler_reaches_each_worker_once_and_starts_nothing_more(
+    tmp_path, monkeypatch):
+  import signal  # pylint: disable=g-import-not-at-top
+  import threading  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  from growjax.study import runner  # pylint: disable=g-import-not-at-top
+  signals = tmp_path / "signals"
+  signals.mkdir()
+  monkeypatch.setattr(runner, "_worker_command", lambda args, name, target: [
+      sys.executable, "-c", _WORKER, str(signals / f"{name}.up"),
+      str(signals / f"{name}.saved")])
+
+  def term_once_two_are_up():  # as study_call.sh's guard does
+    give_up = time.time() + 120
+    while len(list(signals.glob("*.up"))) < 2 and time.time() < give_up:
+      time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+  before = signal.getsignal(signal.SIGTERM)
+  threading.Thread(target=term_once_two_are_up, daemon=True).start()
+  workdir = tmp_path / "study"
+  failures = runner.run_all(study_lib.Study.from_config(_config()), [], workdir,
+                            parallel=2)
+  up = sorted(p.stem for p in signals.glob("*.up"))
+  assert len(up) == 2 and failures == []
+  saved = {p.stem: p.read_text() for p in signals.glob("*.saved")}
+  assert saved == {name: "SIGTERM\n" for name in up}  # each once
+  assert not list(workdir.glob("runs/*/claim"))  # and its run released
+  assert signal.getsignal(signal.SIGTERM) == before
+
+
 def test_workers_get_the_study_flags_without_the_schedulers():
   import importlib  # pylint: disable=g-import-not-at-top
   main = importlib.import_module("growjax.study.__main__")

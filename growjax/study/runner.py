@@ -19,6 +19,7 @@ from growjax import atomic, data, progress
 from growjax.experiment import Experiment
 from growjax.train import loop
 from growjax.train import metrics as metrics_lib
+from growjax.train import preempt
 from growjax.study.progress import best_lrs, is_done, smoothed_final, target_loss
 from growjax.study.spec import Run, Study
 
@@ -107,6 +108,14 @@ def _release(run_dir: pathlib.Path) -> None:
   (run_dir / "claim").unlink(missing_ok=True)
 
 
+def _worker_command(worker_args: list[str], name: str,
+                    target: float | None) -> list[str]:
+  """A worker's command line: the study's flags, training run NAME alone."""
+  cmd = [sys.executable, "-m", "growjax.study", *worker_args, "--only", name,
+         "--claimed"]
+  return cmd + (["--target", repr(target)] if target is not None else [])
+
+
 def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
             parallel: int = 1, devices: list[str] | None = None,
             deadline: float | None = None,
@@ -122,7 +131,9 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
   (which a study split over machines does not carry). Several schedulers
   may share one workdir (runs are claimed). Starts no trunk after `deadline`
   (time.time()); the branches of a finished trunk still run. `arms`: train
-  only these arms' runs. Returns the names of runs that failed."""
+  only these arms' runs. SIGTERM or SIGINT stops it as it stops one run:
+  the run in flight (each worker's, passed on) saves and stops, and nothing
+  more starts. Returns the names of runs that failed."""
   workdir.mkdir(parents=True, exist_ok=True)
   # One corpus for every run, prepared before any of them starts.
   data.prepare(Experiment.from_config(study.runs()[0].config).data)
@@ -176,48 +187,56 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
     return failures
   slots: dict[int, tuple | None] = {i: None for i in range(parallel)}
   devices = devices or []
-  while True:
-    for i, job in slots.items():
-      if job is not None and job[0].poll() is not None:
-        proc, run = job
-        _release(workdir / "runs" / run.name)
-        if proc.returncode != 0:
-          failures.append(run.name)
-          log.error("study: run %s failed (exit %d); see %s", run.name,
-                    proc.returncode, workdir / "runs" / run.name / "log.txt")
-        slots[i] = None
-        advance(bar)
-    free = [i for i, job in slots.items() if job is None]
-    waiting = [r for r in todo() if r.name not in failures]
-    for i in free:
-      run = next((r for r in waiting if _claim(workdir / "runs" / r.name)), None)
-      if run is None:
-        break
-      waiting.remove(run)
-      env = dict(os.environ)
-      if devices:
-        env["CUDA_VISIBLE_DEVICES"] = devices[i % len(devices)]
-      target = target_loss(study, workdir)
-      cmd = [sys.executable, "-m", "growjax.study", *worker_args,
-             "--only", run.name, "--claimed"]
-      if target is not None:
-        cmd += ["--target", repr(target)]
-      # Runs that share a device (or, with no devices named, the host)
-      # share its time: the results say so beside their wall-clock.
-      mine = devices[i % len(devices)] if devices else None
-      at_once = sum(1 for j in range(parallel)
-                    if not devices or devices[j % len(devices)] == mine)
-      atomic.write_text(workdir / "runs" / run.name / "schedule.json",
-                        json.dumps({"device": mine, "runs_at_once": at_once}) + "\n")
-      log.info("study: slot %d runs %s%s; %s", i, run.name,
-               f" on device {env['CUDA_VISIBLE_DEVICES']}" if devices else "",
-               advance(bar))
-      with open(workdir / "runs" / run.name / "log.txt", "a") as f:
-        slots[i] = (subprocess.Popen(cmd, env=env, stdout=f,
-                                     stderr=subprocess.STDOUT), run)
-    if all(job is None for job in slots.values()):
-      break  # nothing runs here and nothing left to start (others hold the rest)
-    time.sleep(1)
+
+  def forward(signum: int) -> None:  # to every worker still running
+    for job in slots.values():
+      if job is not None and job[0].poll() is None:
+        job[0].send_signal(signum)
+
+  # Workers run in their own sessions, so a terminal's Ctrl-C reaches them
+  # once, through `forward`, not twice (the second would stop them unsaved).
+  with preempt.Preemption(forward=forward, hosts=1) as stop:
+    while True:
+      for i, job in slots.items():
+        if job is not None and job[0].poll() is not None:
+          proc, run = job
+          _release(workdir / "runs" / run.name)
+          if proc.returncode != 0:
+            failures.append(run.name)
+            log.error("study: run %s failed (exit %d); see %s", run.name,
+                      proc.returncode, workdir / "runs" / run.name / "log.txt")
+          slots[i] = None
+          advance(bar)
+      free = [i for i, job in slots.items() if job is None]
+      # after a signal: nothing new, only the workers' saves awaited
+      waiting = [] if stop.signal else [r for r in todo() if r.name not in failures]
+      for i in free:
+        run = next((r for r in waiting if _claim(workdir / "runs" / r.name)), None)
+        if run is None:
+          break
+        waiting.remove(run)
+        env = dict(os.environ)
+        if devices:
+          env["CUDA_VISIBLE_DEVICES"] = devices[i % len(devices)]
+        # Runs that share a device (or, with no devices named, the host)
+        # share its time: the results say so beside their wall-clock.
+        mine = devices[i % len(devices)] if devices else None
+        at_once = sum(1 for j in range(parallel)
+                      if not devices or devices[j % len(devices)] == mine)
+        atomic.write_text(workdir / "runs" / run.name / "schedule.json",
+                          json.dumps({"device": mine, "runs_at_once": at_once}) + "\n")
+        log.info("study: slot %d runs %s%s; %s", i, run.name,
+                 f" on device {env['CUDA_VISIBLE_DEVICES']}" if devices else "",
+                 advance(bar))
+        with open(workdir / "runs" / run.name / "log.txt", "a") as f:
+          slots[i] = (subprocess.Popen(
+              _worker_command(worker_args, run.name, target_loss(study, workdir)),
+              env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True), run)
+      if all(job is None for job in slots.values()):
+        break  # nothing runs here and nothing left to start (others hold the rest)
+      time.sleep(1)
+  if stop.signal:
+    log.info("study: stopped by %s; run the same command to resume", stop.signal)
   advance(bar)
   bar.close()
   return failures

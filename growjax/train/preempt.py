@@ -12,10 +12,15 @@ may reach one of them only: there SIGTERM is left to JAX's preemption
 service (started by `jax.distributed.initialize`), which agrees on a step
 among all hosts (`multihost_utils.reached_preemption_sync_point`); a Python
 handler would replace its own.
+
+A study's scheduler (growjax.study.runner) uses the same handlers with
+`forward`: each signal is passed on to its workers, which save and stop (or,
+at the second, stop at once) as above, and it starts no more runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import logging
 import signal
 import threading
@@ -31,10 +36,15 @@ log = logging.getLogger("growjax")
 class Preemption:
   """Signal handlers for the length of a run (a context manager)."""
 
-  def __init__(self):
+  def __init__(self, forward: Callable[[int], None] | None = None,
+               hosts: int | None = None):
+    """`forward(signum)`: called first at each signal (a scheduler passes it
+    to its workers); `hosts`: 1 where JAX's process count must not be read
+    (it starts a backend, which a scheduler of GPU workers must not hold)."""
     self.signal: str | None = None  # the name of the first signal received
     self._previous: dict = {}
-    self._hosts = jax.process_count()
+    self._forward = forward
+    self._hosts = jax.process_count() if hosts is None else hosts
 
   def __enter__(self):
     if threading.current_thread() is not threading.main_thread():
@@ -51,6 +61,8 @@ class Preemption:
 
   def _handle(self, signum, frame):
     name = signal.Signals(signum).name
+    if self._forward is not None:
+      self._forward(signum)
     if self.signal == name:  # the second one: stop now
       previous = self._previous.get(signum, signal.SIG_DFL)
       if previous in (signal.SIG_IGN, None):  # e.g. a background job's SIGINT:
