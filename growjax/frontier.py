@@ -370,7 +370,7 @@ def verdict(f: dict, *, win: float = 1.3, margin: float = 0.005,
          "delta": None, "reasons": [], "pending": sorted(pending)}
   if pending:  # a branch's name extends its trunk's: name the trunks
     roots = [n for n in sorted(pending)
-             if not any(n != m and n.startswith(m) for m in pending)]
+             if not any(n.startswith(m + "_") for m in pending)]
     more = len(pending) - len(roots)
     out["reasons"].append(
         f"provisional: {len(pending)} planned run(s) not finished: "

@@ -235,6 +235,10 @@ def test_runs_still_planned_make_the_verdict_provisional_not_different():
   assert v["reasons"][0] == ("provisional: 3 planned run(s) not finished: "
                              "grown_s2, other_s0, and 1 of their branches")
   assert v["reasons"][1:] == done["reasons"] and done["pending"] == []
+  # seed 10 is no branch of seed 1: both are trunks
+  both = frontier.frontier(runs, n_boot=0, pending=("grown_s1", "grown_s10"))
+  assert both["verdict"]["reasons"][0] == ("provisional: 2 planned run(s) not "
+                                           "finished: grown_s1, grown_s10")
 
 
 def test_a_speedup_the_frontiers_cannot_pin_down_is_named_so_in_the_verdict():
