@@ -341,15 +341,33 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
   return _save(fig, out)
 
 
+def best_per_family(frontier: dict) -> set[str]:
+  """Each arm family's best rate: the arm with the lowest loss at its last
+  decayed point (its seeds' mean at its final FLOPs), more seeds breaking a
+  tie. A family is an arm's name before `_lr` (stack_lr0.002 -> stack), not
+  its kind: msg_late_depth and flm grow by msg too."""
+  best = {}
+  for arm in frontier.get("arms", []):
+    if arm["points"]:
+      family = arm["arm"].split("_lr")[0]
+      key = (max(arm["points"], key=lambda p: p["flops"])["loss"], -len(arm["seeds"]))
+      if family not in best or key < best[family][0]:
+        best[family] = (key, arm["arm"])
+  return {name for _, name in best.values()}
+
+
 def _frontier_lines(ax, frontier: dict, colours: dict, *, arm_labels: bool,
-                    group_alpha: float) -> None:
-  """Each arm's compute frontier bold in its colour, the pooled scratch and
-  small-only frontiers in black and grey."""
+                    group_alpha: float, only: set[str] | None = None) -> None:
+  """Each arm's compute frontier bold in its colour (with `only`, those arms
+  bold and the rest thin and faint), the pooled scratch and small-only
+  frontiers in black and grey."""
   for arm in frontier.get("arms", []):
     on = sorted((p["flops"], p["loss"]) for p in arm["points"] if p["on_frontier"])
     if arm["arm"] in colours and on:
-      ax.plot(*zip(*on), "-s", color=colours[arm["arm"]], lw=2.4, ms=4,
-              label=arm["arm"] if arm_labels else None)
+      bold = only is None or arm["arm"] in only
+      ax.plot(*zip(*on), "-s" if bold else "-", color=colours[arm["arm"]],
+              lw=2.4 if bold else 0.8, ms=4, alpha=1.0 if bold else 0.3,
+              label=arm["arm"] if arm_labels and bold else None)
   for group, colour in (("scratch", "black"), ("small_only", "grey")):
     on = sorted((p["flops"], p["loss"]) for p in frontier.get("groups", {}).get(group, [])
                 if p["on_frontier"])
@@ -361,14 +379,18 @@ def _frontier_lines(ax, frontier: dict, colours: dict, *, arm_labels: bool,
 def _frontier_zoom(ax, frontier: dict, colours: dict, levels) -> None:
   """Every arm's decayed points (its seeds' mean at each) and the frontiers
   (`_frontier_lines`), with the levels, on axes fitted to the decayed
-  points."""
+  points. Where an arm swept its rate, only its best arm's frontier is bold
+  and labelled (`best_per_family`): nineteen bold lines read as none."""
   flops, losses = [], []
   for arm in frontier["arms"]:
     pts = [(p["flops"], p["loss"]) for p in arm["points"]]
     ax.plot(*zip(*pts), "o", color=colours.get(arm["arm"], "C7"), ms=3, alpha=0.5)
     flops += [f for f, _ in pts]
     losses += [l for _, l in pts]
-  _frontier_lines(ax, frontier, colours, arm_labels=True, group_alpha=0.35)
+  best = best_per_family(frontier)
+  swept = len(best) < len(frontier["arms"])
+  _frontier_lines(ax, frontier, colours, arm_labels=True, group_alpha=0.35,
+                  only=best if swept else None)
   for level in levels:
     ax.axhline(level, color="grey", ls=":", lw=0.8)
   if flops:
@@ -382,7 +404,9 @@ def _frontier_zoom(ax, frontier: dict, colours: dict, levels) -> None:
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7)
   ax.set_title("the frontiers: decayed points only (o: an arm's point, "
-               "its seeds' mean; bold: its frontier)", fontsize=8)
+               "its seeds' mean; bold: " + ("each arm's best rate's frontier"
+                                            if swept else "its frontier") + ")",
+               fontsize=8)
 
 
 def _flops_ticks(ax) -> None:

@@ -80,3 +80,19 @@ def test_single_run_plot_draws_new_and_old_metrics(tmp_path):
   for run in (new, old):
     png = report.plot_run(run, tmp_path / f"{run.name}.png")
     assert png.stat().st_size > 10_000
+
+
+def test_best_per_family_picks_each_arms_best_rate_by_name_not_kind():
+  def arm(name, kind, final, seeds=(0,)):
+    return {"arm": name, "kind": kind, "seeds": list(seeds),
+            "points": [{"flops": 1.0, "loss": final + 0.2}, {"flops": 2.0, "loss": final}]}
+  frontier = {"arms": [
+      arm("scratch_lr0.001", "scratch", 1.70), arm("scratch_lr0.002", "scratch", 1.66),
+      arm("scratch_cosine", "scratch", 1.69),
+      arm("msg_lr0.002", "msg", 1.67), arm("msg_lr0.004", "msg", 1.69),
+      # flm grows by msg too: a family of its own, not msg's better rate
+      arm("flm_lr0.002", "msg", 1.64),
+      # a tie goes to the arm with more seeds
+      arm("stack_lr0.002", "stack", 1.62), arm("stack_lr0.004", "stack", 1.62, (0, 1))]}
+  assert report.best_per_family(frontier) == {
+      "scratch_lr0.002", "scratch_cosine", "msg_lr0.002", "flm_lr0.002", "stack_lr0.004"}
