@@ -108,7 +108,7 @@ def get_config(arg=None):
   c.base.model = final
   c.base.mesh = dict(data=-1, fsdp=1, tensor=1)
   half_width = dict(d_model=d // 2, n_heads=heads // 2, d_ff=2 * d)
-  small = dict(half_width, n_layers=L // 2)  # 1/4 of the blocks' weights
+  small = dict(half_width, n_layers=L // 2)  # 1/8 of the blocks' weights
   shallow = dict(n_layers=L // 2)
   to_final = dict(d_model=d, n_heads=heads, d_ff=4 * d, n_layers=L)
 

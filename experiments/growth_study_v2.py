@@ -40,7 +40,7 @@ Every trunk has its decay branches, a sweep's at every rate: a call can't
 wait for the sweep's best (the trunk's checkpoints die with its machine), and
 each branch is a quarter of a trunk where a trunk trained again is a whole.
   scratch         the final shape from step 0
-  small_only      half width, half depth (1/4 of the blocks' weights) alone
+  small_only      half width, half depth (1/8 of the blocks' weights) alone
                   for the whole budget: the control
   stack           G_stack x2 depth (half depth, full width), growing at 20%
   stack4          (regime 2) G_stack x4 depth from 2 layers, growing at 20%
@@ -96,6 +96,10 @@ flm trunks in 414 s, one stack trunk in 184 s and one msg trunk in 196 s.
 On 2026-12-07 again, six failed starts (both kinds, 90-450 s each) took
 1081 s of the allowance, and the one cold call that came did 2 trunks in
 434 s.
+A later allowance started at once: a cold call did 2 msg_late_depth trunks
+in 391 s, then warm calls 2 hyperclone trunks in 433 s, 2 second seeds in
+352 s and msg 1e-3 with the cosine scratch in 350 s, which finished regime 1
+(fifteen calls in all).
 Keep the machine warm: a call made within the tool's 30-second idle window
 finds the last call's workdir in /tmp (the corpus, the runs, the
 checkpoints), so it restores nothing and prepares nothing. Within a call,
@@ -103,7 +107,8 @@ every arm's rate sweep runs before any arm's extra seeds (`--arms stack,msg`
 with stack's sweep done trains msg's two rates, not stack's second seed).
 Regime 1 has 27 trunks (scratch 3 rates then 2 more seeds, its cosine,
 small-only 3 rates then a seed, each of 5 grown kinds 2 rates (stack and
-msg 3) then a seed): about 85-95 device minutes in all, 19 done. Regime 2
+msg 3) then a seed): about 85-95 device minutes in all, all done
+(benchmarks/results/growth_study_v2_r1.json). Regime 2
 has 28 shorter trunks (a third of the FLOPs per token, at a lower MFU). A
 start that fails costs 1.5-7 minutes of the allowance (once, ten of them
 took 20 minutes of a 30-minute allowance): ask for one kind at a time, and
