@@ -5,8 +5,8 @@ results in benchmarks/results say what the fixed reading says.
     python benchmarks/reread_frontier.py benchmarks/results/growth_study_v2_r1.json
 
 Rewrites the JSON's "frontier" (with a note that it was re-read) and its
-.png, and prints the frontier table. The single-curve reading and every run
-row stay as the study wrote them. `--plot_only` redraws the .png from the
+.png, and prints each arm's rate sweep and the frontier table. The
+single-curve reading and every run row stay as the study wrote them. `--plot_only` redraws the .png from the
 JSON's own frontier and leaves the JSON as it is (after a change to the plot).
 `--config experiments/growth_study_v2.py:regime=1` lists the runs the study
 plans that the export lacks: the verdict is then marked provisional.
@@ -20,6 +20,7 @@ import pathlib
 import tempfile
 
 from growjax import command, compare, frontier, report
+from growjax.study import rates
 from growjax.study.results import pending_runs, restore
 from growjax.study.spec import Study
 
@@ -66,7 +67,8 @@ def main() -> None:
                       "provisional")
   args = parser.parse_args()
   result = reread(args.json, args.n_boot, args.plot_only, args.config)
-  print("\n".join(report.frontier_lines(result["frontier"])))
+  print("\n".join(rates.lines(rates.sweeps(result["arms"]))
+                  + report.frontier_lines(result["frontier"])))
 
 
 if __name__ == "__main__":

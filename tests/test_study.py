@@ -192,6 +192,10 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
       s["flops_ratio"] is None or s["flops_ratio"] > 0 for s in result["speedups"])
   assert (workdir / "study.png").stat().st_size > 0
   assert "FLOPs ratio" in r.stdout
+  # every arm family's sweep, stored and printed
+  assert {e["family"] for e in result["rates"]} == {
+      a["arm"].split("_lr")[0] for a in result["arms"]}
+  assert "learning-rate sweeps" in r.stdout
   # Off a terminal, progress is plain lines: the study's over runs, each
   # stage's over steps, never glued to a log line.
   lines = r.stderr.splitlines()

@@ -13,6 +13,7 @@ import shutil
 
 from growjax import compare, data, frontier, model, report
 from growjax.experiment import Experiment
+from growjax.study import rates
 from growjax.study.progress import best_lrs, is_done, smoothed_final
 from growjax.study.spec import Run, Study
 from growjax.train import metrics as metrics_lib
@@ -112,7 +113,7 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
       "name": study.name, "corpus": corpus.fingerprint(),
       "budget_tokens": study.budget_tokens, "budget_flops": study.budget_flops(),
       "flop_convention": "PaLM: 6N + 6DV + 12LHKs per token (growjax.cost)",
-      "arms": rows_out,
+      "arms": rows_out, "rates": rates.sweeps(rows_out),
       "speedups": summary["speedups"], "loss_deltas": summary["loss_deltas"],
       "levels": summary["levels"], "baseline": summary["baseline"],
       "wall_clock": summary["wall_clock"], "notes": summary["notes"],
@@ -136,7 +137,8 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
 
 def format_result(result: dict) -> str:
   """The speedup tables: the single-curve reading, one line per (level,
-  arm), then the compute frontier's when the runs have decay branches. A
+  arm), each arm's rate sweep (`rates`), then the compute frontier's when
+  the runs have decay branches. A
   bound the bootstrap could not give is "-"; a ratio that no resampling
   varies (one seed per arm and no validation chunks) gets no interval."""
   comparison = result.get("comparison", {})
@@ -161,7 +163,8 @@ def format_result(result: dict) -> str:
     ratio = "not reached" if s["flops_ratio"] is None else f"{s['flops_ratio']:.2f}x"
     lines.append(f"{s['level']:>8.4f} {s['arm']:<22} {ratio:>12} {interval(s):>18} "
                  f"{str(s['reached']):>8}")
-  return "\n".join(lines + report.frontier_lines(result.get("frontier")))
+  return "\n".join(lines + rates.lines(rates.sweeps(result.get("arms", [])))
+                   + report.frontier_lines(result.get("frontier")))
 
 
 def export(result: dict, workdir: pathlib.Path, out_dir: pathlib.Path,
