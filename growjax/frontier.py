@@ -76,6 +76,12 @@ GROUPS = ("scratch", "small_only")  # the kinds read as one frontier each
 ANSWERS = ("win", "gain", "split", "no", "unclear")  # `verdict`'s, in the order tried
 
 
+def family(arm: str) -> str:
+  """An arm's name without its rate (a study names a swept arm's runs
+  ARM_lrRATE): stack_lr0.002 -> stack, scratch_cosine -> scratch_cosine."""
+  return arm.split("_lr")[0]
+
+
 def has_branches(runs) -> bool:
   return any(r.branch is not None for r in runs)
 

@@ -349,7 +349,7 @@ def best_per_family(frontier: dict) -> set[str]:
   best = {}
   for arm in frontier.get("arms", []):
     if arm["points"]:
-      family = arm["arm"].split("_lr")[0]
+      family = frontier_lib.family(arm["arm"])
       key = (max(arm["points"], key=lambda p: p["flops"])["loss"], -len(arm["seeds"]))
       if family not in best or key < best[family][0]:
         best[family] = (key, arm["arm"])

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import statistics
 
-
-def family(row: dict) -> str:
-  """An arm's name without its rate: stack_lr0.002 -> stack."""
-  return row["arm"].split("_lr")[0]
+from growjax.frontier import family
 
 
 def sweeps(rows: list[dict]) -> list[dict]:
@@ -26,7 +23,7 @@ def sweeps(rows: list[dict]) -> list[dict]:
   by_family: dict[str, list[dict]] = {}
   for r in rows:
     if r.get("branch") is None:
-      by_family.setdefault(family(r), []).append(r)
+      by_family.setdefault(family(r["arm"]), []).append(r)
   out = []
   for name, trunks in by_family.items():
     sweep = {r["lr"]: r for r in trunks if r["seed"] == min(t["seed"] for t in trunks)}
