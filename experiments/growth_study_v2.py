@@ -117,6 +117,14 @@ fails, and a try within that window still costs). Regime 2's runs are small
 (10.5M parameters and less): its first call may try two at once
 (`STUDY_PARALLEL=2 bash benchmarks/study_call.sh ...`) and compare the
 tokens/s of each run's log with a lone run's; at 33.6M sharing did not pay.
+Regime 2's order (each trunk 0.39 of a regime-1 trunk's FLOPs, at a lower
+MFU, with 3 branches): `scratch,small_only` (their sweeps, 6 trunks: the
+muP transfer reading), then `stack,flm,msg,stack4`, then
+`msg_late_depth,hyperclone,scratch_cosine`, then every arm again for the
+best rates' seeds. Short of device time, keep scratch, small_only, stack,
+msg and flm, and say what was cut. Regime 1's three untuned edges
+(msg_late_depth and flm at 2e-3, hyperclone at 4e-3: the study's sweep
+table marks them) would cost about 3 trunks more, after regime 2.
 """
 
 import ml_collections
