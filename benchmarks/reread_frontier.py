@@ -4,10 +4,12 @@ results in benchmarks/results say what the fixed reading says.
 
     python benchmarks/reread_frontier.py benchmarks/results/growth_study_v2_r1.json
 
-Rewrites the JSON's "frontier" (with a note that it was re-read) and its
-.png, and prints each arm's rate sweep and the frontier table. The
-single-curve reading and every run row stay as the study wrote them. `--plot_only` redraws the .png from the
-JSON's own frontier and leaves the JSON as it is (after a change to the plot).
+Rewrites the JSON's "frontier" and "frontier_seconds" (the same reading in
+steady-state training seconds, when no run shared its device), each with a
+note that it was re-read, and its .png, and prints each arm's rate sweep and
+the frontier tables. The single-curve reading and every run row stay as the
+study wrote them. `--plot_only` redraws the .png from the JSON's own
+frontier and leaves the JSON as it is (after a change to the plot).
 `--config experiments/growth_study_v2.py:regime=1` lists the runs the study
 plans that the export lacks: the verdict is then marked provisional.
 """
@@ -21,7 +23,7 @@ import tempfile
 
 from growjax import command, compare, frontier, report
 from growjax.study import rates
-from growjax.study.results import pending_runs, restore
+from growjax.study.results import pending_runs, restore, timed
 from growjax.study.spec import Study
 
 NOTE = ("frontier re-read from the exported metrics by "
@@ -50,6 +52,9 @@ def reread(path: pathlib.Path, n_boot: int = 1000, plot_only: bool = False,
                tuple(result.get("frontier", {}).get("verdict", {}).get("pending", ())))
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot, pending=pending)
     result["frontier"]["notes"].append(NOTE)
+    if timed(runs) and not any("shared their device" in n for n in result["notes"]):
+      result["frontier_seconds"] = frontier.frontier(runs, n_boot=n_boot, cost="seconds")
+      result["frontier_seconds"]["notes"].append(NOTE)
     path.write_text(json.dumps(result, indent=1) + "\n")
   report.plot_study(runs, path.with_suffix(".png"), levels=result["levels"],
                     frontier=result["frontier"])
@@ -68,7 +73,8 @@ def main() -> None:
   args = parser.parse_args()
   result = reread(args.json, args.n_boot, args.plot_only, args.config)
   print("\n".join(rates.lines(rates.sweeps(result["arms"]))
-                  + report.frontier_lines(result["frontier"])))
+                  + report.frontier_lines(result["frontier"])
+                  + report.frontier_lines(result.get("frontier_seconds"))))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ own final loss (its schedule decays at its end).
    frontier's loss at the arm's final FLOPs (its lowest decayed point within
    `equal_rtol` of them: whole-step rounding leaves arms of one budget a
    fraction of a percent apart), against scratch, small-only and the better
-   of both. A negative delta is a gain.
+   of both. A negative delta is a gain. (In seconds, `equal_rtol` also
+   merges a pooled frontier's near-equal points: `_snap`.)
 7. **Intervals.** As `growjax.compare`: a percentile bootstrap resampling
    seeds and, paired across all runs, the validation chunks of each point;
    arms run on the same seeds draw the same seeds in each sample (paired by
@@ -130,18 +131,44 @@ def pareto(flops_P, loss_P) -> list[int]:
   return out
 
 
-def _final(run: compare.Run):
-  """(FLOPs, loss, chunks_K or None) of a run's last validation."""
+COSTS = ("flops", "seconds")  # what a reading charges each point
+
+
+def _snap(cost_P, loss_P, rtol: float):
+  """Costs with near-equal ones counted once: a point is charged the cost of
+  any lower-loss point that costs at most `rtol` more. Seconds of runs at
+  the same FLOPs differ by a fraction of a percent, and without this a
+  worse point 0.1 s cheaper would stand on a pooled frontier, and between
+  it and the next a level's seconds would be interpolated (in FLOPs such
+  points are equal, and `_order` counts them once)."""
+  cost_P, loss_P = np.asarray(cost_P, float), np.asarray(loss_P, float)
+  out = cost_P.copy()
+  for i in range(len(cost_P)):
+    near = (loss_P < loss_P[i]) & (cost_P >= cost_P[i]) & (cost_P <= cost_P[i] * (1 + rtol))
+    if near.any():
+      out[i] = cost_P[near].max()
+  return out
+
+
+def _final(run: compare.Run, cost: str = "flops"):
+  """(cost, loss, chunks_K or None) of a run's last validation: its FLOPs,
+  or its steady-state training seconds there (`compare.steady_seconds`:
+  compiles and evaluations excluded, growths included; a branch's count its
+  trunk's up to the branch point)."""
   c = compare.eval_curve(run)
-  return (float(c.flops_E[-1]), float(c.loss_E[-1]),
-          None if c.chunks_EK is None else c.chunks_EK[-1])
+  x = float(c.flops_E[-1])
+  if cost == "seconds":
+    t = compare.steady_seconds(run, "train_time")
+    x = float(np.interp(x, t["flops_N"], t["seconds_N"]))
+  return (x, float(c.loss_E[-1]), None if c.chunks_EK is None else c.chunks_EK[-1])
 
 
-def _arm_points(name, members, notes):
-  """labels, flops_P, loss_SP, chunks_SPK (None without chunks) of one arm."""
+def _arm_points(name, members, notes, cost: str = "flops"):
+  """labels, flops_P (or seconds_P), loss_SP, chunks_SPK (None without
+  chunks) of one arm."""
   by_seed: dict = {}
   for r in members:
-    by_seed.setdefault(r.seed, {})[r.branch or "final"] = _final(r)
+    by_seed.setdefault(r.seed, {})[r.branch or "final"] = _final(r, cost)
   labels = sorted(set.intersection(*(set(p) for p in by_seed.values())))
   missing = set.union(*(set(p) for p in by_seed.values())) - set(labels)
   if missing:
@@ -149,7 +176,9 @@ def _arm_points(name, members, notes):
                  "seeds (unfinished branches?); left out")
   seeds = sorted(by_seed, key=lambda s: (s is None, s))
   flops_SP = np.array([[by_seed[s][l][0] for l in labels] for s in seeds])
-  if not np.allclose(flops_SP, flops_SP[0], rtol=1e-6):
+  if cost == "seconds":  # seeds take a little more or less time: their mean
+    flops_SP = flops_SP.mean(0, keepdims=True)
+  elif not np.allclose(flops_SP, flops_SP[0], rtol=1e-6):
     raise ValueError(f"arm {name}: its seeds' decayed points are at different "
                      "FLOPs")
   loss_SP = np.array([[by_seed[s][l][1] for l in labels] for s in seeds])
@@ -164,7 +193,7 @@ BOTH = "best_of_both"  # the better of the scratch and small-only frontiers
 
 def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
              rng_seed: int = 0, equal_rtol: float = 0.01,
-             pending: tuple[str, ...] = ()) -> dict:
+             pending: tuple[str, ...] = (), cost: str = "flops") -> dict:
   """The frontier reading of `runs` (`compare.Run`s; a decay branch has
   `branch` set and its trunk's arm name and seed). Returns a JSON-ready dict:
   reading, levels, level_flops, ci, ci_over, n_boot, notes, arms (per arm:
@@ -174,7 +203,16 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
   against, flops_ratio, ci_low, ci_high, reached, reached_fraction,
   arm_flops, against_flops, bound}]), deltas ([{arm, against, arm_flops,
   against_flops, delta, ci_low, ci_high}]) and verdict (`verdict`;
-  `pending`: the planned runs not finished, which make it provisional)."""
+  `pending`: the planned runs not finished, which make it provisional).
+
+  cost="seconds" charges each point its steady-state training seconds
+  instead (`_final`; the seeds' mean), the wall-clock question on one kind
+  of device; every FLOPs field of the result then holds seconds, and there
+  are no deltas (arms end at different seconds) and no verdict (the study's
+  rule is in FLOPs). Only meaningful where every run had its device to
+  itself."""
+  if cost not in COSTS:
+    raise ValueError(f"cost {cost!r}: one of {COSTS}")
   notes: list[str] = []
   arms: dict[str, list] = {}
   for r in runs:
@@ -182,7 +220,7 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
   kinds = {n: m[0].kind for n, m in arms.items()}
   if "scratch" not in kinds.values():
     raise ValueError("no scratch arm among the runs (kind \"scratch\")")
-  points = {n: _arm_points(n, m, notes) for n, m in arms.items()}
+  points = {n: _arm_points(n, m, notes, cost) for n, m in arms.items()}
   seeds_of = {n: sorted({r.seed for r in m}, key=lambda s: (s is None, s))
               for n, m in arms.items()}
   for n, (labels, *_) in points.items():
@@ -221,8 +259,10 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
     return out
 
   def union(names, loss):
-    return (np.concatenate([points[n][1] for n in names]),
-            np.concatenate([loss[n] for n in names], axis=-1))
+    cost_P = np.concatenate([points[n][1] for n in names])
+    if cost == "seconds":  # near-equal seconds count once, by the point estimate
+      cost_P = _snap(cost_P, np.concatenate([point[n][0] for n in names]), equal_rtol)
+    return cost_P, np.concatenate([loss[n] for n in names], axis=-1)
 
   point = losses(None, None)
   s_flops, s_loss = union(groups["scratch"], point)
@@ -305,7 +345,9 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
 
   deltas = []
   for n in arms:
-    if kinds[n] == "scratch" or "final" not in points[n][0]:
+    # in seconds arms end at different costs, and a frontier's lowest point
+    # within an arm's seconds would be one far cheaper: no equal-cost deltas
+    if kinds[n] == "scratch" or "final" not in points[n][0] or cost != "flops":
       continue
     against = ["scratch"] + (["small_only", BOTH] if kinds[n] not in GROUPS
                              and "small_only" in groups else [])
@@ -337,9 +379,16 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
             for i, (f, l) in enumerate(zip(flops_P, loss_P))]
 
   result = {
-      "reading": "compute frontier: lowest decayed loss (branch and run "
-                 "finals) at each FLOP count; FLOPs to a level interpolated "
-                 "linearly in log-FLOPs between frontier points",
+      "reading": ("compute frontier: lowest decayed loss (branch and run "
+                  "finals) at each FLOP count; FLOPs to a level interpolated "
+                  "linearly in log-FLOPs between frontier points"
+                  if cost == "flops" else
+                  "time frontier: lowest decayed loss (branch and run finals) "
+                  "within each number of steady-state training seconds "
+                  "(compiles and evaluations excluded; the seeds' mean); "
+                  "seconds to a level interpolated linearly in log-seconds; "
+                  "every 'flops' field holds seconds"),
+      "cost": cost,
       "levels": [float(v) for v in est["levels"][0]], "level_flops": level_flops,
       "ci": ci, "ci_over": ci_over, "n_boot": n_boot if boot is not None else 0,
       "notes": notes,
@@ -352,7 +401,8 @@ def frontier(runs, *, n_boot: int = 1000, ci: float = 0.95,
                  for g, ns in groups.items()},
       "speedups": speedups, "deltas": deltas,
   }
-  result["verdict"] = verdict(result, pending=pending)
+  if cost == "flops":
+    result["verdict"] = verdict(result, pending=pending)
   return result
 
 

@@ -109,9 +109,11 @@ def frontier_lines(f: dict | None) -> list:
     return []
   over = (f"{f['ci'] * 100:g}% interval over " + " and ".join(f["ci_over"])
           if f["ci_over"] else "no interval")
+  unit = (lambda x: f"{x:.1f} s") if f.get("cost") == "seconds" else (
+      lambda x: f"{x:.3e} FLOPs")
   lines = [f"{f['reading']} ({over}):"]
   for s in f["speedups"]:
-    head = (f"  level {s['level']:.4f} (scratch {s['level_flops']:.3e} FLOPs)  "
+    head = (f"  level {s['level']:.4f} (scratch {unit(s['level_flops'])})  "
             f"{s['arm']:<20} vs {s['against']:<12}")
     if s["against_flops"] is None:
       lines.append(f"{head} the {s['against']} frontier never reaches it")
@@ -126,8 +128,8 @@ def frontier_lines(f: dict | None) -> list:
                         "below the level)",
              "unknown": "  (unknown: both frontiers' first points are below the level)",
              }.get(s.get("bound"), "")
-      lines.append(f"{head} {mark}{s['flops_ratio']:.2f}x{ci}  ({s['arm_flops']:.3e} vs "
-                   f"{s['against_flops']:.3e} FLOPs){why}")
+      lines.append(f"{head} {mark}{s['flops_ratio']:.2f}x{ci}  ({unit(s['arm_flops'])} vs "
+                   f"{unit(s['against_flops'])}){why}")
   if f.get("deltas"):
     lines.append("final loss minus each frontier's at the arm's final FLOPs "
                  "(negative: the arm is better):")

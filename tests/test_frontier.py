@@ -250,3 +250,49 @@ def test_a_speedup_the_frontiers_cannot_pin_down_is_named_so_in_the_verdict():
   assert v["answer"] == "unclear"
   assert ("grown: the speedup is unknown (both frontiers' first points are below "
           "the level)") in v["reasons"]
+
+
+def _timed(runs, seconds_per_flop, jitter=0.0):
+  """The runs with each row's train_time at `seconds_per_flop` (each seed
+  `jitter` of it slower than the one before)."""
+  return [compare.Run(r.name, r.kind, r.seed, r.lr, [
+      dict(row, train_time=row["train_flops"] * seconds_per_flop * (1 + jitter * r.seed))
+      for row in r.rows], branch=r.branch) for r in runs]
+
+
+def test_the_time_frontier_charges_seconds_so_a_slow_arm_loses_its_flops_saving():
+  # the grown arm needs 2.5x fewer FLOPs but runs at half the FLOP/s (a
+  # narrow model's lower MFU): 1.25x sooner in seconds; its two seeds take
+  # 1% apart, and the point's seconds are their mean
+  scratch = _timed(arm("scratch", "scratch", SCRATCH), 1e-13)
+  grown = _timed(arm("grown", "msg", [f / 2.5 for f in SCRATCH], shift=2.5,
+                     seeds=(0, 1)), 2e-13, jitter=0.01)
+  flops = frontier.frontier(scratch + grown, n_boot=0)
+  seconds = frontier.frontier(scratch + grown, n_boot=0, cost="seconds")
+  assert [s["flops_ratio"] for s in flops["speedups"]] == pytest.approx([2.5] * 4)
+  assert [s["flops_ratio"] for s in seconds["speedups"]] == pytest.approx(
+      [1.25 / 1.005] * 4)
+  assert seconds["level_flops"] == pytest.approx([f * 1e-13 for f in SCRATCH])
+  assert seconds["cost"] == "seconds" and "seconds" in seconds["reading"]
+  assert seconds["deltas"] == [] and "verdict" not in seconds  # both are in FLOPs
+  assert flops["cost"] == "flops" and flops["deltas"] and "verdict" in flops
+  with pytest.raises(ValueError, match="cost 'time'"):
+    frontier.frontier(scratch + grown, n_boot=0, cost="time")
+
+
+def test_in_seconds_a_worse_point_a_fraction_cheaper_does_not_stand_on_a_pooled_frontier():
+  # two scratch rates branch at the same FLOPs; the worse one ran 0.3%
+  # faster. In FLOPs the pair counts once; in seconds it must too, or the
+  # worse point becomes a level and the better one's seconds interpolate
+  good = _timed(arm("scratch_lr0.002", "scratch", SCRATCH), 1e-13)
+  worse = _timed(arm("scratch_lr0.004", "scratch", SCRATCH, shift=0.8), 0.997e-13)
+  grown = _timed(arm("grown", "msg", [f / 2 for f in SCRATCH], shift=2.0), 1e-13)
+  seconds = frontier.frontier(good + worse + grown, n_boot=0, cost="seconds")
+  flops = frontier.frontier(good + worse + grown, n_boot=0)
+  assert seconds["levels"] == pytest.approx(flops["levels"])
+  assert seconds["levels"] == pytest.approx(list(law(SCRATCH)))
+  assert seconds["level_flops"] == pytest.approx([f * 1e-13 for f in SCRATCH])
+  on = [p for p in seconds["groups"]["scratch"] if p["on_frontier"]]
+  assert [p["loss"] for p in on] == pytest.approx(list(law(SCRATCH)))
+  assert [s["flops_ratio"] for s in seconds["speedups"] if s["arm"] == "grown"] == (
+      pytest.approx([2.0] * 4))

@@ -196,6 +196,9 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   assert {e["family"] for e in result["rates"]} == {
       a["arm"].split("_lr")[0] for a in result["arms"]}
   assert "learning-rate sweeps" in r.stdout
+  # each run alone on its device: the same reading in seconds, printed too
+  assert result["frontier_seconds"]["cost"] == "seconds"
+  assert "time frontier" in r.stdout
   # Off a terminal, progress is plain lines: the study's over runs, each
   # stage's over steps, never glued to a log line.
   lines = r.stderr.splitlines()
@@ -211,6 +214,7 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   study = study_lib.Study.from_config(_config())
   again = results.finish(study, workdir, n_boot=10)
   assert [n for n in again["notes"] if "not comparable" in n and first in n]
+  assert "frontier_seconds" not in again  # a shared device's seconds don't compare
   results.export(again, workdir, tmp_path / "out", stem=study.name)
   assert (tmp_path / "out" / "metrics" / study.name / f"{first}.jsonl").read_text() == done
   assert all(a["metrics"] == f"benchmarks/results/metrics/{study.name}/{a['name']}.jsonl"

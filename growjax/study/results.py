@@ -123,6 +123,9 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   if frontier.has_branches(runs):  # decayed points only: the speedups to read
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot,
                                            pending=pending_runs(study, workdir, best))
+    if not shared and timed(runs):  # each run alone on its device: seconds compare
+      result["frontier_seconds"] = frontier.frontier(runs, n_boot=n_boot,
+                                                     cost="seconds")
     early = sorted(r["name"] for r in rows_out if r["stopped"])
     if early:  # a cosine run stopped at its target has not decayed there
       result["frontier"]["notes"].append(
@@ -135,10 +138,17 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   return result
 
 
+def timed(runs) -> bool:
+  """Whether every run logged its steady-state training seconds (train_time),
+  which a time frontier reads."""
+  return all(compare.steady_seconds(r)["basis"] == "train_time" for r in runs)
+
+
 def format_result(result: dict) -> str:
   """The speedup tables: the single-curve reading, one line per (level,
   arm), each arm's rate sweep (`rates`), then the compute frontier's when
-  the runs have decay branches. A
+  the runs have decay branches, and the time frontier's when every run had
+  its device to itself. A
   bound the bootstrap could not give is "-"; a ratio that no resampling
   varies (one seed per arm and no validation chunks) gets no interval."""
   comparison = result.get("comparison", {})
@@ -164,7 +174,8 @@ def format_result(result: dict) -> str:
     lines.append(f"{s['level']:>8.4f} {s['arm']:<22} {ratio:>12} {interval(s):>18} "
                  f"{str(s['reached']):>8}")
   return "\n".join(lines + rates.lines(rates.sweeps(result.get("arms", [])))
-                   + report.frontier_lines(result.get("frontier")))
+                   + report.frontier_lines(result.get("frontier"))
+                   + report.frontier_lines(result.get("frontier_seconds")))
 
 
 def export(result: dict, workdir: pathlib.Path, out_dir: pathlib.Path,
