@@ -117,6 +117,9 @@ fails, and a try within that window still costs). Regime 2's runs are small
 (10.5M parameters and less): its first call may try two at once
 (`STUDY_PARALLEL=2 bash benchmarks/study_call.sh ...`) and compare the
 tokens/s of each run's log with a lone run's; at 33.6M sharing did not pay.
+Runs that share the GPU lose the study's reading in seconds
+(`frontier_seconds`, kept only when every run had its device to itself), so
+share only if it buys many more runs.
 Regime 2's order (each trunk 0.39 of a regime-1 trunk's FLOPs, at a lower
 MFU, with 3 branches): `scratch,small_only` (their sweeps, 6 trunks: the
 muP transfer reading), then `stack,flm,msg,stack4`, then
