@@ -57,7 +57,8 @@ def reread(path: pathlib.Path, n_boot: int = 1000, plot_only: bool = False,
       result["frontier_seconds"]["notes"].append(NOTE)
     path.write_text(json.dumps(result, indent=1) + "\n")
   report.plot_study(runs, path.with_suffix(".png"), levels=result["levels"],
-                    frontier=result["frontier"])
+                    frontier=result["frontier"],
+                    frontier_seconds=result.get("frontier_seconds"))
   return result
 
 

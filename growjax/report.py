@@ -266,7 +266,8 @@ def scratch_envelope(runs, half_life: float = 0.5):
 
 
 def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
-               frontier: dict | None = None) -> pathlib.Path:
+               frontier: dict | None = None,
+               frontier_seconds: dict | None = None) -> pathlib.Path:
   """Validation loss against FLOPs and against steady-state seconds.
 
   Every arm in one colour (its seeds alike): logged points faint, the
@@ -277,10 +278,14 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
   arm's compute frontier is bold, the pooled scratch and small-only
   frontiers in black and grey, and a middle panel zooms in on the decayed
   points, where the frontiers are read (on the full axes they crowd into
-  the last few pixels).
+  the last few pixels). With `frontier_seconds` (the same reading in
+  seconds) a fourth panel zooms in on it below the middle one.
   """
   plt = _pyplot()
-  if frontier and frontier.get("arms"):
+  ax_zt = None
+  if frontier and frontier.get("arms") and frontier_seconds:
+    fig, ((ax_f, ax_z), (ax_t, ax_zt)) = plt.subplots(2, 2, figsize=(14, 10))
+  elif frontier and frontier.get("arms"):
     fig, (ax_f, ax_z, ax_t) = plt.subplots(1, 3, figsize=(19, 4.8))
   else:
     fig, (ax_f, ax_t) = plt.subplots(1, 2, figsize=(13, 4.8))
@@ -324,6 +329,8 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
     _frontier_lines(ax_f, frontier, colours, arm_labels=False, group_alpha=0.8)
   if ax_z is not None:
     _frontier_zoom(ax_z, frontier, colours, levels)
+  if ax_zt is not None:
+    _frontier_zoom(ax_zt, frontier_seconds, colours, levels, seconds=True)
   for level in levels:
     for ax in (ax_f, ax_t):
       ax.axhline(level, color="grey", ls=":", lw=0.8)
@@ -378,11 +385,13 @@ def _frontier_lines(ax, frontier: dict, colours: dict, *, arm_labels: bool,
               label=f"{group} frontier")
 
 
-def _frontier_zoom(ax, frontier: dict, colours: dict, levels) -> None:
+def _frontier_zoom(ax, frontier: dict, colours: dict, levels,
+                   seconds: bool = False) -> None:
   """Every arm's decayed points (its seeds' mean at each) and the frontiers
   (`_frontier_lines`), with the levels, on axes fitted to the decayed
   points. Where an arm swept its rate, only its best arm's frontier is bold
-  and labelled (`best_per_family`): nineteen bold lines read as none."""
+  and labelled (`best_per_family`): nineteen bold lines read as none.
+  `seconds`: the frontier is in steady-state seconds (a linear axis)."""
   flops, losses = [], []
   for arm in frontier["arms"]:
     pts = [(p["flops"], p["loss"]) for p in arm["points"]]
@@ -399,16 +408,19 @@ def _frontier_zoom(ax, frontier: dict, colours: dict, levels) -> None:
     span = max(max(losses) - min(losses), 0.01)  # one point: still a range
     ax.set_xlim(min(flops) / 1.08, max(flops) * 1.08)
     ax.set_ylim(min(losses) - 0.05 * span, max(losses) + 0.05 * span)
-  ax.set_xscale("log")
-  _flops_ticks(ax)
-  ax.set_xlabel("training FLOPs")
+  if seconds:
+    ax.set_xlabel("steady-state training seconds")
+  else:
+    ax.set_xscale("log")
+    _flops_ticks(ax)
+    ax.set_xlabel("training FLOPs")
   ax.set_ylabel("decayed validation loss (nats/token)")
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7)
-  ax.set_title("the frontiers: decayed points only (o: an arm's point, "
-               "its seeds' mean; bold: " + ("each arm's best rate's frontier"
-                                            if swept else "its frontier") + ")",
-               fontsize=8)
+  ax.set_title(("the frontiers in seconds" if seconds else "the frontiers")
+               + ": decayed points only (o: an arm's point, its seeds' mean; "
+               "bold: " + ("each arm's best rate's frontier" if swept
+                           else "its frontier") + ")", fontsize=8)
 
 
 def _flops_ticks(ax) -> None:
