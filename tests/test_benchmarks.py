@@ -98,16 +98,21 @@ def test_reread_frontier_reads_a_committed_export_again(tmp_path):
   assert f["level_flops"] == sorted(f["level_flops"])
   assert f["verdict"]["answer"] in frontier.ANSWERS
   assert (tmp_path / f"{stem}.png").stat().st_size > 0
-  # --plot_only redraws the png (three panels: the frontiers zoomed in the
-  # middle) and leaves the JSON byte for byte
+  # every run had the GPU to itself: the same reading in seconds, whose
+  # levels are the FLOPs reading's (near-equal seconds count once)
+  t = after["frontier_seconds"]
+  assert t["cost"] == "seconds" and t["notes"][-1] == reread_frontier.NOTE
+  assert t["levels"] == pytest.approx(f["levels"])
+  # --plot_only redraws the png (2 x 2 panels: FLOPs and seconds, each
+  # zoomed on the frontiers at the right) and leaves the JSON byte for byte
   text = (tmp_path / f"{stem}.json").read_text()
   (tmp_path / f"{stem}.png").unlink()
   reread_frontier.reread(tmp_path / f"{stem}.json", plot_only=True)
   assert (tmp_path / f"{stem}.json").read_text() == text
   from PIL import Image  # pylint: disable=g-import-not-at-top
   with Image.open(tmp_path / f"{stem}.png") as png:
-    # 19 x 4.8 inches with the zoom's panel, 13 x 4.8 (2.7:1) without it
-    assert png.size[0] > 3.3 * png.size[1]
+    # 14 x 10 inches with the seconds' panels, 19 x 4.8 (4:1) without them
+    assert 1.3 < png.size[0] / png.size[1] < 1.5
   # --config: the runs the study file plans and the export lacks (here
   # scratch's third seed, taken out of the copy) make the verdict provisional
   path = tmp_path / f"{stem}.json"
