@@ -6,7 +6,7 @@ results in benchmarks/results say what the fixed reading says.
 
 Rewrites the JSON's "frontier" and "frontier_seconds" (the same reading in
 steady-state training seconds, when no run shared its device), each with a
-note that it was re-read, and its .png, and prints each arm's rate sweep and
+note that it was re-read, its "rates" (each arm's sweep), and its .png, and prints each arm's rate sweep and
 the frontier tables. The single-curve reading and every run row stay as the
 study wrote them. `--plot_only` redraws the .png from the JSON's own
 frontier and leaves the JSON as it is (after a change to the plot).
@@ -50,6 +50,7 @@ def reread(path: pathlib.Path, n_boot: int = 1000, plot_only: bool = False,
   if not plot_only:  # without a config, the runs pending when it was written
     pending = (planned(config, path) if config else
                tuple(result.get("frontier", {}).get("verdict", {}).get("pending", ())))
+    result["rates"] = rates.sweeps(result["arms"])  # as the study now stores it
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot, pending=pending)
     result["frontier"]["notes"].append(NOTE)
     if timed(runs) and not any("shared their device" in n for n in result["notes"]):
@@ -73,7 +74,7 @@ def main() -> None:
                       "provisional")
   args = parser.parse_args()
   result = reread(args.json, args.n_boot, args.plot_only, args.config)
-  print("\n".join(rates.lines(rates.sweeps(result["arms"]))
+  print("\n".join(rates.lines(result.get("rates") or rates.sweeps(result["arms"]))
                   + report.frontier_lines(result["frontier"])
                   + report.frontier_lines(result.get("frontier_seconds"))))
 

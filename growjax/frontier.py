@@ -153,8 +153,8 @@ def _snap(cost_P, loss_P, rtol: float):
 def _final(run: compare.Run, cost: str = "flops"):
   """(cost, loss, chunks_K or None) of a run's last validation: its FLOPs,
   or its steady-state training seconds there (`compare.steady_seconds`:
-  compiles and evaluations excluded, growths included; a branch's count its
-  trunk's up to the branch point)."""
+  compiles and evaluations excluded, growths included; a branch's seconds
+  include its trunk's up to the branch point)."""
   c = compare.eval_curve(run)
   x = float(c.flops_E[-1])
   if cost == "seconds":

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import REPO
 from growjax import frontier
+from growjax.study import rates
 
 
 # Smoke runs measure nothing: compile fast rather than well.
@@ -93,6 +94,8 @@ def test_reread_frontier_reads_a_committed_export_again(tmp_path):
   f = after["frontier"]
   assert len(f["level_flops"]) == len(set(f["level_flops"])) == 3
   assert after["arms"] == before["arms"]
+  assert after["rates"] == rates.sweeps(after["arms"])  # as the study stores it
+  assert [e["family"] for e in after["rates"]][:3] == ["scratch", "scratch_cosine", "small_only"]
   assert f["notes"][-1] == reread_frontier.NOTE
   # branches at 50% and 75% and the finals: three scratch FLOPs, each once
   assert f["level_flops"] == sorted(f["level_flops"])

@@ -149,9 +149,9 @@ def format_result(result: dict) -> str:
   """The speedup tables: the single-curve reading, one line per (level,
   arm), each arm's rate sweep (`rates`), then the compute frontier's when
   the runs have decay branches, and the time frontier's when every run had
-  its device to itself. A
-  bound the bootstrap could not give is "-"; a ratio that no resampling
-  varies (one seed per arm and no validation chunks) gets no interval."""
+  its device to itself. A bound the bootstrap could not give is "-"; a ratio
+  that no resampling varies (one seed per arm and no validation chunks) gets
+  no interval."""
   comparison = result.get("comparison", {})
   seeds = {a["arm"]: len(a["seeds"]) for a in comparison.get("arm_stats", [])}
   by_chunks = "validation chunks" in comparison.get("ci_over", [])
@@ -174,7 +174,8 @@ def format_result(result: dict) -> str:
     ratio = "not reached" if s["flops_ratio"] is None else f"{s['flops_ratio']:.2f}x"
     lines.append(f"{s['level']:>8.4f} {s['arm']:<22} {ratio:>12} {interval(s):>18} "
                  f"{str(s['reached']):>8}")
-  return "\n".join(lines + rates.lines(rates.sweeps(result.get("arms", [])))
+  sweeps = result.get("rates") or rates.sweeps(result.get("arms", []))
+  return "\n".join(lines + rates.lines(sweeps)
                    + report.frontier_lines(result.get("frontier"))
                    + report.frontier_lines(result.get("frontier_seconds")))
 
