@@ -47,10 +47,11 @@ def reread(path: pathlib.Path, n_boot: int = 1000, plot_only: bool = False,
   runs = [compare.Run(a["arm"], a["kind"], a["seed"], a["lr"], [
       json.loads(l) for l in (metrics / f"{a['name']}.jsonl").read_text().splitlines()
       if l], branch=a["branch"]) for a in result["arms"]]
+  sweeps = rates.sweeps(result["arms"])
   if not plot_only:  # without a config, the runs pending when it was written
     pending = (planned(config, path) if config else
                tuple(result.get("frontier", {}).get("verdict", {}).get("pending", ())))
-    result["rates"] = rates.sweeps(result["arms"])  # as the study now stores it
+    result["rates"] = sweeps  # as the study now stores it
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot, pending=pending)
     result["frontier"]["notes"].append(NOTE)
     if timed(runs) and not any("shared their device" in n for n in result["notes"]):
@@ -59,7 +60,8 @@ def reread(path: pathlib.Path, n_boot: int = 1000, plot_only: bool = False,
     path.write_text(json.dumps(result, indent=1) + "\n")
   report.plot_study(runs, path.with_suffix(".png"), levels=result["levels"],
                     frontier=result["frontier"],
-                    frontier_seconds=result.get("frontier_seconds"))
+                    frontier_seconds=result.get("frontier_seconds"),
+                    best={e["best_arm"] for e in sweeps})
   return result
 
 
@@ -74,7 +76,7 @@ def main() -> None:
                       "provisional")
   args = parser.parse_args()
   result = reread(args.json, args.n_boot, args.plot_only, args.config)
-  print("\n".join(rates.lines(result.get("rates") or rates.sweeps(result["arms"]))
+  print("\n".join(rates.lines(rates.sweeps(result["arms"]))
                   + report.frontier_lines(result["frontier"])
                   + report.frontier_lines(result.get("frontier_seconds"))))
 

@@ -267,7 +267,8 @@ def scratch_envelope(runs, half_life: float = 0.5):
 
 def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
                frontier: dict | None = None,
-               frontier_seconds: dict | None = None) -> pathlib.Path:
+               frontier_seconds: dict | None = None,
+               best: set[str] | None = None) -> pathlib.Path:
   """Validation loss against FLOPs and against steady-state seconds.
 
   Every arm in one colour (its seeds alike): logged points faint, the
@@ -279,7 +280,9 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
   frontiers in black and grey, and a middle panel zooms in on the decayed
   points, where the frontiers are read (on the full axes they crowd into
   the last few pixels). With `frontier_seconds` (the same reading in
-  seconds) a fourth panel zooms in on it below the middle one.
+  seconds) a fourth panel zooms in on it below the middle one. `best`: the
+  arms the zooms draw bold (a study's picks, `growjax.study.rates`; by
+  default `best_per_family`).
   """
   plt = _pyplot()
   ax_zt = None
@@ -328,9 +331,9 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
   if frontier:
     _frontier_lines(ax_f, frontier, colours, arm_labels=False, group_alpha=0.8)
   if ax_z is not None:
-    _frontier_zoom(ax_z, frontier, colours, levels)
+    _frontier_zoom(ax_z, frontier, colours, levels, best=best)
   if ax_zt is not None:
-    _frontier_zoom(ax_zt, frontier_seconds, colours, levels, seconds=True)
+    _frontier_zoom(ax_zt, frontier_seconds, colours, levels, seconds=True, best=best)
   for level in levels:
     for ax in (ax_f, ax_t):
       ax.axhline(level, color="grey", ls=":", lw=0.8)
@@ -386,7 +389,7 @@ def _frontier_lines(ax, frontier: dict, colours: dict, *, arm_labels: bool,
 
 
 def _frontier_zoom(ax, frontier: dict, colours: dict, levels,
-                   seconds: bool = False) -> None:
+                   seconds: bool = False, best: set[str] | None = None) -> None:
   """Every arm's decayed points (its seeds' mean at each) and the frontiers
   (`_frontier_lines`), with the levels, on axes fitted to the decayed
   points. Where an arm swept its rate, only its best arm's frontier is bold
@@ -398,7 +401,7 @@ def _frontier_zoom(ax, frontier: dict, colours: dict, levels,
     ax.plot(*zip(*pts), "o", color=colours.get(arm["arm"], "C7"), ms=3, alpha=0.5)
     flops += [f for f, _ in pts]
     losses += [l for _, l in pts]
-  best = best_per_family(frontier)
+  best = best_per_family(frontier) if best is None else best
   swept = len(best) < len(frontier["arms"])
   _frontier_lines(ax, frontier, colours, arm_labels=True, group_alpha=0.35,
                   only=best if swept else None)

@@ -21,6 +21,7 @@ def test_sweeps_pick_the_studys_best_rate_and_name_the_grids_edge():
       _row("scratch_cosine", 2e-3, 0, 1.69, kind="scratch")]
   stack, msg, cosine = rates.sweeps(rows)
   assert stack["family"] == "stack" and stack["best_lr"] == 2e-3
+  assert stack["best_arm"] == "stack_lr0.002"  # the frontier's name: the plot bolds it
   assert stack["edge"] == "inside"
   assert [r["lr"] for r in stack["rates"]] == [1e-3, 2e-3, 4e-3]
   assert stack["rates"][0]["final"] == 1.70  # the trunk's, not the branch's

@@ -18,8 +18,9 @@ from growjax.frontier import family
 def sweeps(rows: list[dict]) -> list[dict]:
   """One entry per arm family, in the rows' order, from its trunks (decay
   branches are not sweeps): `rates` (lr -> seed 0's final and smoothed
-  final), `best_lr`, `edge` ("low", "high", "inside", or None for a single
-  rate), and the best rate's `seeds`, `finals` and `mean`."""
+  final), `best_lr` and `best_arm` (the arm's name at it, as the frontier
+  names it), `edge` ("low", "high", "inside", or None for a single rate),
+  and the best rate's `seeds`, `finals` and `mean`."""
   by_family: dict[str, list[dict]] = {}
   for r in rows:
     if r.get("branch") is None:
@@ -36,7 +37,7 @@ def sweeps(rows: list[dict]) -> list[dict]:
         "family": name, "kind": trunks[0]["kind"], "param": trunks[0].get("param"),
         "rates": [{"lr": lr, "final": sweep[lr]["final_val_loss"],
                    "smoothed_final": sweep[lr]["smoothed_final_val_loss"]} for lr in lrs],
-        "best_lr": best, "edge": edge,
+        "best_lr": best, "best_arm": at_best[0]["arm"], "edge": edge,
         "seeds": [r["seed"] for r in at_best],
         "finals": [r["final_val_loss"] for r in at_best],
         "mean": statistics.fmean(r["final_val_loss"] for r in at_best)})

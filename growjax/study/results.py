@@ -135,7 +135,8 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   (workdir / "study.json").write_text(json.dumps(result, indent=1) + "\n")
   report.plot_study(runs, workdir / "study.png", levels=summary["levels"],
                     frontier=result.get("frontier"),
-                    frontier_seconds=result.get("frontier_seconds"))
+                    frontier_seconds=result.get("frontier_seconds"),
+                    best={e["best_arm"] for e in result["rates"]})
   return result
 
 
