@@ -242,8 +242,10 @@ def test_corrupt_latest_checkpoint_is_moved_aside_and_the_run_resumes_exactly(
   CORRUPTIONS[corruption](checkpoint.stage_dir(workdir, stage) / str(step))
   with caplog.at_level(logging.INFO, logger="growjax"):
     loop.run(exp, workdir)
+  # growjax's own lines: asyncio may also log orbax's abandoned restore task
+  # (multi-line, naming the same path) whenever the garbage collector finds it
   named = [r.getMessage() for r in caplog.records
-           if f"stage_{stage}/{step}" in r.getMessage()]
+           if r.name.startswith("growjax") and f"stage_{stage}/{step}" in r.getMessage()]
   assert named and all("\n" not in m for m in named), named
   moved = workdir / "checkpoints" / "corrupt" / f"stage_{stage}_{step}"
   assert moved.is_dir()
