@@ -324,3 +324,14 @@ def test_study_table_prints_a_dash_for_a_missing_bound_and_no_interval_from_one_
   else:
     assert "one seed" in rows["stack"] and "[" not in rows["stack"]
   assert "not reached" in rows["hyperclone"] and "[" not in rows["hyperclone"]
+  # A call whose scratch trunks have not finished still exports what did
+  # finish (the next call resumes from it), with nothing read against.
+  for d in workdir.glob("runs/scratch*/done.json"):
+    d.unlink()
+  partial = results.finish(study, workdir, n_boot=10)
+  assert partial["arms"] and {a["kind"] for a in partial["arms"]} == {
+      "msg", "hyperclone", "stack", "small_only"}
+  assert partial["speedups"] == [] and "frontier" not in partial
+  assert [n for n in partial["notes"] if "no scratch trunk" in n]
+  results.export(partial, workdir, tmp_path / "partial", stem=study.name)
+  assert "baseline None" in results.format_result(partial)

@@ -100,7 +100,9 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
         "branch": label, "trunk": run.branch["trunk"] if run.branch else None,
         "decay_at": run.branch["at"] if run.branch else None})
   trunks = [r for r in runs if r.branch is None]
-  summary = compare.summarize(_common_prefix(trunks), n_boot=n_boot)
+  compared = any(r.kind == "scratch" for r in trunks)
+  summary = (compare.summarize(_common_prefix(trunks), n_boot=n_boot) if compared
+             else _uncompared())  # still exported: a later call resumes from it
   shared = sorted(r["name"] for r in rows_out
                   if _schedule(workdir / "runs" / r["name"]).get("runs_at_once", 1) > 1)
   if shared:  # wall-clock is then a fact about the schedule, not the arm
@@ -120,7 +122,7 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
       "comparison": {k: summary[k] for k in ("reading", "smoothing", "ci", "ci_over",
                                               "n_boot", "arm_stats", "level_fractions")},
   }
-  if frontier.has_branches(runs):  # decayed points only: the speedups to read
+  if compared and frontier.has_branches(runs):  # decayed points: the speedups to read
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot,
                                            pending=pending_runs(study, workdir, best))
     if not shared and timed(runs):  # each run alone on its device: seconds compare
@@ -138,6 +140,16 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
                     frontier_seconds=result.get("frontier_seconds"),
                     best={e["best_arm"] for e in result["rates"]})
   return result
+
+
+def _uncompared() -> dict:
+  """compare.summarize's fields when no scratch trunk has finished: nothing
+  to read against yet, but the finished runs are exported all the same."""
+  return {"speedups": [], "loss_deltas": [], "levels": [], "baseline": None,
+          "wall_clock": None, "reading": None, "smoothing": None, "ci": None,
+          "ci_over": [], "n_boot": 0, "arm_stats": [], "level_fractions": None,
+          "notes": ["no scratch trunk has finished: no comparison yet (the "
+                    "finished runs are exported, and a later call resumes)"]}
 
 
 def timed(runs) -> bool:
