@@ -120,14 +120,24 @@ tokens/s of each run's log with a lone run's; at 33.6M sharing did not pay.
 Runs that share the GPU lose the study's reading in seconds
 (`frontier_seconds`, kept only when every run had its device to itself), so
 share only if it buys many more runs.
-Regime 2's order (each trunk 0.39 of a regime-1 trunk's FLOPs, at a lower
-MFU, with 3 branches): `scratch,small_only` (their sweeps, 6 trunks: the
-muP transfer reading), then `stack,flm,msg,stack4`, then
-`msg_late_depth,hyperclone,scratch_cosine`, then every arm again for the
-best rates' seeds. Short of device time, keep scratch, small_only, stack,
-msg and flm, and say what was cut. Regime 1's three untuned edges
-(msg_late_depth and flm at 2e-3, hyperclone at 4e-3: the study's sweep
-table marks them) would cost about 3 trunks more, after regime 2.
+Regime 2, measured on one H100 (2026-12-07, one allowance: two failed
+starts took 180 s, then a cold call and three warm ones, 12 trunks of 28): a
+scratch trunk trains 1921 steps in 80 s (1.71M tokens/s, 24 steps/s) and its
+three branches add 24 s; a small-only trunk, 8537 steps in 124 s (4.9M
+tokens/s, 69 steps/s) and 36 s of branches; a stack trunk about as long as
+scratch's; msg's about 110 s with its branches. A cold call did scratch's
+3 rates in 433 s, warm calls small-only's first 2 in 409 s, small-only's
+third and stack's 2 in 474 s (deadline 360, guard 560), and one msg trunk
+in 166 s (deadline 5, guard 200: the allowance's last 237 s).
+Regime 2's order from here (16 trunks left, about 40 device minutes):
+`stack` (its 4e-3, the grid's new lower edge, and its second seed: the arm
+the answer rests on), `scratch` (seeds 1 and 2), `flm,stack4`, `msg`
+(1.6e-2, then its seed), `small_only` (its seed), then
+`msg_late_depth,hyperclone,scratch_cosine` and their seeds. Short of
+device time, keep scratch, small_only, stack, msg and flm, and say what was
+cut. Regime 1's three untuned edges (msg_late_depth and flm at 2e-3,
+hyperclone at 4e-3: the study's sweep table marks them) would cost about 3
+trunks more, after regime 2.
 """
 
 import ml_collections
@@ -226,7 +236,10 @@ def get_config(arg=None):
   # Regime 1: stack's and msg's best, 2e-3, was their grid's lower edge, and
   # stack is the arm the answer rests on (better at equal FLOPs, no sooner to
   # scratch's final loss): 1e-3 too, so the "no sooner" is not an untuned rate.
-  edge = [1e-3] + lrs_grown if a["regime"] == 1 and not a["runlocal"] else None
+  # Regime 2: stack's best of 8e-3 and 1.6e-2 was 8e-3 (1.717 against 1.735,
+  # 2026-12-07), again the lower edge: 4e-3 too, for stack only (no other
+  # grown arm's sweep had finished).
+  edge = None if a["runlocal"] else [lrs_scratch[0]] + lrs_grown
   msg = dict(method="msg", ramp_steps=ramp)
   full = dict(d_model=d, n_heads=heads, d_ff=4 * d, n_layers=L)
   flm_shapes = [dict(d_model=5 * d // 8, n_heads=5 * heads // 8, d_ff=4 * (5 * d // 8),
@@ -245,7 +258,8 @@ def get_config(arg=None):
            schedule=dict(wsd), branches=dict(branches)),
       grown("stack", "stack", dict(n_layers=L // 2),
             [(0.8, full, dict(method="stack"))], lrs=edge),
-      grown("msg", "msg", small, [(0.8, full, msg)], lrs=edge),
+      grown("msg", "msg", small, [(0.8, full, msg)],
+            lrs=edge if a["regime"] == 1 else None),
       grown("msg_late_depth", "msg", dict(n_layers=L // 2), [(0.3, full, msg)]),
       grown("hyperclone", "hyperclone", dict(d_model=d // 2, n_heads=heads // 2,
                                              d_ff=2 * d),

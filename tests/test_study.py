@@ -136,7 +136,10 @@ def test_study_v2_declares_every_arm_within_the_budget_under_one_schedule(arg):
     assert {a["name"]: a["lrs"][0] for a in study.arms
             if a["name"] in ("stack", "msg", "flm")} == {
                 "stack": 1e-3, "msg": 1e-3, "flm": 2e-3}
-  if arg == "regime=2":  # muP relative to the small width
+  if arg == "regime=2":  # muP relative to the small width; stack's edge
+    assert {a["name"]: a["lrs"][0] for a in study.arms
+            if a["name"] in ("stack", "msg", "stack4")} == {
+                "stack": 4e-3, "msg": 8e-3, "stack4": 8e-3}
     assert all(Experiment.from_config(r.config).stages[-1].model.param == "mup"
                for r in runs)
 
@@ -236,6 +239,17 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   assert [a["name"] for a in resumed["arms"]] == [a["name"] for a in again["arms"]]
   assert ([s["flops_ratio"] for s in resumed["frontier"]["speedups"]]
           == [s["flops_ratio"] for s in again["frontier"]["speedups"]])
+  # A call whose scratch trunks have not finished still exports what did
+  # finish (the next call resumes from it), with nothing read against.
+  for d in workdir.glob("runs/scratch*/done.json"):
+    d.unlink()
+  partial = results.finish(study, workdir, n_boot=10)
+  assert partial["arms"] and {a["kind"] for a in partial["arms"]} == {
+      "msg", "hyperclone", "stack", "small_only"}
+  assert partial["speedups"] == [] and "frontier" not in partial
+  assert [n for n in partial["notes"] if "no scratch trunk" in n]
+  results.export(partial, workdir, tmp_path / "partial", stem=study.name)
+  assert "baseline None" in results.format_result(partial)
 
 
 def test_a_run_is_claimed_once_and_a_dead_owners_claim_is_taken_over(tmp_path):
@@ -324,14 +338,3 @@ def test_study_table_prints_a_dash_for_a_missing_bound_and_no_interval_from_one_
   else:
     assert "one seed" in rows["stack"] and "[" not in rows["stack"]
   assert "not reached" in rows["hyperclone"] and "[" not in rows["hyperclone"]
-  # A call whose scratch trunks have not finished still exports what did
-  # finish (the next call resumes from it), with nothing read against.
-  for d in workdir.glob("runs/scratch*/done.json"):
-    d.unlink()
-  partial = results.finish(study, workdir, n_boot=10)
-  assert partial["arms"] and {a["kind"] for a in partial["arms"]} == {
-      "msg", "hyperclone", "stack", "small_only"}
-  assert partial["speedups"] == [] and "frontier" not in partial
-  assert [n for n in partial["notes"] if "no scratch trunk" in n]
-  results.export(partial, workdir, tmp_path / "partial", stem=study.name)
-  assert "baseline None" in results.format_result(partial)
