@@ -34,14 +34,18 @@ Regimes (`regime=`):
      and 75%; G_stack x4 as well as x2.
 
 Arms (each grown kind sweeps 2 rates at seed 0, its best then at seed 1,
-stack and msg 3 rates in regime 1; scratch sweeps 3 rates, its best at 3
-seeds; small-only 3 rates, 2 seeds).
+stack and msg 3 rates in regime 1, stack in regime 2; scratch sweeps 3
+rates, its best at 3 seeds; small-only 3 rates, 2 seeds; half-depth-only
+2 rates, 2 seeds).
 Every trunk has its decay branches, a sweep's at every rate: a call can't
 wait for the sweep's best (the trunk's checkpoints die with its machine), and
 each branch is a quarter of a trunk where a trunk trained again is a whole.
   scratch         the final shape from step 0
   small_only      half width, half depth (1/8 of the blocks' weights) alone
                   for the whole budget: the control
+  half_depth_only full width, half depth (stack's first stage) alone for the
+                  whole budget: the control for stack and msg_late_depth
+                  (kind small_only: the two shapes make one frontier)
   stack           G_stack x2 depth (half depth, full width), growing at 20%
   stack4          (regime 2) G_stack x4 depth from 2 layers, growing at 20%
   msg             MSG width and depth at once from small_only's shape, at 20%
@@ -129,15 +133,19 @@ scratch's; msg's about 110 s with its branches. A cold call did scratch's
 3 rates in 433 s, warm calls small-only's first 2 in 409 s, small-only's
 third and stack's 2 in 474 s (deadline 360, guard 560), and one msg trunk
 in 166 s (deadline 5, guard 200: the allowance's last 237 s).
-Regime 2's order from here (16 trunks left, about 40 device minutes):
+Regime 2's order from here (20 trunks left, about 50 device minutes):
 `stack` (its 4e-3, the grid's new lower edge, and its second seed: the arm
-the answer rests on), `scratch` (seeds 1 and 2), `flm,stack4`, `msg`
-(1.6e-2, then its seed), `small_only` (its seed), then
-`msg_late_depth,hyperclone,scratch_cosine` and their seeds. Short of
-device time, keep scratch, small_only, stack, msg and flm, and say what was
-cut. Regime 1's three untuned edges (msg_late_depth and flm at 2e-3,
-hyperclone at 4e-3: the study's sweep table marks them) would cost about 3
-trunks more, after regime 2.
+the answer rests on), `half_depth_only` (stack's first stage alone: the
+control that could explain stack's lead away), `scratch` (seeds 1 and 2),
+`flm,stack4`, `msg` (1.6e-2, then its seed), `small_only` (its seed), then
+`msg_late_depth,hyperclone,scratch_cosine` and their seeds. Short of device
+time, keep scratch, small_only, half_depth_only, stack, msg and flm, and
+say what was cut. Regime 1 lacks half_depth_only too (3 trunks, about 8
+device minutes: `regime=1 growth_study_v2_r1 half_depth_only`), the control
+its answer (stack 0.027 below the better of both) has not met; take it
+right after regime 2's stack and half_depth_only. Regime 1's three untuned
+edges (msg_late_depth and flm at 2e-3, hyperclone at 4e-3: the study's sweep
+table marks them) would cost about 3 trunks more, after regime 2.
 """
 
 import ml_collections
@@ -268,7 +276,17 @@ def get_config(arg=None):
           (flm[1], flm_shapes[1], msg),
           (flm[2], flm_shapes[2], dict(msg, new_layers="interleave"))]),
   ]
+  if not a["runlocal"]:
+    # Stack's and msg_late_depth's first stage (full width, half depth)
+    # alone for the whole budget: the control that could explain their lead
+    # away (a shallower model, not growth). Kind small_only, so the small
+    # model's frontier is the better of the two shapes at each budget.
+    c.arms.insert(3, dict(
+        name="half_depth_only", kind="small_only", model=dict(n_layers=L // 2),
+        lrs=list(lrs_grown), seeds=list(seeds), warmup_steps=warmup,
+        final_lr_frac=0.1, schedule=dict(wsd), branches=dict(branches)))
   if a["regime"] == 2:
-    c.arms.insert(4, grown("stack4", "stack", dict(n_layers=L // 4),
-                           [(0.8, full, dict(method="stack"))]))
+    at_stack = [arm["name"] for arm in c.arms].index("stack") + 1
+    c.arms.insert(at_stack, grown("stack4", "stack", dict(n_layers=L // 4),
+                                  [(0.8, full, dict(method="stack"))]))
   return c

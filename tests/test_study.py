@@ -105,6 +105,11 @@ def test_study_v2_declares_every_arm_within_the_budget_under_one_schedule(arg):
   assert names >= {"scratch", "scratch_cosine", "small_only", "stack", "msg",
                    "msg_late_depth", "hyperclone", "flm"}
   assert ("stack4" in names) == (arg == "regime=2")
+  assert ("half_depth_only" in names) == (arg != "runlocal")
+  if arg != "runlocal":  # stack's first stage alone, pooled with small-only
+    half = next(a for a in study.arms if a["name"] == "half_depth_only")
+    assert half["kind"] == "small_only" and half["model"] == {
+        "n_layers": study.base["model"]["n_layers"] // 2}
   budget = study.budget_flops()
   for run in runs:
     exp = Experiment.from_config(run.config)
