@@ -109,11 +109,12 @@ finds the last call's workdir in /tmp (the corpus, the runs, the
 checkpoints), so it restores nothing and prepares nothing. Within a call,
 every arm's rate sweep runs before any arm's extra seeds (`--arms stack,msg`
 with stack's sweep done trains msg's two rates, not stack's second seed).
-Regime 1 has 27 trunks (scratch 3 rates then 2 more seeds, its cosine,
-small-only 3 rates then a seed, each of 5 grown kinds 2 rates (stack and
-msg 3) then a seed): about 85-95 device minutes in all, all done
+Regime 1 has 30 trunks (scratch 3 rates then 2 more seeds, its cosine,
+small-only 3 rates then a seed, half-depth-only 2 rates then a seed, each
+of 5 grown kinds 2 rates (stack and msg 3) then a seed): about 95-105 device
+minutes in all, all but half-depth-only's 3 done
 (benchmarks/results/growth_study_v2_r1.json). Regime 2
-has 28 shorter trunks (a third of the FLOPs per token, at a lower MFU). A
+has 32 shorter trunks (a third of the FLOPs per token, at a lower MFU). A
 start that fails costs 1.5-7 minutes of the allowance (once, ten of them
 took 20 minutes of a 30-minute allowance): ask for one kind at a time, and
 space the tries (the tool refuses a kind for about ten minutes after one
@@ -125,8 +126,8 @@ Runs that share the GPU lose the study's reading in seconds
 (`frontier_seconds`, kept only when every run had its device to itself), so
 share only if it buys many more runs.
 Regime 2, measured on one H100 (2026-12-07, one allowance: two failed
-starts took 180 s, then a cold call and three warm ones, 12 trunks of 28): a
-scratch trunk trains 1921 steps in 80 s (1.71M tokens/s, 24 steps/s) and its
+starts took 180 s, then a cold call and three warm ones, 12 trunks of the
+28 then planned): a scratch trunk trains 1921 steps in 80 s (1.71M tokens/s, 24 steps/s) and its
 three branches add 24 s; a small-only trunk, 8537 steps in 124 s (4.9M
 tokens/s, 69 steps/s) and 36 s of branches; a stack trunk about as long as
 scratch's; msg's about 110 s with its branches. A cold call did scratch's
