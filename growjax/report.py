@@ -76,15 +76,27 @@ def load_runs(workdirs, baseline=None) -> list:
   return runs
 
 
-def compare(workdirs, baseline=None, **options) -> dict:
+def compare(workdirs, baseline=None, *, seconds: bool = False, **options) -> dict:
   """`compare.summarize` over run directories (options: its keywords), with
-  the compute frontier (`growjax.frontier`) when some are decay branches."""
+  the compute frontier (`growjax.frontier`) when some are decay branches,
+  and with `seconds` the same reading in steady-state training seconds
+  ("frontier_seconds"): fair only when every run had its device to itself,
+  on one kind of machine, which the caller knows and run directories don't."""
   runs = load_runs(workdirs, baseline)
   result = compare_lib.summarize(
       runs, baseline=pathlib.Path(baseline).name if baseline else None, **options)
   if frontier_lib.has_branches(runs):
-    result["frontier"] = frontier_lib.frontier(
-        runs, **{k: options[k] for k in ("n_boot", "ci", "rng_seed") if k in options})
+    kw = {k: options[k] for k in ("n_boot", "ci", "rng_seed") if k in options}
+    result["frontier"] = frontier_lib.frontier(runs, **kw)
+    if seconds:
+      untimed = [r.name for r in runs
+                 if compare_lib.steady_seconds(r)["basis"] != "train_time"]
+      if untimed:
+        raise ValueError(f"--seconds: {untimed} log no train_time (growjax "
+                         "before steady-state seconds): no time frontier")
+      result["frontier_seconds"] = frontier_lib.frontier(runs, cost="seconds", **kw)
+  elif seconds:
+    raise ValueError("--seconds reads decayed points: no run is a decay branch")
   return result
 
 
@@ -493,6 +505,10 @@ def main(argv=None):
                                    description=__doc__.splitlines()[2])
   parser.add_argument("runs", nargs="+", help="run workdirs")
   parser.add_argument("--baseline", help="the from-scratch run's workdir")
+  parser.add_argument("--seconds", action="store_true",
+                      help="also read the decayed points in steady-state "
+                           "training seconds (only fair when every run had "
+                           "its device to itself, on one kind of machine)")
   parser.add_argument("--out", default=None,
                       help="PNG path (default: FIRST_RUN/../report.png); the "
                            "JSON goes beside it")
@@ -505,13 +521,16 @@ def main(argv=None):
   out = pathlib.Path(args.out or pathlib.Path(args.runs[0]).parent / "report.png")
   try:
     runs = load_runs(args.runs, args.baseline)
-    result = compare(args.runs, args.baseline)
+    result = compare(args.runs, args.baseline, seconds=args.seconds)
     png = plot_study(runs, out, levels=result["levels"],
-                     frontier=result.get("frontier"))
+                     frontier=result.get("frontier"),
+                     frontier_seconds=result.get("frontier_seconds"))
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   print(format_comparison(result))
+  if "frontier_seconds" in result:
+    print("\n".join(frontier_lines(result["frontier_seconds"])))
   print(f"plot: {png}")
   out.with_suffix(".json").write_text(json.dumps(result, indent=1, allow_nan=False))
   return 0

@@ -102,13 +102,7 @@ def test_the_single_curve_reading_leaves_branches_to_the_frontier(tmp_path):
   assert frontier.has_branches(runs)
   # growjax.report reads a branch's directory as its trunk's arm
   from growjax import report  # pylint: disable=g-import-not-at-top
-  for r in runs:
-    d = tmp_path / (r.name if r.branch is None else f"{r.name}_{r.branch[-1]}")
-    d.mkdir()
-    (d / "metrics.jsonl").write_text(json.dumps(r.rows[0]) + "\n")
-    if r.branch is not None:
-      (d / "branch.json").write_text(json.dumps(
-          {"trunk": str(tmp_path / r.name), "decay_at": 0.1 * int(r.branch[-1])}))
+  _write_run_dirs(runs, tmp_path)
   both = report.compare(sorted(tmp_path.iterdir()), baseline=tmp_path / "scratch",
                         n_boot=0)
   ratios = [s["flops_ratio"] for s in both["frontier"]["speedups"]]
@@ -116,6 +110,18 @@ def test_the_single_curve_reading_leaves_branches_to_the_frontier(tmp_path):
   # own FLOPs, as nothing is known before it
   assert ratios == pytest.approx([1.0, 2.0, 2.0, 2.0])
   assert "compute frontier" in report.format_comparison(both)
+
+
+def _write_run_dirs(runs, root):
+  """Each run as a growjax run directory (metrics.jsonl, and branch.json
+  naming its trunk's directory for a decay branch)."""
+  for r in runs:
+    d = root / (r.name if r.branch is None else f"{r.name}_{r.branch[-1]}")
+    d.mkdir(parents=True)
+    (d / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in r.rows))
+    if r.branch is not None:
+      (d / "branch.json").write_text(json.dumps(
+          {"trunk": str(root / r.name), "decay_at": 0.1 * int(r.branch[-1])}))
 
 
 def test_a_level_below_every_point_is_not_reached_and_one_above_charges_the_first():
@@ -296,3 +302,27 @@ def test_in_seconds_a_worse_point_a_fraction_cheaper_does_not_stand_on_a_pooled_
   assert [p["loss"] for p in on] == pytest.approx(list(law(SCRATCH)))
   assert [s["flops_ratio"] for s in seconds["speedups"] if s["arm"] == "grown"] == (
       pytest.approx([2.0] * 4))
+
+
+def test_report_command_reads_seconds_only_when_asked(tmp_path, capsys):
+  # python -m growjax.report can't know whether its runs had their devices
+  # to themselves: the time frontier is opt-in (--seconds), and refused for
+  # runs that log no steady-state seconds
+  from growjax import report  # pylint: disable=g-import-not-at-top
+  scratch = _timed(arm("scratch", "scratch", SCRATCH), 1e-13)
+  grown = _timed(arm("grown", "msg", [f / 2.5 for f in SCRATCH], shift=2.5), 2e-13)
+  _write_run_dirs(scratch + grown, tmp_path / "timed")
+  dirs = [str(d) for d in sorted((tmp_path / "timed").iterdir())] + [
+      "--baseline", str(tmp_path / "timed" / "scratch")]  # no growth events here
+  out = tmp_path / "report.png"
+  assert report.main(dirs + ["--out", str(out)]) == 0
+  assert "frontier_seconds" not in json.loads(out.with_suffix(".json").read_text())
+  assert report.main(dirs + ["--out", str(out), "--seconds"]) == 0
+  result = json.loads(out.with_suffix(".json").read_text())
+  assert [s["flops_ratio"] for s in result["frontier_seconds"]["speedups"]] == (
+      pytest.approx([1.25] * 4))
+  assert "time frontier" in capsys.readouterr().out
+  _write_run_dirs(arm("scratch", "scratch", SCRATCH), tmp_path / "untimed")
+  untimed = [str(d) for d in sorted((tmp_path / "untimed").iterdir())]
+  assert report.main(untimed + ["--out", str(out), "--seconds"]) == 2
+  assert "train_time" in capsys.readouterr().err
