@@ -23,7 +23,7 @@ import tempfile
 
 from growjax import command, compare, frontier, report
 from growjax.study import rates
-from growjax.study.results import pending_runs, restore, timed
+from growjax.study.results import pending_runs, restore
 from growjax.study.spec import Study
 
 NOTE = ("frontier re-read from the exported metrics by "
@@ -54,7 +54,8 @@ def reread(path: pathlib.Path, n_boot: int = 1000, plot_only: bool = False,
     result["rates"] = sweeps  # as the study now stores it
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot, pending=pending)
     result["frontier"]["notes"].append(NOTE)
-    if timed(runs) and not any("shared their device" in n for n in result["notes"]):
+    shared = any("shared their device" in n for n in result["notes"])  # the study's note
+    if not shared and not frontier.untimed(runs):
       result["frontier_seconds"] = frontier.frontier(runs, n_boot=n_boot, cost="seconds")
       result["frontier_seconds"]["notes"].append(NOTE)
     path.write_text(json.dumps(result, indent=1) + "\n")
@@ -76,7 +77,7 @@ def main() -> None:
                       "provisional")
   args = parser.parse_args()
   result = reread(args.json, args.n_boot, args.plot_only, args.config)
-  print("\n".join(rates.lines(rates.sweeps(result["arms"]))
+  print("\n".join(rates.lines(result.get("rates") or rates.sweeps(result["arms"]))
                   + report.frontier_lines(result["frontier"])
                   + report.frontier_lines(result.get("frontier_seconds"))))
 

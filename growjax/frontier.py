@@ -87,6 +87,13 @@ def has_branches(runs) -> bool:
   return any(r.branch is not None for r in runs)
 
 
+def untimed(runs) -> list[str]:
+  """The runs that log no steady-state training seconds (train_time), which
+  a time frontier (cost="seconds") reads: none, or it cannot be read."""
+  return [r.name for r in runs
+          if compare.steady_seconds(r)["basis"] != "train_time"]
+
+
 def flops_to_level(flops_P, loss_P, level: float) -> float:
   """FLOPs at which the frontier of points (flops_P, loss_P) reaches `level`
   (definition 3 of the module doc); nan when it never does."""

@@ -89,8 +89,7 @@ def compare(workdirs, baseline=None, *, seconds: bool = False, **options) -> dic
     kw = {k: options[k] for k in ("n_boot", "ci", "rng_seed") if k in options}
     result["frontier"] = frontier_lib.frontier(runs, **kw)
     if seconds:
-      untimed = [r.name for r in runs
-                 if compare_lib.steady_seconds(r)["basis"] != "train_time"]
+      untimed = frontier_lib.untimed(runs)
       if untimed:
         raise ValueError(f"--seconds: {untimed} log no train_time (growjax "
                          "before steady-state seconds): no time frontier")
@@ -310,8 +309,7 @@ def plot_study(runs, out, *, levels=(), half_life: float = 0.5,
   palette = (["C%d" % i for i in range(10)] if len(names) <= 10 else
              [plt.get_cmap("tab20")(i % 20) for i in range(len(names))])
   styles = {"scratch": "-", "small_only": "-."}  # grown arms dashed
-  basis = ("train_time" if all(compare_lib.steady_seconds(r)["basis"] == "train_time"
-                               for r in runs) else "time")
+  basis = "time" if frontier_lib.untimed(runs) else "train_time"
   for r in runs:
     if not any("val_loss" in row for row in r.rows):
       continue  # nothing to draw yet (a run stopped before its first evaluation)

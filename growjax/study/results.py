@@ -125,7 +125,7 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   if compared and frontier.has_branches(runs):  # decayed points: the speedups to read
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot,
                                            pending=pending_runs(study, workdir, best))
-    if not shared and timed(runs):  # each run alone on its device: seconds compare
+    if not shared and not frontier.untimed(runs):  # each alone on its device
       result["frontier_seconds"] = frontier.frontier(runs, n_boot=n_boot,
                                                      cost="seconds")
     early = sorted(r["name"] for r in rows_out if r["stopped"])
@@ -150,12 +150,6 @@ def _uncompared() -> dict:
           "ci_over": [], "n_boot": 0, "arm_stats": [], "level_fractions": None,
           "notes": ["no scratch trunk has finished: no comparison yet (the "
                     "finished runs are exported, and a later call resumes)"]}
-
-
-def timed(runs) -> bool:
-  """Whether every run logged its steady-state training seconds (train_time),
-  which a time frontier reads."""
-  return all(compare.steady_seconds(r)["basis"] == "train_time" for r in runs)
 
 
 def format_result(result: dict) -> str:
