@@ -281,10 +281,12 @@ def get_config(arg=None):
     # Stack's and msg_late_depth's first stage (full width, half depth)
     # alone for the whole budget: the control that could explain their lead
     # away (a shallower model, not growth). Kind small_only, so the small
-    # model's frontier is the better of the two shapes at each budget.
+    # model's frontier is the better of the two shapes at each budget. Its
+    # best was its grid's lower edge in both regimes (2026-12-07: 2e-3 and
+    # 8e-3), and an untuned control flatters growth: the lower rate too.
     c.arms.insert(3, dict(
         name="half_depth_only", kind="small_only", model=dict(n_layers=L // 2),
-        lrs=list(lrs_grown), seeds=list(seeds), warmup_steps=warmup,
+        lrs=list(edge), seeds=list(seeds), warmup_steps=warmup,
         final_lr_frac=0.1, schedule=dict(wsd), branches=dict(branches)))
   if a["regime"] == 2:
     at_stack = [arm["name"] for arm in c.arms].index("stack") + 1

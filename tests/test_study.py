@@ -110,6 +110,8 @@ def test_study_v2_declares_every_arm_within_the_budget_under_one_schedule(arg):
     half = next(a for a in study.arms if a["name"] == "half_depth_only")
     assert half["kind"] == "small_only" and half["model"] == {
         "n_layers": study.base["model"]["n_layers"] // 2}
+    # its best sat at its grid's lower edge in both regimes: one rate lower
+    assert half["lrs"][0] == {"regime=1": 1e-3, "regime=2": 4e-3}[arg]
   budget = study.budget_flops()
   for run in runs:
     exp = Experiment.from_config(run.config)
