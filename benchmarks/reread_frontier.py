@@ -5,9 +5,10 @@ results in benchmarks/results say what the fixed reading says.
     python benchmarks/reread_frontier.py benchmarks/results/growth_study_v2_r1.json
 
 Rewrites the JSON's "frontier" and "frontier_seconds" (the same reading in
-steady-state training seconds, when no run shared its device), each with a
-note that it was re-read, its "rates" (each arm's sweep), and its .png, and prints each arm's rate sweep and
-the frontier tables. The single-curve reading and every run row stay as the
+steady-state training seconds, when every run had its device to itself and
+all ran on one kind: `results.time_unreadable`), each with a note that it
+was re-read, its "rates" (each arm's sweep), and its .png, and prints each
+arm's rate sweep and the frontier tables. The single-curve reading and every run row stay as the
 study wrote them. `--plot_only` redraws the .png from the JSON's own
 frontier and leaves the JSON as it is (after a change to the plot).
 `--config experiments/growth_study_v2.py:regime=1` lists the runs the study
@@ -23,7 +24,7 @@ import tempfile
 
 from growjax import command, compare, frontier, report
 from growjax.study import rates
-from growjax.study.results import pending_runs, restore
+from growjax.study.results import pending_runs, restore, time_unreadable
 from growjax.study.spec import Study
 
 NOTE = ("frontier re-read from the exported metrics by "
@@ -54,8 +55,7 @@ def reread(path: pathlib.Path, n_boot: int = 1000, plot_only: bool = False,
     result["rates"] = sweeps  # as the study now stores it
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot, pending=pending)
     result["frontier"]["notes"].append(NOTE)
-    shared = any("shared their device" in n for n in result["notes"])  # the study's note
-    if not shared and not frontier.untimed(runs):
+    if not time_unreadable(result["arms"]) and not frontier.untimed(runs):
       result["frontier_seconds"] = frontier.frontier(runs, n_boot=n_boot, cost="seconds")
       result["frontier_seconds"]["notes"].append(NOTE)
     path.write_text(json.dumps(result, indent=1) + "\n")

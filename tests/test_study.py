@@ -216,15 +216,26 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   assert any(re.match(r"stage 1: \d+/\d+ step", l) for l in lines)
   assert not any(re.search(r"\]\S", l) for l in lines if l.startswith("stage "))
   assert not result["notes"]  # one run at a time: nothing shared
-  # A run that shared its device is named beside the wall-clock figures,
-  # and the export keeps each study's metrics apart.
+  # each row names the devices its seconds are a fact about
+  assert len({a["device"] for a in result["arms"]}) == 1
+  assert result["arms"][0]["device"].endswith(" x cpu")
+  assert {a["runs_at_once"] for a in result["arms"]} == {1}
+  # Runs on another kind of device, or sharing theirs, are named beside the
+  # wall-clock figures, and no seconds are read.
   from growjax.study import results  # pylint: disable=g-import-not-at-top
-  (workdir / "runs" / first / "schedule.json").write_text(
-      json.dumps({"device": "0", "runs_at_once": 2}))
   study = study_lib.Study.from_config(_config())
+  done_json = workdir / "runs" / first / "done.json"
+  record = json.loads(done_json.read_text())
+  assert record["runs_at_once"] == 1  # as run_all's schedule.json said
+  done_json.write_text(json.dumps(dict(record, device="1 x NVIDIA H200")))
+  other = results.finish(study, workdir, n_boot=10)
+  assert [n for n in other["notes"] if "different devices" in n and "H200" in n]
+  assert "frontier_seconds" not in other
+  done_json.write_text(json.dumps(dict(record, runs_at_once=2)))
   again = results.finish(study, workdir, n_boot=10)
   assert [n for n in again["notes"] if "not comparable" in n and first in n]
   assert "frontier_seconds" not in again  # a shared device's seconds don't compare
+  # and the export keeps each study's metrics apart
   results.export(again, workdir, tmp_path / "out", stem=study.name)
   assert (tmp_path / "out" / "metrics" / study.name / f"{first}.jsonl").read_text() == done
   assert all(a["metrics"] == f"benchmarks/results/metrics/{study.name}/{a['name']}.jsonl"
@@ -244,6 +255,10 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   assert done and all("_lr" not in d["arm"] for d in done), done
   resumed = json.loads((tmp_path / "next" / "study.json").read_text())
   assert [a["name"] for a in resumed["arms"]] == [a["name"] for a in again["arms"]]
+  # where each run trained, and with how many others, survives the export
+  assert ([(a["device"], a["runs_at_once"]) for a in resumed["arms"]]
+          == [(a["device"], a["runs_at_once"]) for a in again["arms"]])
+  assert resumed["notes"] == again["notes"] and "frontier_seconds" not in resumed
   assert ([s["flops_ratio"] for s in resumed["frontier"]["speedups"]]
           == [s["flops_ratio"] for s in again["frontier"]["speedups"]])
   # A call whose scratch trunks have not finished still exports what did

@@ -43,10 +43,22 @@ def _common_prefix(runs: list) -> list:
   return out
 
 
-def _schedule(run_dir: pathlib.Path) -> dict:
-  """How the scheduler ran a run (runner.run_all writes it), or {}."""
-  path = run_dir / "schedule.json"
-  return json.loads(path.read_text()) if path.exists() else {}
+def time_unreadable(rows: list[dict]) -> str | None:
+  """Why the study's run rows can't be read in seconds (a note), or None:
+  a run shared its device with other runs of the study (--parallel above
+  the device count), or the runs trained on different devices. Rows from
+  before the study recorded devices have none, and compare with each other."""
+  shared = [r["name"] for r in rows if (r.get("runs_at_once") or 1) > 1]
+  if shared:  # wall-clock is then a fact about the schedule, not the arm
+    return (f"{len(shared)} of {len(rows)} runs shared their device with other "
+            "runs of the study (--parallel above the device count): their "
+            "wall-clock seconds are not comparable across arms; compare FLOPs. "
+            f"Shared: {', '.join(shared)}")
+  devices = sorted({str(r.get("device")) for r in rows})
+  if len(devices) > 1:
+    return (f"the runs trained on different devices ({'; '.join(devices)}): "
+            "their wall-clock seconds are not comparable across arms; compare FLOPs")
+  return None
 
 
 def pending_runs(study: Study, workdir: pathlib.Path,
@@ -97,20 +109,16 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
         "train_flops": float(curve.flops_E[-1]),
         "budget_flops": study.budget_flops(),
         "stopped": done.get("stopped"),
+        "device": done.get("device"), "runs_at_once": done.get("runs_at_once", 1),
         "branch": label, "trunk": run.branch["trunk"] if run.branch else None,
         "decay_at": run.branch["at"] if run.branch else None})
   trunks = [r for r in runs if r.branch is None]
   compared = any(r.kind == "scratch" for r in trunks)
   summary = (compare.summarize(_common_prefix(trunks), n_boot=n_boot) if compared
              else _uncompared())  # still exported: a later call resumes from it
-  shared = sorted(r["name"] for r in rows_out
-                  if _schedule(workdir / "runs" / r["name"]).get("runs_at_once", 1) > 1)
-  if shared:  # wall-clock is then a fact about the schedule, not the arm
-    summary["notes"].append(
-        f"{len(shared)} of {len(rows_out)} runs shared their device with other "
-        "runs of the study (--parallel above the device count): their "
-        "wall-clock seconds are not comparable across arms; compare FLOPs. "
-        f"Shared: {', '.join(shared)}")
+  untimeable = time_unreadable(rows_out)
+  if untimeable:
+    summary["notes"].append(untimeable)
   result = {
       "name": study.name, "corpus": corpus.fingerprint(),
       "budget_tokens": study.budget_tokens, "budget_flops": study.budget_flops(),
@@ -125,7 +133,7 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   if compared and frontier.has_branches(runs):  # decayed points: the speedups to read
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot,
                                            pending=pending_runs(study, workdir, best))
-    if not shared and not frontier.untimed(runs):  # each alone on its device
+    if not untimeable and not frontier.untimed(runs):  # each alone, one kind
       result["frontier_seconds"] = frontier.frontier(runs, n_boot=n_boot,
                                                      cost="seconds")
     early = sorted(r["name"] for r in rows_out if r["stopped"])
@@ -226,8 +234,8 @@ def restore(study: Study, workdir: pathlib.Path, out_dir: pathlib.Path,
       raise FileNotFoundError(f"--resume_from: {metrics} is missing (listed in {path})")
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(metrics, run_dir / "metrics.jsonl")
-    record = {k: row.get(k) for k in ("name", "kind", "seed", "lr",
-                                      "branch", "trunk", "stopped")}
+    record = {k: row.get(k) for k in ("name", "kind", "seed", "lr", "branch",
+                                      "trunk", "stopped", "device", "runs_at_once")}
     # the study's arm, as run_one writes it (the export's is rate-suffixed)
     record["arm"] = arm_of(row["name"]) or row.get("arm")
     (run_dir / "done.json").write_text(json.dumps(

@@ -61,15 +61,25 @@ def run_one(study: Study, run: Run, workdir: pathlib.Path,
                 f"scratch run's final {target:.4f} - {study.target_margin})")
       return None
   summary = loop.run(exp, run_dir, stop_when=stop_when)
+  schedule = run_dir / "schedule.json"  # run_all's, when it started this run
+  at_once = json.loads(schedule.read_text())["runs_at_once"] if schedule.exists() else 1
   record = {"name": run.name, "arm": run.arm, "kind": run.kind, "seed": run.seed,
             "lr": run.lr, "branch": run.branch, "stopped": summary.get("stop_reason"),
-            "target": target, "preempted": summary.get("preempted")}
+            "target": target, "preempted": summary.get("preempted"),
+            # what its seconds are a fact about (results.time_unreadable)
+            "device": device_name(), "runs_at_once": at_once}
   # Done: trained to its end, or stopped at its target; a preempted run is
   # not (re-running the study resumes it from its checkpoint).
   if not summary.get("preempted") and (not summary.get("stopped")
                                        or summary.get("stop_reason")):
     (run_dir / "done.json").write_text(json.dumps(record, indent=1) + "\n")
   return record
+
+
+def device_name() -> str:
+  """The devices a run trains on, as its seconds depend on them:
+  "1 x NVIDIA H100 80GB HBM3"."""
+  return f"{jax.device_count()} x {jax.devices()[0].device_kind}"
 
 
 def _claim(run_dir: pathlib.Path) -> bool:
