@@ -109,12 +109,12 @@ finds the last call's workdir in /tmp (the corpus, the runs, the
 checkpoints), so it restores nothing and prepares nothing. Within a call,
 every arm's rate sweep runs before any arm's extra seeds (`--arms stack,msg`
 with stack's sweep done trains msg's two rates, not stack's second seed).
-Regime 1 has 30 trunks (scratch 3 rates then 2 more seeds, its cosine,
-small-only 3 rates then a seed, half-depth-only 2 rates then a seed, each
-of 5 grown kinds 2 rates (stack and msg 3) then a seed): about 95-105 device
-minutes in all, all but half-depth-only's 3 done
+Regime 1 has 31 trunks (scratch 3 rates then 2 more seeds, its cosine,
+small-only 3 rates then a seed, half-depth-only 3 rates then a seed, each
+of 5 grown kinds 2 rates (stack and msg 3) then a seed): about 100-110 device
+minutes in all, all but half-depth-only's 1e-3 done
 (benchmarks/results/growth_study_v2_r1.json). Regime 2
-has 32 shorter trunks (a third of the FLOPs per token, at a lower MFU). A
+has 33 shorter trunks (a third of the FLOPs per token, at a lower MFU). A
 start that fails costs 1.5-7 minutes of the allowance (once, ten of them
 took 20 minutes of a 30-minute allowance): ask for one kind at a time, and
 space the tries (the tool refuses a kind for about ten minutes after one
@@ -123,8 +123,9 @@ fails, and a try within that window still costs). Regime 2's runs are small
 (`STUDY_PARALLEL=2 bash benchmarks/study_call.sh ...`) and compare the
 tokens/s of each run's log with a lone run's; at 33.6M sharing did not pay.
 Runs that share the GPU lose the study's reading in seconds
-(`frontier_seconds`, kept only when every run had its device to itself), so
-share only if it buys many more runs.
+(`frontier_seconds`, kept only when every run had its device to itself and
+all ran on one kind: each run row records its devices), so share only if it
+buys many more runs, and name one kind (`nvidia-h100-x1`) on every call.
 Regime 2, measured on one H100 (2026-12-07, one allowance: two failed
 starts took 180 s, then a cold call and three warm ones, 12 trunks of the
 28 then planned): a scratch trunk trains 1921 steps in 80 s (1.71M tokens/s, 24 steps/s) and its
@@ -134,18 +135,22 @@ scratch's; msg's about 110 s with its branches. A cold call did scratch's
 3 rates in 433 s, warm calls small-only's first 2 in 409 s, small-only's
 third and stack's 2 in 474 s (deadline 360, guard 560), and one msg trunk
 in 166 s (deadline 5, guard 200: the allowance's last 237 s).
-Regime 2's order from here (20 trunks left, about 50 device minutes):
-`stack` (its 4e-3, the grid's new lower edge, and its second seed: the arm
-the answer rests on), `half_depth_only` (stack's first stage alone: the
-control that could explain stack's lead away), `scratch` (seeds 1 and 2),
-`flm,stack4`, `msg` (1.6e-2, then its seed), `small_only` (its seed), then
-`msg_late_depth,hyperclone,scratch_cosine` and their seeds. Short of device
-time, keep scratch, small_only, half_depth_only, stack, msg and flm, and
-say what was cut. Regime 1 lacks half_depth_only too (3 trunks, about 8
-device minutes: `regime=1 growth_study_v2_r1 half_depth_only`), the control
-its answer (stack 0.027 below the better of both) has not met; take it
-right after regime 2's stack and half_depth_only. Regime 1's three untuned
-edges (msg_late_depth and flm at 2e-3, hyperclone at 4e-3: the study's sweep
+A third allowance (2026-12-07, H100; one failed start first, at no cost
+but the wait): a cold call did regime 2's half-depth-only 8e-3 and 1.6e-2
+and stack 4e-3 in 464 s (deadline 320, guard 545); warm calls regime 1's
+half-depth-only 2e-3, 4e-3 and its seed in 497 s (360, 560), regime 2's
+scratch seeds 1 and 2 and stack's seed 1 in 410 s (300, 520), and
+half-depth-only's seed 1 in 144 s (5, 198: the allowance's last 236 s). A
+half-depth trunk takes about as long as a scratch one (regime 1: 105 s at
+194 TFLOP/s; regime 2: 68 s at 116).
+Order from here (17 regime-2 trunks and one of regime 1's, about 50
+device minutes): `half_depth_only` in both regimes (each control's lower
+rate: the controls' best sat at their grid's lower edge), then regime 2's
+`flm,stack4`, `msg` (1.6e-2, then its seed), `small_only` (its seed),
+`msg_late_depth,hyperclone,scratch_cosine`, and the grown arms' seeds.
+Short of device time, keep scratch, small_only, half_depth_only, stack,
+msg and flm, and say what was cut. Regime 1's three untuned edges
+(msg_late_depth and flm at 2e-3, hyperclone at 4e-3: the study's sweep
 table marks them) would cost about 3 trunks more, after regime 2.
 """
 
