@@ -129,6 +129,13 @@ def test_scratch_is_charged_the_same_way_as_a_grown_arm():
   assert [s["flops_ratio"] for s in default["speedups"]] == [1.0, 1.0, 1.0]
 
 
+def test_a_study_with_no_scratch_run_yet_exports_summarize_s_fields_empty():
+  from growjax.study import results  # pylint: disable=g-import-not-at-top
+  summary = compare.summarize([run("scratch", "scratch", [1, 2, 3], [5, 4, 3]),
+                               run("msg", "msg", [1, 2, 3], [5, 4, 3.5])], n_boot=0)
+  assert set(results._uncompared()) == set(summary)  # pylint: disable=protected-access
+
+
 def test_a_run_that_never_reaches_a_level_is_reported_as_not_reached():
   scratch = run("scratch", "scratch", [1, 2, 3, 4, 5], [5, 4, 3, 2.5, 2.0])
   short = run("msg", "msg", [0.5, 1, 1.5, 2, 2.5], [5, 4.5, 4.2, 4.0, 3.9])

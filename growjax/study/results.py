@@ -153,7 +153,7 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
 def _uncompared() -> dict:
   """compare.summarize's fields when no scratch trunk has finished: nothing
   to read against yet, but the finished runs are exported all the same."""
-  return {"speedups": [], "loss_deltas": [], "levels": [], "baseline": None,
+  return {"arms": [], "speedups": [], "loss_deltas": [], "levels": [], "baseline": None,
           "wall_clock": None, "reading": None, "smoothing": None, "ci": None,
           "ci_over": [], "n_boot": 0, "arm_stats": [], "level_fractions": None,
           "notes": ["no scratch trunk has finished: no comparison yet (the "
