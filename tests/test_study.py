@@ -112,6 +112,10 @@ def test_study_v2_declares_every_arm_within_the_budget_under_one_schedule(arg):
         "n_layers": study.base["model"]["n_layers"] // 2}
     # its best sat at its grid's lower edge in both regimes: one rate lower
     assert half["lrs"][0] == {"regime=1": 1e-3, "regime=2": 4e-3}[arg]
+    # regime 1's answer rests on stack against it: a third seed of each
+    stack = next(a for a in study.arms if a["name"] == "stack")
+    assert half["seeds"] == stack["seeds"] == (
+        [0, 1, 2] if arg == "regime=1" else [0, 1])
   budget = study.budget_flops()
   for run in runs:
     exp = Experiment.from_config(run.config)
