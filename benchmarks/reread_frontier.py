@@ -8,9 +8,10 @@ Rewrites the JSON's "frontier" and "frontier_seconds" (the same reading in
 steady-state training seconds, when every run had its device to itself and
 all ran on one kind: `results.time_unreadable`), each with a note that it
 was re-read, its "rates" (each arm's sweep), and its .png, and prints each
-arm's rate sweep and the frontier tables. The single-curve reading and every run row stay as the
-study wrote them. `--plot_only` redraws the .png from the JSON's own
-frontier and leaves the JSON as it is (after a change to the plot).
+arm's rate sweep and the frontier tables. The single-curve reading and every
+run row stay as the study wrote them. `--plot_only` redraws the .png from
+the JSON's own frontier and leaves the JSON as it is (after a change to the
+plot).
 `--config experiments/growth_study_v2.py:regime=1` lists the runs the study
 plans that the export lacks: the verdict is then marked provisional.
 """
