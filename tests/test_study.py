@@ -224,8 +224,8 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   assert len({a["device"] for a in result["arms"]}) == 1
   assert result["arms"][0]["device"].endswith(" x cpu")
   assert {a["runs_at_once"] for a in result["arms"]} == {1}
-  # Runs on another kind of device, or sharing theirs, are named beside the
-  # wall-clock figures, and no seconds are read.
+  # Runs on another kind of device are left out of the seconds reading and
+  # named beside it; with one sharing its device, no seconds are read.
   from growjax.study import results  # pylint: disable=g-import-not-at-top
   study = study_lib.Study.from_config(_config())
   done_json = workdir / "runs" / first / "done.json"
@@ -233,8 +233,14 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   assert record["runs_at_once"] == 1  # as run_all's schedule.json said
   done_json.write_text(json.dumps(dict(record, device="1 x NVIDIA H200")))
   other = results.finish(study, workdir, n_boot=10)
-  assert [n for n in other["notes"] if "different devices" in n and "H200" in n]
-  assert "frontier_seconds" not in other
+  assert [n for n in other["notes"] if "different devices" in n and "H200" in n
+          and n.endswith(first)]
+  timed = other["frontier_seconds"]
+  assert [n for n in timed["notes"] if "left out" in n and first in n]
+  seeds = {k: {a["arm"]: a["seeds"] for a in other[k]["arms"]}
+           for k in ("frontier", "frontier_seconds")}
+  arm = next(a["arm"] for a in other["arms"] if a["name"] == first)
+  assert 0 in seeds["frontier"][arm] and 0 not in seeds["frontier_seconds"].get(arm, [])
   done_json.write_text(json.dumps(dict(record, runs_at_once=2)))
   again = results.finish(study, workdir, n_boot=10)
   assert [n for n in again["notes"] if "not comparable" in n and first in n]

@@ -43,22 +43,37 @@ def _common_prefix(runs: list) -> list:
   return out
 
 
-def time_unreadable(rows: list[dict]) -> str | None:
-  """Why the study's run rows can't be read in seconds (a note), or None:
-  a run shared its device with other runs of the study (--parallel above
-  the device count), or the runs trained on different devices. Rows from
-  before the study recorded devices have none, and compare with each other."""
+def seconds_rows(rows: list[dict]) -> tuple[set[str] | None, str | None]:
+  """The runs whose seconds compare with each other, and a note: every run
+  when each had its device to itself and all trained on one kind; the runs
+  on the kind most trained on, when kinds are mixed (the others are left out
+  of the time frontier, named in the note: seconds on an H200 and an H100
+  are different facts); None when a run shared its device (wall-clock is
+  then a fact about the schedule, not the arm), or when the kind kept
+  trained no scratch trunk. Rows from before the study recorded devices have
+  none, and compare with each other."""
   shared = [r["name"] for r in rows if (r.get("runs_at_once") or 1) > 1]
-  if shared:  # wall-clock is then a fact about the schedule, not the arm
-    return (f"{len(shared)} of {len(rows)} runs shared their device with other "
-            "runs of the study (--parallel above the device count): their "
-            "wall-clock seconds are not comparable across arms; compare FLOPs. "
-            f"Shared: {', '.join(shared)}")
-  devices = sorted({str(r.get("device")) for r in rows})
-  if len(devices) > 1:
-    return (f"the runs trained on different devices ({'; '.join(devices)}): "
-            "their wall-clock seconds are not comparable across arms; compare FLOPs")
-  return None
+  if shared:
+    return None, (f"{len(shared)} of {len(rows)} runs shared their device with "
+                  "other runs of the study (--parallel above the device count): "
+                  "their wall-clock seconds are not comparable across arms; "
+                  f"compare FLOPs. Shared: {', '.join(shared)}")
+  by_kind: dict[str, list[dict]] = {}
+  for r in rows:
+    by_kind.setdefault(str(r.get("device")), []).append(r)
+  if len(by_kind) == 1:
+    return {r["name"] for r in rows}, None
+  kind, kept = max(by_kind.items(), key=lambda kv: len(kv[1]))
+  others = sorted(r["name"] for r in rows if str(r.get("device")) != kind)
+  mixed = f"the runs trained on different devices ({'; '.join(sorted(by_kind))})"
+  if not any(r["kind"] == "scratch" and not r.get("branch") for r in kept):
+    return None, (f"{mixed}: their wall-clock seconds are not comparable across "
+                  "arms, and the kind most trained on has no scratch trunk; "
+                  "compare FLOPs")
+  return {r["name"] for r in kept}, (
+      f"{mixed}: the time frontier reads only the {len(kept)} runs on {kind}; "
+      f"the {len(others)} others are left out of it (the compute frontier has "
+      f"every run): {', '.join(others)}")
 
 
 def pending_runs(study: Study, workdir: pathlib.Path,
@@ -116,9 +131,9 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   compared = any(r.kind == "scratch" for r in trunks)
   summary = (compare.summarize(_common_prefix(trunks), n_boot=n_boot) if compared
              else _uncompared())  # still exported: a later call resumes from it
-  untimeable = time_unreadable(rows_out)
-  if untimeable:
-    summary["notes"].append(untimeable)
+  timed, time_note = seconds_rows(rows_out)
+  if time_note:
+    summary["notes"].append(time_note)
   result = {
       "name": study.name, "corpus": corpus.fingerprint(),
       "budget_tokens": study.budget_tokens, "budget_flops": study.budget_flops(),
@@ -133,9 +148,12 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   if compared and frontier.has_branches(runs):  # decayed points: the speedups to read
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot,
                                            pending=pending_runs(study, workdir, best))
-    if not untimeable and not frontier.untimed(runs):  # each alone, one kind
-      result["frontier_seconds"] = frontier.frontier(runs, n_boot=n_boot,
+    timed_runs = [r for r, row in zip(runs, rows_out) if timed and row["name"] in timed]
+    if timed_runs and not frontier.untimed(timed_runs):  # each alone, one kind
+      result["frontier_seconds"] = frontier.frontier(timed_runs, n_boot=n_boot,
                                                      cost="seconds")
+      if time_note:
+        result["frontier_seconds"]["notes"].append(time_note)
     early = sorted(r["name"] for r in rows_out if r["stopped"])
     if early:  # a cosine run stopped at its target has not decayed there
       result["frontier"]["notes"].append(

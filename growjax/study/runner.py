@@ -66,7 +66,7 @@ def run_one(study: Study, run: Run, workdir: pathlib.Path,
   record = {"name": run.name, "arm": run.arm, "kind": run.kind, "seed": run.seed,
             "lr": run.lr, "branch": run.branch, "stopped": summary.get("stop_reason"),
             "target": target, "preempted": summary.get("preempted"),
-            # what its seconds are a fact about (results.time_unreadable)
+            # what its seconds are a fact about (results.seconds_rows)
             "device": device_name(), "runs_at_once": at_once}
   # Done: trained to its end, or stopped at its target; a preempted run is
   # not (re-running the study resumes it from its checkpoint).
