@@ -125,9 +125,10 @@ fails, and a try within that window still costs). Regime 2's runs are small
 (`STUDY_PARALLEL=2 bash benchmarks/study_call.sh ...`) and compare the
 tokens/s of each run's log with a lone run's; at 33.6M sharing did not pay.
 Runs that share the GPU lose the study's reading in seconds
-(`frontier_seconds`, kept only when every run had its device to itself and
-all ran on one kind: each run row records its devices), so share only if it
-buys many more runs, and name one kind (`nvidia-h100-x1`) on every call.
+(`frontier_seconds`, kept only when every run had its device to itself, and
+read over the runs on the kind most trained on: each run row records its
+devices), so share only if it buys many more runs, and name one kind
+(`nvidia-h100-x1`) on every call.
 Regime 2, measured on one H100 (2026-12-07, one allowance: two failed
 starts took 180 s, then a cold call and three warm ones, 12 trunks of the
 28 then planned): a scratch trunk trains 1921 steps in 80 s (1.71M tokens/s, 24 steps/s) and its
