@@ -339,6 +339,36 @@ def test_a_signal_to_the_scheduler_reaches_each_worker_once_and_starts_nothing_m
   assert signal.getsignal(signal.SIGTERM) == before
 
 
+def test_a_signal_between_runs_lets_the_run_finish_and_starts_nothing_more(
+    tmp_path, monkeypatch):
+  # A signal that lands outside a trainer's own handlers (a run's setup, its
+  # last save) used to kill the study before its export (rc 143, a device
+  # call's runs lost): the scheduler's handler now hears it.
+  import signal  # pylint: disable=g-import-not-at-top
+  from growjax.study import runner  # pylint: disable=g-import-not-at-top
+  from growjax.train import preempt  # pylint: disable=g-import-not-at-top
+  ran = []
+
+  def run_one(study, run, workdir, target):
+    ran.append(run.name)
+    os.kill(os.getpid(), signal.SIGTERM)  # no trainer's handler installed
+    (workdir / "runs" / run.name / "done.json").write_text("{}")
+    return {"preempted": None}
+
+  monkeypatch.setattr(runner, "run_one", run_one)
+  before = signal.getsignal(signal.SIGTERM)
+  study = study_lib.Study.from_config(_config())
+  with preempt.Preemption(hosts=1) as stop:  # as the study's main holds it
+    assert runner.run_all(study, [], tmp_path / "study", stop=stop) == []
+    assert stop.signal == "SIGTERM" and len(ran) == 1  # that run, no other
+    # while the study reads and exports, a signal is still heard, not fatal
+    assert signal.getsignal(signal.SIGTERM) == stop._handle  # pylint: disable=protected-access
+  assert signal.getsignal(signal.SIGTERM) == before
+  ran.clear()  # without the caller's handlers, run_all's own hear it
+  assert runner.run_all(study, [], tmp_path / "again") == [] and len(ran) == 1
+  assert signal.getsignal(signal.SIGTERM) == before
+
+
 def test_workers_get_the_study_flags_without_the_schedulers():
   import importlib  # pylint: disable=g-import-not-at-top
   main = importlib.import_module("growjax.study.__main__")

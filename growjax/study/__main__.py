@@ -14,6 +14,7 @@ import time
 from absl import flags
 
 from growjax import command
+from growjax.train import preempt
 from growjax.study.progress import best_lrs
 from growjax.study.results import export, finish, format_result, restore
 from growjax.study.runner import _claim, _release, run_all, run_one
@@ -91,15 +92,18 @@ def main() -> int:
     print(f"restored {len(restored)} finished runs from {flags.resume_from}")
   devices = [d for d in (flags.devices or "").split(",") if d]
   deadline = time.time() + flags.deadline_s if flags.deadline_s else None
-  failures = run_all(study, _worker_args(sys.argv[1:]), workdir,
-                     parallel=flags.parallel, devices=devices, deadline=deadline,
-                     arms=flags.arms)
-  result = finish(study, workdir, n_boot=flags.n_boot)
-  print(format_result(result))
-  print(f"written: {workdir / 'study.json'}, {workdir / 'study.png'}")
-  if flags.export:
-    export(result, workdir, pathlib.Path(flags.export), stem=study.name)
-    print(f"exported to {flags.export}")
+  # A signal stops the runs (run_all) but not the reading and the export:
+  # the finished runs are what a preempted call brings back.
+  with preempt.Preemption(hosts=1) as stop:
+    failures = run_all(study, _worker_args(sys.argv[1:]), workdir,
+                       parallel=flags.parallel, devices=devices, deadline=deadline,
+                       arms=flags.arms, stop=stop)
+    result = finish(study, workdir, n_boot=flags.n_boot)
+    print(format_result(result))
+    print(f"written: {workdir / 'study.json'}, {workdir / 'study.png'}")
+    if flags.export:
+      export(result, workdir, pathlib.Path(flags.export), stem=study.name)
+      print(f"exported to {flags.export}")
   if failures:
     print(f"runs that failed (see runs/NAME/log.txt): {', '.join(failures)}",
           file=sys.stderr)
