@@ -113,8 +113,7 @@ with stack's sweep done trains msg's two rates, not stack's second seed).
 Regime 1 has 33 trunks (scratch 3 rates then 2 more seeds, its cosine,
 small-only 3 rates then a seed, half-depth-only 3 rates then 2 seeds, each
 of 5 grown kinds 2 rates (stack and msg 3) then a seed (stack 2)): about
-110-120 device minutes in all, all but half-depth-only's 1e-3 and third
-seed and stack's third seed done
+110-120 device minutes in all, every one done
 (benchmarks/results/growth_study_v2_r1.json). Regime 2
 has 33 shorter trunks (a third of the FLOPs per token, at a lower MFU). A
 start that fails costs 1.5-7 minutes of the allowance (once, ten of them
@@ -146,14 +145,24 @@ scratch seeds 1 and 2 and stack's seed 1 in 410 s (300, 520), and
 half-depth-only's seed 1 in 144 s (5, 198: the allowance's last 236 s). A
 half-depth trunk takes about as long as a scratch one (regime 1: 105 s at
 194 TFLOP/s; regime 2: 68 s at 116).
-Order from here (17 regime-2 trunks and 3 of regime 1's, about 60
-device minutes): `half_depth_only` in both regimes (each control's lower
-rate: the controls' best sat at their grid's lower edge), regime 1's
-`stack,half_depth_only` (their third seeds: regime 1 reads stack -0.003
-[-0.008, +0.002] against the control, short of the rule's "no"; if 1e-3
-becomes the control's best, its seeds 1 and 2 run at 1e-3), then regime 2's
-`flm,stack4`, `msg` (1.6e-2, then its seed), `small_only` (its seed),
-`msg_late_depth,hyperclone,scratch_cosine`, and the grown arms' seeds.
+A fourth allowance (2026-12-07, H100): four failed starts first (three on
+nvidia-h100-x1, one on nvidia-h200; 91 and 285 s of the allowance, the
+others nothing, about 35 minutes of waiting), then a cold call did regime
+1's half-depth-only 1e-3 and its 2e-3 seed 2 in 396 s (deadline 350, guard
+555: stack's seed 2 missed the deadline), a warm one regime 1's stack seed
+2 then regime 2's half-depth-only 4e-3 in 382 s (two study_call.sh lines,
+`stack 5 250` and `half_depth_only 5 190`), one regime 2's stack4 8e-3 in
+186 s (`flm,stack4 150 335`: stack4's trunk and branches, 160 s, passed the
+deadline), and one flm 8e-3 (`flm 5 203`, timeout 230): its trunk and
+branches trained, but the guard's SIGTERM landed between the last branch's
+training and its save, outside the trainer's handlers, and killed the study
+before its export (rc 143; the study now holds a handler of its own from
+its first run to its export). Regime 1 is complete.
+Order from here (15 regime-2 trunks, about 40 device minutes): `flm` (2
+rates), `msg` (1.6e-2, then its seed), `stack4` (1.6e-2), `small_only`
+(its seed), `msg_late_depth,hyperclone,scratch_cosine`, and the grown
+arms' seeds. Each r2 trunk with its branches takes 110-170 s warm: a call
+of deadline 330 and guard 540 trains three.
 Short of device time, keep scratch, small_only, half_depth_only, stack,
 msg and flm, and say what was cut. Regime 1's three untuned edges
 (msg_late_depth and flm at 2e-3, hyperclone at 4e-3: the study's sweep
