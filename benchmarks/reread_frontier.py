@@ -7,7 +7,7 @@ results in benchmarks/results say what the fixed reading says.
 Rewrites the JSON's "frontier" and "frontier_seconds" (the same reading in
 steady-state training seconds, when every run had its device to itself,
 over the runs on the one kind of device most trained on:
-`results.seconds_rows`), each with a note that it
+`results.seconds_frontier`), each with a note that it
 was re-read, its "rates" (each arm's sweep), and its .png, and prints each
 arm's rate sweep and the frontier tables. The single-curve reading and every
 run row stay as the study wrote them. `--plot_only` redraws the .png from
@@ -26,7 +26,7 @@ import tempfile
 
 from growjax import command, compare, frontier, report
 from growjax.study import rates
-from growjax.study.results import pending_runs, restore, seconds_rows
+from growjax.study.results import pending_runs, restore, seconds_frontier
 from growjax.study.spec import Study
 
 NOTE = ("frontier re-read from the exported metrics by "
@@ -57,13 +57,11 @@ def reread(path: pathlib.Path, n_boot: int = 1000, plot_only: bool = False,
     result["rates"] = sweeps  # as the study now stores it
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot, pending=pending)
     result["frontier"]["notes"].append(NOTE)
-    timed, time_note = seconds_rows(result["arms"])
-    timed_runs = [r for r, a in zip(runs, result["arms"]) if timed and a["name"] in timed]
     result.pop("frontier_seconds", None)
-    if timed_runs and not frontier.untimed(timed_runs):
-      result["frontier_seconds"] = frontier.frontier(timed_runs, n_boot=n_boot,
-                                                     cost="seconds")
-      result["frontier_seconds"]["notes"] += [n for n in (time_note, NOTE) if n]
+    seconds = seconds_frontier(runs, result["arms"], n_boot)
+    if seconds:
+      seconds["notes"].append(NOTE)
+      result["frontier_seconds"] = seconds
     path.write_text(json.dumps(result, indent=1) + "\n")
   report.plot_study(runs, path.with_suffix(".png"), levels=result["levels"],
                     frontier=result["frontier"],

@@ -76,6 +76,20 @@ def seconds_rows(rows: list[dict]) -> tuple[set[str] | None, str | None]:
       f"every run): {', '.join(others)}")
 
 
+def seconds_frontier(runs: list, rows: list[dict], n_boot: int) -> dict | None:
+  """The time frontier (`frontier.frontier(cost="seconds")`) of the runs
+  whose seconds compare (`seconds_rows`; `rows[i]` is `runs[i]`'s row), with
+  the note of any left out; None where none compare or a run logged no
+  steady-state seconds."""
+  timed, note = seconds_rows(rows)
+  kept = [r for r, row in zip(runs, rows) if timed and row["name"] in timed]
+  if not kept or frontier.untimed(kept):
+    return None
+  out = frontier.frontier(kept, n_boot=n_boot, cost="seconds")
+  out["notes"] += [note] if note else []
+  return out
+
+
 def pending_runs(study: Study, workdir: pathlib.Path,
                  best: dict | None = None) -> tuple[str, ...]:
   """The runs the study plans now (its sweeps, the other seeds of each best
@@ -131,7 +145,7 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   compared = any(r.kind == "scratch" for r in trunks)
   summary = (compare.summarize(_common_prefix(trunks), n_boot=n_boot) if compared
              else _uncompared())  # still exported: a later call resumes from it
-  timed, time_note = seconds_rows(rows_out)
+  time_note = seconds_rows(rows_out)[1]
   if time_note:
     summary["notes"].append(time_note)
   result = {
@@ -148,12 +162,9 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   if compared and frontier.has_branches(runs):  # decayed points: the speedups to read
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot,
                                            pending=pending_runs(study, workdir, best))
-    timed_runs = [r for r, row in zip(runs, rows_out) if timed and row["name"] in timed]
-    if timed_runs and not frontier.untimed(timed_runs):  # each alone, one kind
-      result["frontier_seconds"] = frontier.frontier(timed_runs, n_boot=n_boot,
-                                                     cost="seconds")
-      if time_note:
-        result["frontier_seconds"]["notes"].append(time_note)
+    seconds = seconds_frontier(runs, rows_out, n_boot)  # each alone, one kind
+    if seconds:
+      result["frontier_seconds"] = seconds
     early = sorted(r["name"] for r in rows_out if r["stopped"])
     if early:  # a cosine run stopped at its target has not decayed there
       result["frontier"]["notes"].append(
