@@ -19,6 +19,21 @@ def test_a_signal_is_recorded_for_the_next_step_boundary(sig):
   assert signal.getsignal(sig) is before  # given back
 
 
+def test_a_signal_heard_by_the_scheduler_before_a_run_began_is_the_runs_too():
+  # A study running its runs in-process holds handlers of its own; a signal
+  # that reached them during a run's setup stops that run at its first step.
+  before = signal.getsignal(signal.SIGTERM)
+  with preempt.Preemption(hosts=1) as study:
+    os.kill(os.getpid(), signal.SIGTERM)
+    with preempt.Preemption(hosts=1) as run:
+      assert run.requested(0) == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) == study._handle  # pylint: disable=protected-access
+  with preempt.Preemption(hosts=1) as study:  # none heard: none inherited
+    with preempt.Preemption(hosts=1) as run:
+      assert run.requested(0) is None
+  assert signal.getsignal(signal.SIGTERM) is before
+
+
 @pytest.mark.parametrize("before", [signal.default_int_handler, signal.SIG_IGN],
                          ids=["default", "ignored"])
 def test_a_second_sigint_interrupts_at_once(before):

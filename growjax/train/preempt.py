@@ -52,6 +52,13 @@ class Preemption:
     wanted = (signal.SIGTERM, signal.SIGINT) if self._hosts == 1 else ()
     for sig in wanted:
       self._previous[sig] = signal.signal(sig, self._handle)
+      # Inside a scheduler's handlers (a study running its runs in-process),
+      # a signal it heard before this run's handlers were set (the run's
+      # setup) is this run's too: it saves at its first step boundary
+      # instead of training to its end past the caller's limit.
+      outer = getattr(self._previous[sig], "__self__", None)
+      if isinstance(outer, Preemption) and outer.signal and not self.signal:
+        self.signal = outer.signal
     return self
 
   def __exit__(self, *exc):
