@@ -152,7 +152,7 @@ others nothing, about 35 minutes of waiting), then a cold call did regime
 555: stack's seed 2 missed the deadline), a warm one regime 1's stack seed
 2 then regime 2's half-depth-only 4e-3 in 382 s (two study_call.sh lines,
 `stack 5 250` and `half_depth_only 5 190`), one regime 2's stack4 8e-3 in
-186 s (`flm,stack4 150 335`: stack4's trunk and branches, 160 s, passed the
+186 s (`flm,stack4 150 335`: stack4's trunk and branches passed the
 deadline), and one flm 8e-3 (`flm 5 203`, timeout 230): its trunk and
 branches trained, but the guard's SIGTERM landed between the last branch's
 training and its save, outside the trainer's handlers, and killed the study
