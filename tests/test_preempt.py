@@ -31,6 +31,8 @@ def test_a_signal_heard_by_the_scheduler_before_a_run_began_is_the_runs_too():
   with preempt.Preemption(hosts=1) as study:  # none heard: none inherited
     with preempt.Preemption(hosts=1) as run:
       assert run.requested(0) is None
+      os.kill(os.getpid(), signal.SIGTERM)  # heard by the run ...
+    assert study.signal == "SIGTERM"  # ... is the study's once the run ends
   assert signal.getsignal(signal.SIGTERM) is before
 
 

@@ -359,7 +359,7 @@ def test_a_signal_between_runs_lets_the_run_finish_and_starts_nothing_more(
   before = signal.getsignal(signal.SIGTERM)
   study = study_lib.Study.from_config(_config())
   with preempt.Preemption(hosts=1) as stop:  # as the study's main holds it
-    assert runner.run_all(study, [], tmp_path / "study", stop=stop) == []
+    assert runner.run_all(study, [], tmp_path / "study") == []
     assert stop.signal == "SIGTERM" and len(ran) == 1  # that run, no other
     # while the study reads and exports, a signal is still heard, not fatal
     assert signal.getsignal(signal.SIGTERM) == stop._handle  # pylint: disable=protected-access

@@ -94,10 +94,10 @@ def main() -> int:
   deadline = time.time() + flags.deadline_s if flags.deadline_s else None
   # A signal stops the runs (run_all) but not the reading and the export:
   # the finished runs are what a preempted call brings back.
-  with preempt.Preemption(hosts=1) as stop:
+  with preempt.Preemption(hosts=1):
     failures = run_all(study, _worker_args(sys.argv[1:]), workdir,
                        parallel=flags.parallel, devices=devices, deadline=deadline,
-                       arms=flags.arms, stop=stop)
+                       arms=flags.arms)
     result = finish(study, workdir, n_boot=flags.n_boot)
     print(format_result(result))
     print(f"written: {workdir / 'study.json'}, {workdir / 'study.png'}")

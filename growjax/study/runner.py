@@ -4,7 +4,6 @@ Runs are claimed by a file, so several schedulers can share a workdir."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -130,8 +129,7 @@ def _worker_command(worker_args: list[str], name: str,
 def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
             parallel: int = 1, devices: list[str] | None = None,
             deadline: float | None = None,
-            arms: list[str] | None = None,
-            stop: preempt.Preemption | None = None) -> list[str]:
+            arms: list[str] | None = None) -> list[str]:
   """Every run of the study, `parallel` at a time as subprocesses (slot i on
   device `devices[i % len(devices)]` via CUDA_VISIBLE_DEVICES), or in this
   process when parallel == 1; a worker runs `python -m growjax.study
@@ -145,9 +143,8 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
   (time.time()); the branches of a finished trunk still run. `arms`: train
   only these arms' runs. SIGTERM or SIGINT stops it as it stops one run:
   the run in flight (each worker's, passed on) saves and stops, and nothing
-  more starts. `stop`: the caller's handlers, already entered, to use (and
-  to tell of a signal) instead of this call's own. Returns the names of runs
-  that failed."""
+  more starts (a caller's own handlers, around it, hear of the signal:
+  `preempt`). Returns the names of runs that failed."""
   workdir.mkdir(parents=True, exist_ok=True)
   # One corpus for every run, prepared before any of them starts.
   data.prepare(Experiment.from_config(study.runs()[0].config).data)
@@ -185,7 +182,7 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
     # Each run's trainer handles a signal while it trains (saves and stops);
     # this one, one that lands between runs (a run's setup, its last save):
     # the run finishes, and nothing more starts.
-    with contextlib.nullcontext(stop) if stop else preempt.Preemption(hosts=1) as stop:
+    with preempt.Preemption(hosts=1) as stop:
       while not stop.signal:
         run = next((r for r in todo() if r.name not in failures
                     and _claim(workdir / "runs" / r.name)), None)
@@ -196,7 +193,7 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
           record = run_one(study, run, workdir, target_loss(study, workdir))
         finally:
           _release(workdir / "runs" / run.name)
-        if record.get("preempted"):
+        if record.get("preempted"):  # also where JAX's service heard it
           stop.signal = record["preempted"]
     if stop.signal:
       log.info("study: stopped by %s; run the same command to resume", stop.signal)
@@ -213,10 +210,7 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
 
   # Workers run in their own sessions, so a terminal's Ctrl-C reaches them
   # once, through `forward`, not twice (the second would stop them unsaved).
-  outer = stop
   with preempt.Preemption(forward=forward, hosts=1) as stop:
-    if outer and outer.signal:
-      stop.signal = outer.signal
     while True:
       for i, job in slots.items():
         if job is not None and job[0].poll() is not None:
@@ -256,8 +250,6 @@ def run_all(study: Study, worker_args: list[str], workdir: pathlib.Path, *,
       if all(job is None for job in slots.values()):
         break  # nothing runs here and nothing left to start (others hold the rest)
       time.sleep(1)
-  if outer and stop.signal:  # the next one, to the caller's, is the second
-    outer.signal = stop.signal
   if stop.signal:
     log.info("study: stopped by %s; run the same command to resume", stop.signal)
   advance(bar)

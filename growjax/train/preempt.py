@@ -52,18 +52,21 @@ class Preemption:
     wanted = (signal.SIGTERM, signal.SIGINT) if self._hosts == 1 else ()
     for sig in wanted:
       self._previous[sig] = signal.signal(sig, self._handle)
-      # Inside a scheduler's handlers (a study running its runs in-process),
-      # a signal it heard before this run's handlers were set (the run's
-      # setup) is this run's too: it saves at its first step boundary
-      # instead of training to its end past the caller's limit.
-      outer = getattr(self._previous[sig], "__self__", None)
-      if isinstance(outer, Preemption) and outer.signal and not self.signal:
+      # Nested handlers (a study's around its in-process runs') share what
+      # they heard: a signal the outer heard before this run's handlers were
+      # set (its setup) stops this run at its first step boundary, instead
+      # of training to its end past the caller's limit ...
+      outer = _owner(self._previous[sig])
+      if outer and outer.signal and not self.signal:
         self.signal = outer.signal
     return self
 
   def __exit__(self, *exc):
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
+      outer = _owner(handler)  # ... and one this heard is the outer's: the
+      if outer and self.signal and not outer.signal:  # next is the second
+        outer.signal = self.signal
     self._previous.clear()
 
   def _handle(self, signum, frame):
@@ -93,3 +96,9 @@ class Preemption:
       except RuntimeError:  # no preemption service: nothing to agree on
         self._hosts = 1
     return self.signal
+
+
+def _owner(handler) -> Preemption | None:
+  """The Preemption whose handler `handler` is, if any."""
+  owner = getattr(handler, "__self__", None)
+  return owner if isinstance(owner, Preemption) else None
