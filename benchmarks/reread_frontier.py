@@ -5,9 +5,9 @@ results in benchmarks/results say what the fixed reading says.
     python benchmarks/reread_frontier.py benchmarks/results/growth_study_v2_r1.json
 
 Rewrites the JSON's "frontier" and "frontier_seconds" (the same reading in
-steady-state training seconds, when every run had its device to itself,
-over the runs on the one kind of device most trained on:
-`results.seconds_frontier`), each with a note that it
+steady-state training seconds, over the runs that had a device of the
+kind most trained on to themselves: `results.seconds_frontier`), each with
+a note that it
 was re-read, its "rates" (each arm's sweep), and its .png, and prints each
 arm's rate sweep and the frontier tables. The single-curve reading and every
 run row stay as the study wrote them. `--plot_only` redraws the .png from

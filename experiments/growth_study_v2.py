@@ -123,11 +123,11 @@ fails, and a try within that window still costs). Regime 2's runs are small
 (10.5M parameters and less): its first call may try two at once
 (`STUDY_PARALLEL=2 bash benchmarks/study_call.sh ...`) and compare the
 tokens/s of each run's log with a lone run's; at 33.6M sharing did not pay.
-Runs that share the GPU lose the study's reading in seconds
-(`frontier_seconds`, kept only when every run had its device to itself, and
-read over the runs on the kind most trained on: each run row records its
-devices), so share only if it buys many more runs, and name one kind
-(`nvidia-h100-x1`) on every call.
+Runs that share the GPU are left out of the study's reading in seconds
+(`frontier_seconds` reads the runs that had a device of the kind most
+trained on to themselves: each run row records its devices and how many
+runs shared them), so share only if it buys many more runs, and name one
+kind (`nvidia-h100-x1`) on every call.
 Regime 2, measured on one H100 (2026-12-07, one allowance: two failed
 starts took 180 s, then a cold call and three warm ones, 12 trunks of the
 28 then planned): a scratch trunk trains 1921 steps in 80 s (1.71M tokens/s, 24 steps/s) and its
@@ -158,11 +158,16 @@ branches trained, but the guard's SIGTERM landed between the last branch's
 training and its save, outside the trainer's handlers, and killed the study
 before its export (rc 143; the study now holds a handler of its own from
 its first run to its export). Regime 1 is complete.
-Order from here (15 regime-2 trunks, about 40 device minutes): `flm` (2
-rates), `msg` (1.6e-2, then its seed), `stack4` (1.6e-2), `small_only`
-(its seed), `msg_late_depth,hyperclone,scratch_cosine`, and the grown
+A fifth allowance (2026-12-07, evening) trained nothing: ten failed starts
+over 90 minutes, five on each kind spaced 10-20 minutes apart (90 s of the
+allowance each on nvidia-h100-x1, 180 s on nvidia-h200, 1366 s of the 1800
+in all), then the workplace paused new loans.
+Order from here (15 regime-2 trunks, about 40 device minutes), the arms
+the issue keeps first: `flm,msg` (flm's 2 rates, msg's 1.6e-2, then each
+one's seed: 4 trunks, two calls), `small_only` (its seed), then `stack4`
+(1.6e-2), `msg_late_depth,hyperclone,scratch_cosine` and the other grown
 arms' seeds. Each r2 trunk with its branches takes 110-170 s warm: a call
-of deadline 330 and guard 540 trains three.
+of deadline 330 and guard 540 trains three; a cold one, two.
 Short of device time, keep scratch, small_only, half_depth_only, stack,
 msg and flm, and say what was cut. Regime 1's three untuned edges
 (msg_late_depth and flm at 2e-3, hyperclone at 4e-3: the study's sweep

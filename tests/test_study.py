@@ -243,8 +243,11 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   assert 0 in seeds["frontier"][arm] and 0 not in seeds["frontier_seconds"].get(arm, [])
   done_json.write_text(json.dumps(dict(record, runs_at_once=2)))
   again = results.finish(study, workdir, n_boot=10)
-  assert [n for n in again["notes"] if "not comparable" in n and first in n]
-  assert "frontier_seconds" not in again  # a shared device's seconds don't compare
+  assert [n for n in again["notes"] if "shared their device" in n and first in n]
+  # a run that shared its device is left out of the seconds, like one on
+  # another kind, and kept in FLOPs
+  shared = {a["arm"]: a["seeds"] for a in again["frontier_seconds"]["arms"]}
+  assert 0 not in shared.get(arm, []) and 0 in seeds["frontier"][arm]
   # and the export keeps each study's metrics apart
   results.export(again, workdir, tmp_path / "out", stem=study.name)
   assert (tmp_path / "out" / "metrics" / study.name / f"{first}.jsonl").read_text() == done
@@ -268,7 +271,8 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   # where each run trained, and with how many others, survives the export
   assert ([(a["device"], a["runs_at_once"]) for a in resumed["arms"]]
           == [(a["device"], a["runs_at_once"]) for a in again["arms"]])
-  assert resumed["notes"] == again["notes"] and "frontier_seconds" not in resumed
+  assert resumed["notes"] == again["notes"]
+  assert resumed["frontier_seconds"]["notes"] == again["frontier_seconds"]["notes"]
   assert ([s["flops_ratio"] for s in resumed["frontier"]["speedups"]]
           == [s["flops_ratio"] for s in again["frontier"]["speedups"]])
   # A call whose scratch trunks have not finished still exports what did
@@ -282,6 +286,27 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   assert [n for n in partial["notes"] if "no scratch trunk" in n]
   results.export(partial, workdir, tmp_path / "partial", stem=study.name)
   assert "baseline None" in results.format_result(partial)
+
+
+def test_seconds_compare_over_the_runs_alone_on_the_kind_most_trained_on():
+  from growjax.study import results  # pylint: disable=g-import-not-at-top
+  def row(name, kind="scratch", device="1 x H100", at_once=1, trunk=None):
+    return dict(name=name, kind=kind, device=device, runs_at_once=at_once,
+                trunk=trunk, branch="decay" if trunk else None)
+  alone = [row("s0"), row("s1"), row("m0", "msg"), row("m0_d", "msg", trunk="m0")]
+  assert results.seconds_rows(alone) == ({"s0", "s1", "m0", "m0_d"}, None)
+  # shared runs and runs on another kind are left out and named; so is a
+  # branch whose trunk is left out
+  mixed = alone + [row("s2", at_once=2), row("h0", "msg", device="1 x H200"),
+                   row("h0_d", "msg", at_once=1, trunk="h0")]
+  names, note = results.seconds_rows(mixed)
+  assert names == {"s0", "s1", "m0", "m0_d"}
+  assert "1 of 7 runs shared their device" in note and "different devices" in note
+  assert note.endswith("left out of it (the compute frontier has every run): "
+                       "h0, h0_d, s2")
+  # no scratch trunk left: no time frontier
+  names, note = results.seconds_rows([row("s0", at_once=2), row("m0", "msg")])
+  assert names is None and "compare FLOPs. Left out: s0" in note
 
 
 def test_a_run_is_claimed_once_and_a_dead_owners_claim_is_taken_over(tmp_path):

@@ -44,36 +44,44 @@ def _common_prefix(runs: list) -> list:
 
 
 def seconds_rows(rows: list[dict]) -> tuple[set[str] | None, str | None]:
-  """The runs whose seconds compare with each other, and a note: every run
-  when each had its device to itself and all trained on one kind; the runs
-  on the kind most trained on, when kinds are mixed (the others are left out
-  of the time frontier, named in the note: seconds on an H200 and an H100
-  are different facts); None when a run shared its device (wall-clock is
-  then a fact about the schedule, not the arm), or when the kind kept
-  trained no scratch trunk. Rows from before the study recorded devices have
-  none, and compare with each other."""
+  """The runs whose seconds compare with each other, and a note naming the
+  others: the runs that had their device to itself, on the kind most trained
+  on. A run that shared its device (`--parallel` above the device count) is
+  left out: its wall-clock is a fact about the schedule, not the arm; so is
+  one on another kind (seconds on an H200 and an H100 are different facts),
+  and a branch whose trunk is left out. None when what is kept has no
+  scratch trunk. Rows from before the study recorded devices have none, and
+  compare with each other."""
+  if not rows:
+    return None, None
+  alone = [r for r in rows if (r.get("runs_at_once") or 1) == 1]
   shared = [r["name"] for r in rows if (r.get("runs_at_once") or 1) > 1]
-  if shared:
-    return None, (f"{len(shared)} of {len(rows)} runs shared their device with "
-                  "other runs of the study (--parallel above the device count): "
-                  "their wall-clock seconds are not comparable across arms; "
-                  f"compare FLOPs. Shared: {', '.join(shared)}")
   by_kind: dict[str, list[dict]] = {}
-  for r in rows:
+  for r in alone:
     by_kind.setdefault(str(r.get("device")), []).append(r)
-  if len(by_kind) == 1:
+  if not shared and len(by_kind) == 1:
     return {r["name"] for r in rows}, None
-  kind, kept = max(by_kind.items(), key=lambda kv: len(kv[1]))
-  others = sorted(r["name"] for r in rows if str(r.get("device")) != kind)
-  mixed = f"the runs trained on different devices ({'; '.join(sorted(by_kind))})"
-  if not any(r["kind"] == "scratch" and not r.get("branch") for r in kept):
-    return None, (f"{mixed}: their wall-clock seconds are not comparable across "
-                  "arms, and the kind most trained on has no scratch trunk; "
-                  "compare FLOPs")
-  return {r["name"] for r in kept}, (
-      f"{mixed}: the time frontier reads only the {len(kept)} runs on {kind}; "
-      f"the {len(others)} others are left out of it (the compute frontier has "
-      f"every run): {', '.join(others)}")
+  kind, kept = max(by_kind.items(), key=lambda kv: len(kv[1]), default=(None, []))
+  names = {r["name"] for r in kept}
+  names -= {r["name"] for r in kept if r.get("trunk") and r["trunk"] not in names}
+  others = sorted(r["name"] for r in rows if r["name"] not in names)
+  why = []
+  if shared:
+    why.append(f"{len(shared)} of {len(rows)} runs shared their device with other "
+               "runs of the study (--parallel above the device count: their "
+               "wall-clock is a fact about the schedule, not the arm)")
+  if len(by_kind) > 1:
+    why.append(f"the runs trained on different devices ({'; '.join(sorted(by_kind))})")
+  why = " and ".join(why)
+  if not any(r["kind"] == "scratch" and not r.get("branch")
+             for r in kept if r["name"] in names):
+    return None, (f"{why}: no scratch trunk had a device of the kind most trained "
+                  "on to itself, so wall-clock seconds are not comparable across "
+                  f"arms; compare FLOPs. Left out: {', '.join(others)}")
+  return names, (
+      f"{why}: the time frontier reads only the {len(names)} runs that had "
+      f"{kind} to themselves; the {len(others)} others are left out of it (the "
+      f"compute frontier has every run): {', '.join(others)}")
 
 
 def seconds_frontier(runs: list, rows: list[dict], n_boot: int) -> dict | None:
@@ -162,7 +170,7 @@ def finish(study: Study, workdir: pathlib.Path, *, n_boot: int = 1000) -> dict:
   if compared and frontier.has_branches(runs):  # decayed points: the speedups to read
     result["frontier"] = frontier.frontier(runs, n_boot=n_boot,
                                            pending=pending_runs(study, workdir, best))
-    seconds = seconds_frontier(runs, rows_out, n_boot)  # each alone, one kind
+    seconds = seconds_frontier(runs, rows_out, n_boot)  # the runs alone, one kind
     if seconds:
       result["frontier_seconds"] = seconds
     early = sorted(r["name"] for r in rows_out if r["stopped"])
