@@ -158,13 +158,15 @@ branches trained, but the guard's SIGTERM landed between the last branch's
 training and its save, outside the trainer's handlers, and killed the study
 before its export (rc 143; the study now holds a handler of its own from
 its first run to its export). Regime 1 is complete.
-A fifth allowance (2026-12-07, evening) trained nothing: ten failed starts
-over 90 minutes, five on each kind spaced 10-20 minutes apart (90 s of the
+A fifth allowance (2026-12-07, evening): ten failed starts over 90
+minutes, five on each kind spaced 10-20 minutes apart (90 s of the
 allowance each on nvidia-h100-x1, 180 s on nvidia-h200, 1366 s of the 1800
-in all), then the workplace paused new loans.
-Order from here (15 regime-2 trunks, about 40 device minutes), the arms
-the issue keeps first: `flm,msg` (flm's 2 rates, msg's 1.6e-2, then each
-one's seed: 4 trunks, two calls), `small_only` (its seed), then `stack4`
+in all), a pause in new loans, an eleventh failure (90 s), then a call
+named nvidia-h200 came on an H100 and, cold, trained flm 8e-3 with its
+branches in 252 s (`flm 30 270`, timeout 300; the allowance's last 344 s).
+Order from here (14 regime-2 trunks, about 37 device minutes), the arms
+the issue keeps first: `flm,msg` (flm's and msg's 1.6e-2, then each one's
+seed: 4 trunks, two calls), `small_only` (its seed), then `stack4`
 (1.6e-2), `msg_late_depth,hyperclone,scratch_cosine` and the other grown
 arms' seeds. Each r2 trunk with its branches takes 110-170 s warm: a call
 of deadline 330 and guard 540 trains three; a cold one, two.
