@@ -247,7 +247,7 @@ def test_runlocal_study_runs_every_arm_and_resumes(tmp_path):
   # a run that shared its device is left out of the seconds, like one on
   # another kind, and kept in FLOPs
   shared = {a["arm"]: a["seeds"] for a in again["frontier_seconds"]["arms"]}
-  assert 0 not in shared.get(arm, []) and 0 in seeds["frontier"][arm]
+  assert arm in shared and 0 not in shared[arm] and 0 in seeds["frontier"][arm]
   # and the export keeps each study's metrics apart
   results.export(again, workdir, tmp_path / "out", stem=study.name)
   assert (tmp_path / "out" / "metrics" / study.name / f"{first}.jsonl").read_text() == done

@@ -65,14 +65,14 @@ def seconds_rows(rows: list[dict]) -> tuple[set[str] | None, str | None]:
   names = {r["name"] for r in kept}
   names -= {r["name"] for r in kept if r.get("trunk") and r["trunk"] not in names}
   others = sorted(r["name"] for r in rows if r["name"] not in names)
-  why = []
+  reasons = []
   if shared:
-    why.append(f"{len(shared)} of {len(rows)} runs shared their device with other "
+    reasons.append(f"{len(shared)} of {len(rows)} runs shared their device with other "
                "runs of the study (--parallel above the device count: their "
                "wall-clock is a fact about the schedule, not the arm)")
   if len(by_kind) > 1:
-    why.append(f"the runs trained on different devices ({'; '.join(sorted(by_kind))})")
-  why = " and ".join(why)
+    reasons.append(f"the runs trained on different devices ({'; '.join(sorted(by_kind))})")
+  why = " and ".join(reasons)
   if not any(r["kind"] == "scratch" and not r.get("branch")
              for r in kept if r["name"] in names):
     return None, (f"{why}: no scratch trunk had a device of the kind most trained "
