@@ -102,8 +102,14 @@ def test_study_v2_declares_every_arm_within_the_budget_under_one_schedule(arg):
   best = {a["name"]: a["lrs"][-1] for a in study.arms}
   runs = study.runs(best)
   names = {r.arm for r in runs}
-  assert names >= {"scratch", "scratch_cosine", "small_only", "stack", "msg",
-                   "msg_late_depth", "hyperclone", "flm"}
+  assert names >= {"scratch", "small_only", "stack", "msg", "msg_late_depth", "flm"}
+  # regime 2 is cut as the issue allows, short of device time: no HyperCloning
+  # or cosine scratch, msg_late_depth at one rate and seed
+  cut = {"hyperclone", "scratch_cosine"}
+  assert names.isdisjoint(cut) if arg == "regime=2" else names >= cut
+  if arg == "regime=2":
+    assert sorted((r.seed, r.lr) for r in runs if r.arm == "msg_late_depth"
+                  and r.branch is None) == [(0, 8e-3)]
   assert ("stack4" in names) == (arg == "regime=2")
   assert ("half_depth_only" in names) == (arg != "runlocal")
   if arg != "runlocal":  # stack's first stage alone, pooled with small-only
