@@ -171,7 +171,7 @@ then, ten minutes later, a cold call trained msg's and flm's 1.6e-2 in 401 s
 (`flm,msg,small_only 330 540`: flm's seed missed the deadline), stack x4's
 1.6e-2 and seed in 312 s (`flm,stack4 180 470`: the seeds run in the
 file's arm order), flm's seed in 202 s (`flm 5 250`) and msg_late_depth's
-8e-3 in 165 s (`msg_late_depth 5 175`; 50 s of the allowance left).
+8e-3 in 165 s (`msg_late_depth 5 175`; 48 s of the allowance left).
 Then the issue's cut, short of device time after six allowances (the end of
 get_config): every arm it keeps (scratch, small_only, stack, msg, flm) ran
 in full, with stack x4 and the half-depth control; msg_late_depth stops at
